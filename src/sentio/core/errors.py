@@ -1,0 +1,54 @@
+"""The one error tree of Sentio.
+
+Every error a user can cause derives from :class:`SentioError`, carries the facts needed to fix it
+(file, row, field, rule; or expected and got), and renders as one readable message. The CLI prints
+that message and exits non-zero; it never shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+
+class SentioError(Exception):
+    """Base of every error Sentio raises on purpose."""
+
+    exit_code = 2
+
+
+class BarsError(SentioError):
+    """Bad bar input: a vendor file or a canonical table breaks a rule.
+
+    >>> err = BarsError("high below max(open, close)", file="q.csv", row=7, field="high",
+    ...                 rule="high_below_open_close")
+    >>> str(err)
+    "q.csv: row 7, field 'high': rule high_below_open_close: high below max(open, close)"
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        row: int | None = None,
+        field: str | None = None,
+        rule: str | None = None,
+    ) -> None:
+        self.file, self.row, self.field, self.rule = file, row, field, rule
+        self.detail = message
+        parts = []
+        if row is not None:
+            parts.append(f"row {row}")
+        if field is not None:
+            parts.append(f"field {field!r}")
+        head = ", ".join(parts)
+        if rule is not None:
+            head = f"{head}: rule {rule}" if head else f"rule {rule}"
+        text = f"{head}: {message}" if head else message
+        super().__init__(f"{file}: {text}" if file else text)
+
+
+class CalendarError(SentioError):
+    """A date range the exchange calendar cannot serve."""
+
+
+class SynthError(SentioError):
+    """The synthetic market was asked for something it cannot produce."""

@@ -1,0 +1,46 @@
+"""Canonical JSON and SHA-256: the ONE implementation used by specs, manifests, caches and audit.
+
+Canonical JSON is ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+encoded as UTF-8 (ARCHITECTURE.md section 4).
+
+>>> canonical_json({"b": 1, "a": [1.5, "x"]})
+b'{"a":[1.5,"x"],"b":1}'
+>>> sha256_hex(b"abc")[:16]
+'ba7816bf8f01cfea'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Serialise ``obj`` as canonical JSON bytes (sorted keys, no spaces, UTF-8)."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def content_hash(obj: Any) -> str:
+    """``sha256:`` + hex SHA-256 of the canonical JSON of ``obj``.
+
+    >>> content_hash({})
+    'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a'
+    """
+    return "sha256:" + sha256_hex(canonical_json(obj))

@@ -1,0 +1,313 @@
+"""Vendor file readers: each turns one file into :class:`RawBars`, nothing more.
+
+Readers never drop or fix a row. They parse what they can and mark what they cannot (a
+non-numeric cell, an unparseable time) so that :mod:`sentio.data.validate` can name the row.
+
+Formats (ARCHITECTURE.md section 3, shared/data/README.md):
+
+============ ================================================================================
+``polygon``  CSV ``ts_utc,ts_nyt_epoch,open,high,low,close,volume``; time = ``ts_nyt_epoch``,
+             UTC epoch seconds (``ts_utc`` is really New York time with its offset).
+``ibkr``     CSV ``datetime,open,high,low,close,volume``; ``datetime`` is naive New York time.
+``parquet``  Parquet with a ``ts`` index or column (naive = UTC, or tz-aware) and optionally a
+             ``symbol`` column; also reads canonical Sentio tables.
+``generic``  any CSV, given ``--ts-col`` (and ``--tz`` for naive times, ``--ts-unit`` for epoch
+             numbers).
+============ ================================================================================
+
+Rows are numbered as a spreadsheet shows them: in a CSV the header is row 1 and the first bar is
+row 2; in a Parquet file the first bar is row 1.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sentio.core.clock import NEW_YORK
+from sentio.core.errors import BarsError
+from sentio.data.schema import VALUE_FIELDS
+
+FORMATS = ("polygon", "ibkr", "parquet", "generic")
+TS_UNITS = ("s", "ms", "us", "ns")
+_NON_FINITE_WORDS = {"nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+_SYMBOL_IN_NAME = re.compile(r"^([A-Z]{1,5})(?=[_\-. ]|$)")
+_OFFSET = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
+
+
+@dataclass
+class RawBars:
+    """One file's rows as parsed, with marks for what could not be parsed."""
+
+    file: str
+    fmt: str
+    ts_field: str  # the column the time came from, for messages
+    rows: np.ndarray  # (N,) int64 row numbers as the file shows them
+    ts: np.ndarray  # (N,) int64 ns UTC; 0 where ts_bad
+    ts_bad: np.ndarray  # (N,) bool: time missing or unparseable
+    symbol: np.ndarray  # (N,) object
+    values: dict[str, np.ndarray]  # field -> (N,) float64 (NaN where not a number)
+    bad_text: dict[str, dict[int, str]] = field(default_factory=dict)  # field -> {i: raw text}
+    ts_text: dict[int, str] = field(default_factory=dict)  # i -> raw time text where ts_bad
+    files: list[str] = field(default_factory=list)  # several inputs concatenated: their names
+    file_index: np.ndarray | None = None  # (N,) which of ``files`` each row came from
+
+    def __post_init__(self) -> None:
+        if not self.files:
+            self.files = [self.file]
+        if self.file_index is None:
+            self.file_index = np.zeros(len(self.rows), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def file_of(self, i: int) -> str:
+        return self.files[int(self.file_index[i])]
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read files whose format cannot tell everything by itself."""
+
+    symbol: str | None = None  # overrides the file and the name
+    ts_col: str | None = None  # forces the generic CSV reader on this column
+    tz: str | None = None  # zone of naive times in generic CSVs (and overrides ibkr's New York)
+    ts_unit: str | None = None  # unit of numeric epoch times in generic CSVs
+
+
+def detect_format(path: Path, header: list[str], options: ReadOptions) -> str:
+    """Pick the reader for a file, or fail naming the flag that would settle it."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return "parquet"
+    if options.ts_col is not None:
+        return "generic"
+    names = [h.strip().lower() for h in header]
+    if "ts_utc" in names and "ts_nyt_epoch" in names:
+        return "polygon"
+    if names and names[0] == "datetime":
+        return "ibkr"
+    raise BarsError(
+        f"cannot tell the format from the header {header}: expected a Polygon header "
+        "(ts_utc,ts_nyt_epoch,...), an IBKR header (datetime,...) or a .parquet file; for any "
+        "other CSV give --ts-col NAME (with --tz ZONE for naive times or --ts-unit s|ms|us|ns "
+        "for epoch numbers)",
+        file=str(path),
+        row=1,
+        rule="unknown_format",
+    )
+
+
+def read_file(path: str | Path, options: ReadOptions = ReadOptions()) -> RawBars:
+    """Read one vendor file into :class:`RawBars` (no row is dropped or changed)."""
+    path = Path(path)
+    if not path.exists():
+        raise BarsError("file not found", file=str(path))
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return _read_parquet(path, options)
+    frame = _read_csv(path)
+    fmt = detect_format(path, list(frame.columns), options)
+    columns = _column_map(path, frame.columns, fmt, options, header_row=1)
+    rows = np.arange(len(frame), dtype=np.int64) + 2  # header is row 1
+    values, bad_text = _numeric_columns(path, frame, columns, csv=True)
+    ts_name = columns["ts"]
+    if fmt == "polygon":
+        ts, ts_bad, ts_text = _epoch_ts(frame[ts_name], "s")
+    elif fmt == "ibkr":
+        ts, ts_bad, ts_text = _naive_ts(frame[ts_name], options.tz or NEW_YORK)
+    else:
+        ts, ts_bad, ts_text = _generic_ts(path, frame[ts_name], options)
+    symbol = _symbol_column(path, None, len(frame), options)
+    return RawBars(str(path), fmt, ts_name, rows, ts, ts_bad, symbol, values, bad_text, ts_text)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        # Blank lines are kept (as empty rows) so that row numbers match the file.
+        return pd.read_csv(path, skip_blank_lines=False)
+    except pd.errors.EmptyDataError as exc:
+        raise BarsError("the file is empty", file=str(path), rule="unreadable") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise BarsError(f"not a readable CSV: {exc}", file=str(path), rule="unreadable") from exc
+
+
+def _column_map(
+    path: Path, header, fmt: str, options: ReadOptions, header_row: int | None
+) -> dict[str, str]:
+    """Map canonical field -> the file's column name, refusing missing or misnamed columns."""
+    by_lower = {str(h).strip().lower(): str(h) for h in header}
+    ts_wanted = {
+        "polygon": "ts_nyt_epoch",
+        "ibkr": "datetime",
+        "generic": (options.ts_col or "").lower(),
+        "parquet": "ts",
+    }[fmt]
+    found: dict[str, str] = {}
+    missing: list[str] = []
+    for name in ("ts", *VALUE_FIELDS):
+        want = ts_wanted if name == "ts" else name
+        if want in by_lower:
+            found[name] = by_lower[want]
+        else:
+            missing.append(want)
+    if missing:
+        unused = [h for low, h in by_lower.items() if low not in found.values()]
+        hints = []
+        for want in missing:
+            close = difflib.get_close_matches(want, [u.lower() for u in unused], n=1, cutoff=0.6)
+            if close:
+                hints.append(f"{by_lower[close[0]]!r} looks like a misnamed {want!r}")
+        hint = ("; " + "; ".join(hints)) if hints else ""
+        raise BarsError(
+            f"missing column(s) {missing} for the {fmt} format; found {list(map(str, header))}"
+            + hint,
+            file=str(path),
+            row=header_row,
+            field=missing[0],
+            rule="missing_column",
+        )
+    return found
+
+
+def _numeric_columns(path: Path, frame: pd.DataFrame, columns: dict[str, str], csv: bool):
+    """float64 values per field; raw text kept for cells that are not finite numbers."""
+    values: dict[str, np.ndarray] = {}
+    bad_text: dict[str, dict[int, str]] = {}
+    for name in VALUE_FIELDS:
+        column = frame[columns[name]]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            arr = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            if np.isfinite(arr).all():
+                values[name] = arr
+                continue
+        # Slow path, only for columns holding something that is not a finite number:
+        # go back to the raw text so that "" (missing) and "nan" (non-finite) stay distinct.
+        if csv:
+            text = pd.read_csv(
+                path,
+                usecols=[columns[name]],
+                dtype=str,
+                keep_default_na=False,
+                skip_blank_lines=False,
+            )[columns[name]]
+        else:
+            text = column.astype(object).map(lambda v: "" if v is None else str(v))
+        text = text.fillna("").astype(str).str.strip()
+        arr = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isfinite(arr)
+        bad_text[name] = {int(i): text.iloc[i] for i in np.flatnonzero(bad)}
+        values[name] = arr
+    return values, bad_text
+
+
+def is_non_finite_word(text: str) -> bool:
+    """True for the spellings of NaN and infinity (a non-finite number, not a non-number)."""
+    return text.strip().lower() in _NON_FINITE_WORDS
+
+
+def _epoch_ts(column: pd.Series, unit: str):
+    num = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(num)
+    scale = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}[unit]
+    ts = np.where(bad, 0, np.round(np.where(bad, 0, num) * scale)).astype(np.int64)
+    return ts, bad, _texts(column, bad)
+
+
+def _naive_ts(column: pd.Series, tz: str):
+    parsed = pd.to_datetime(column, errors="coerce", format="mixed")
+    index = pd.DatetimeIndex(parsed)
+    if index.tz is None:
+        index = index.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    return _from_index(index, column)
+
+
+def _from_index(index: pd.DatetimeIndex, column: pd.Series):
+    bad = np.asarray(index.isna())
+    ts = np.where(bad, 0, index.as_unit("ns").asi8).astype(np.int64)
+    return ts, bad, _texts(column, bad)
+
+
+def _texts(column: pd.Series, bad: np.ndarray) -> dict[int, str]:
+    return {int(i): str(column.iloc[i]) for i in np.flatnonzero(bad)}
+
+
+def _generic_ts(path: Path, column: pd.Series, options: ReadOptions):
+    if pd.api.types.is_numeric_dtype(column):
+        if options.ts_unit not in TS_UNITS:
+            raise BarsError(
+                f"the time column {column.name!r} holds numbers: give --ts-unit "
+                f"{'|'.join(TS_UNITS)} to say what unit of epoch time they are",
+                file=str(path),
+                field=str(column.name),
+                rule="ts_unit_needed",
+            )
+        return _epoch_ts(column, options.ts_unit)
+    text = column.astype(str).str.strip()
+    has_offset = text.str.contains(_OFFSET)
+    if has_offset.all():
+        return _from_index(
+            pd.DatetimeIndex(pd.to_datetime(text, utc=True, errors="coerce", format="mixed")),
+            column,
+        )
+    if has_offset.any():
+        first = int(np.flatnonzero(~has_offset.to_numpy())[0])
+        raise BarsError(
+            "some times carry a UTC offset and others do not; give them all one form",
+            file=str(path),
+            row=first + 2,
+            field=str(column.name),
+            rule="bad_timestamp",
+        )
+    if options.tz is None:
+        raise BarsError(
+            f"the times in {column.name!r} are naive (no UTC offset): give --tz ZONE "
+            "(for example --tz America/New_York or --tz UTC)",
+            file=str(path),
+            field=str(column.name),
+            rule="tz_needed",
+        )
+    return _naive_ts(text, options.tz)
+
+
+def _read_parquet(path: Path, options: ReadOptions) -> RawBars:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        raise BarsError(f"not a readable Parquet file: {exc}", file=str(path)) from exc
+    if "ts" in (frame.index.names or []):
+        frame = frame.reset_index()
+    columns = _column_map(path, frame.columns, "parquet", options, header_row=None)
+    rows = np.arange(len(frame), dtype=np.int64) + 1
+    values, bad_text = _numeric_columns(path, frame, columns, csv=False)
+    column = frame[columns["ts"]]
+    if pd.api.types.is_integer_dtype(column):  # a canonical table: int64 ns UTC
+        ts, ts_bad, ts_text = _epoch_ts(column, "ns")
+    elif isinstance(column.dtype, pd.DatetimeTZDtype):
+        ts, ts_bad, ts_text = _from_index(pd.DatetimeIndex(column).tz_convert("UTC"), column)
+    else:  # naive datetimes are UTC in this format (shared/data/README.md, lse/)
+        ts, ts_bad, ts_text = _naive_ts(column, options.tz or "UTC")
+    file_symbols = frame["symbol"].astype(str).to_numpy(object) if "symbol" in frame else None
+    symbol = _symbol_column(path, file_symbols, len(frame), options)
+    return RawBars(
+        str(path), "parquet", columns["ts"], rows, ts, ts_bad, symbol, values, bad_text, ts_text
+    )
+
+
+def _symbol_column(path: Path, from_file, n: int, options: ReadOptions) -> np.ndarray:
+    if options.symbol:
+        return np.full(n, options.symbol.upper(), dtype=object)
+    if from_file is not None:
+        return from_file
+    match = _SYMBOL_IN_NAME.match(path.stem)
+    if not match:
+        raise BarsError(
+            f"cannot tell the symbol: the file has no symbol column and its name {path.name!r} "
+            "does not start with one (like QQQ_1min.csv); give --symbol",
+            file=str(path),
+            rule="symbol_needed",
+        )
+    return np.full(n, match.group(1), dtype=object)

@@ -189,3 +189,89 @@ def rules_command() -> None:
             [[k, v] for k, v in RULES.items()],
         )
     )
+
+
+@app.command("synth")
+def synth_command(
+    out: Path = typer.Option(
+        Path("data/builtin"), "--out", help="Folder for SYMBOL.parquet and regimes.parquet."
+    ),
+    seed: int = typer.Option(7, help="The one seed of the generator (recorded in the output)."),
+    days: int = typer.Option(250, help="Trading sessions to generate (NYSE calendar)."),
+    start: str = typer.Option("2024-01-02", help="First session on or after this date."),
+    signal_strength: float = typer.Option(
+        0.0,
+        "--signal-strength",
+        help="rho of the planted AR(1) in the shocks; 0 = none (martingale log price).",
+    ),
+    drift: bool = typer.Option(
+        False,
+        "--drift/--no-drift",
+        help="Add each regime's calibrated drift (then the price is no martingale).",
+    ),
+    regime: str = typer.Option(
+        "mixed", help="mixed (Markov chain), or every day bull, bear, sideways or volatile."
+    ),
+    calibration: Path | None = typer.Option(
+        None, "--calibration", help="Parameters JSON (default: the shipped calibration)."
+    ),
+) -> None:
+    """Generate the built-in market: QQQ and simulated TQQQ, SQQQ, PSQ, with regime labels."""
+    from sentio.data.synth import SynthConfig, generate, load_params, write_market
+
+    config = SynthConfig(
+        seed=seed,
+        days=days,
+        start=start,
+        signal_strength=signal_strength,
+        drift=drift,
+        regime=regime,
+    )
+    market = generate(config, load_params(calibration))
+    paths = write_market(market, out)
+    q = market.bars["QQQ"].frame
+    console.print(
+        f"MarS seed {seed}: {days} sessions, {len(q)} bars per symbol, signal strength "
+        f"{signal_strength:g}, drift {'on' if drift else 'off'}, regime {regime}; "
+        "every table is SIMULATED"
+    )
+    for p in paths:
+        console.print(f"  wrote {p}")
+
+
+@app.command("calibrate")
+def calibrate_command(
+    files: list[Path] = typer.Argument(
+        ..., help="Real 1-minute QQQ files (any importable format)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Parameters JSON to write."),
+    volume_level_from: list[Path] = typer.Option(
+        [],
+        "--volume-level-from",
+        help="Files whose volume sets the level (consolidated-tape volume; default: all).",
+    ),
+) -> None:
+    """Measure the synthetic market's parameters from real bars (see docs/synthetic_market.md)."""
+    from sentio.data.synth import calibrate
+
+    params = calibrate(list(files), list(volume_level_from) or None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(params.to_json(), encoding="utf-8")
+    r = params.regimes
+    rows = [
+        [n, f"{s:.2f}", f"{v * 1e4:.2f}", f"{d * 1e6:+.1f}", f"{t[i]:.2f}"]
+        for i, (n, s, v, d, t) in enumerate(
+            zip(r.names, r.share, r.vol_per_min, r.drift_per_min, r.transition, strict=True)
+        )
+    ]
+    console.print(
+        table(
+            f"Regimes over {params.sessions} sessions",
+            ["regime", "share", "vol bp/min", "drift 1e-6/min", "P(stay)"],
+            rows,
+        )
+    )
+    console.print(
+        f"GARCH alpha {params.garch_alpha}, beta {params.garch_beta}; shocks Student-t df {params.student_df:g}; overnight gap sd {params.gap_std:.4f}"
+    )
+    console.print(f"wrote {out}")

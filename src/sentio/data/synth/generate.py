@@ -1,0 +1,308 @@
+"""``sentio data synth``: the built-in market ("MarS"), seeded and calibrated to real QQQ.
+
+QQQ, per 1-minute bar ``t`` of session ``d`` at minute ``k`` (docs/synthetic_market.md)::
+
+    u_t = rho * u_{t-1} + sqrt(1 - rho^2) * e_t      e_t ~ Student-t(df), unit variance
+    h_t = (1 - a - b) + a * x_{t-1}^2 + b * h_{t-1}   GARCH(1,1), h = 1 at each open
+    x_t = sqrt(h_t) * u_t
+    r_t = s_d * profile_k * x_t  (+ drift of the regime, only with ``drift=True``)
+
+``rho`` is ``signal_strength`` (0 by default: the log price is then a martingale, the sign of any
+future return independent of the past); ``s_d`` is the day volatility of that day's regime (a
+Markov chain over bull/bear/sideways/volatile) times a lognormal day factor. Sessions open with a
+Student-t overnight gap; high and low come from a Brownian bridge of 8 steps inside each bar.
+
+TQQQ (+3), SQQQ (-3) and PSQ (-1) follow the daily-reset identity from QQQ (see
+:func:`leveraged`). Every generated table is marked simulated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from numba import njit
+
+from sentio.core.errors import SynthError
+from sentio.core.hashing import content_hash
+from sentio.core.seeding import rng_for
+from sentio.data.schema import Bars, canonical_frame
+from sentio.data.synth.params import MarketParams, load_params
+from sentio.data.trading_calendar import sessions_from
+
+BRIDGE_STEPS = 8
+REGIME_CHOICES = ("mixed", "bull", "bear", "sideways", "volatile")
+
+
+@dataclass(frozen=True)
+class Sibling:
+    """A leveraged or inverse fund simulated from QQQ (dated defaults, see docs)."""
+
+    symbol: str
+    leverage: float
+    expense_ratio: float  # per year; ProShares prospectus figures as of 2025
+    start_price: float  # a chosen level; only ratios matter
+    volume_ratio: float  # its bar volume = QQQ's x this (a chosen constant, see docs)
+
+
+SIBLINGS = (
+    Sibling("TQQQ", 3.0, 0.0082, 50.0, 1.0),
+    Sibling("SQQQ", -3.0, 0.0095, 20.0, 1.0),
+    Sibling("PSQ", -1.0, 0.0095, 40.0, 0.1),
+)
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What to generate. Every field is recorded in the output's metadata."""
+
+    seed: int = 7  # the one seed; each component draws from its own named stream
+    days: int = 250  # trading sessions
+    start: str = "2024-01-02"  # first session on or after this date (XNYS calendar)
+    signal_strength: float = 0.0  # rho of the planted AR(1); 0 = no predictable component
+    drift: bool = False  # apply the regimes' calibrated drift (breaks the martingale)
+    regime: str = "mixed"  # "mixed" = the Markov chain; else every day in that regime
+    start_price: float = 400.0  # QQQ's first open (a chosen level)
+    financing_rate: float = 0.0433  # per year; US effective fed funds rate, 2025-06
+    tracking_noise_bp: float = 0.5  # sd of each sibling bar's independent noise, basis points
+
+    def validate(self) -> None:
+        if not 0.0 <= self.signal_strength < 1.0:
+            raise SynthError(f"--signal-strength must be in [0, 1), got {self.signal_strength}")
+        if self.days < 1:
+            raise SynthError(f"--days must be >= 1, got {self.days}")
+        if self.regime not in REGIME_CHOICES:
+            raise SynthError(f"--regime must be one of {REGIME_CHOICES}, got {self.regime!r}")
+        if self.start_price <= 0:
+            raise SynthError("--start-price must be > 0")
+
+
+@dataclass
+class Market:
+    """The generated tables: one canonical table per symbol, and the regime of every bar."""
+
+    bars: dict[str, Bars]
+    regimes: pd.DataFrame  # ts, regime (name), regime_id
+    config: SynthConfig
+
+
+@njit(cache=True)
+def _shocks(e, new_day, rho, alpha, beta):  # pragma: no cover - compiled
+    """x_t = sqrt(h_t) u_t with u the planted AR(1) and h the GARCH variance (see module doc)."""
+    n = len(e)
+    x = np.empty(n)
+    h = np.empty(n)
+    omega = 1.0 - alpha - beta
+    keep = np.sqrt(1.0 - rho * rho)
+    u = 0.0
+    for t in range(n):
+        if new_day[t]:
+            h[t] = 1.0
+            u = e[t]
+        else:
+            h[t] = omega + alpha * x[t - 1] * x[t - 1] + beta * h[t - 1]
+            u = rho * u + keep * e[t]
+        x[t] = np.sqrt(h[t]) * u
+    return x, h
+
+
+def _student(rng: np.random.Generator, df: float, size: int) -> np.ndarray:
+    """Student-t draws scaled to unit variance."""
+    return rng.standard_t(df, size) * np.sqrt((df - 2.0) / df)
+
+
+def regime_path(params: MarketParams, config: SynthConfig) -> np.ndarray:
+    """The regime index of each session: the calibrated Markov chain, or one fixed regime."""
+    names = params.regimes.names
+    if config.regime != "mixed":
+        return np.full(config.days, names.index(config.regime), dtype=np.int64)
+    p = np.asarray(params.regimes.transition)
+    # Start from the chain's stationary distribution (left eigenvector for eigenvalue 1).
+    w, v = np.linalg.eig(p.T)
+    stationary = np.real(v[:, np.argmin(np.abs(w - 1.0))])
+    stationary = stationary / stationary.sum()
+    rng = rng_for(config.seed, "regimes")
+    path = np.empty(config.days, dtype=np.int64)
+    path[0] = rng.choice(len(names), p=stationary)
+    for d in range(1, config.days):
+        path[d] = rng.choice(len(names), p=p[path[d - 1]])
+    return path
+
+
+def generate(config: SynthConfig = SynthConfig(), params: MarketParams | None = None) -> Market:
+    """Generate QQQ, TQQQ, SQQQ and PSQ (see module doc). Deterministic for a given seed."""
+    config.validate()
+    params = params or load_params()
+    sessions = sessions_from(config.start, config.days)
+    bars_per_day = ((sessions.close_ns - sessions.open_ns) // 60_000_000_000).astype(np.int64)
+    n = int(bars_per_day.sum())
+    day_of_bar = np.repeat(np.arange(config.days), bars_per_day)
+    first_bar = np.r_[0, np.cumsum(bars_per_day)[:-1]]
+    minute = np.arange(n) - first_bar[day_of_bar]
+    new_day = np.zeros(n, dtype=np.bool_)
+    new_day[first_bar] = True
+    ts = sessions.open_ns[day_of_bar] + minute * 60_000_000_000
+
+    reg = params.regimes
+    path = regime_path(params, config)
+    day_factor = rng_for(config.seed, "day-vol").standard_normal(config.days)
+    disp = np.asarray(reg.vol_dispersion)[path]
+    s_day = np.asarray(reg.vol_per_min)[path] * np.exp(disp * day_factor - 0.5 * disp**2)
+    e = _student(rng_for(config.seed, "shocks"), params.student_df, n)
+    x, h = _shocks(e, new_day, config.signal_strength, params.garch_alpha, params.garch_beta)
+    scale = s_day[day_of_bar] * np.asarray(params.vol_profile)[minute]
+    ret = scale * x
+    if config.drift:
+        ret = ret + np.asarray(reg.drift_per_min)[path][day_of_bar]
+
+    gaps = params.gap_std * _student(rng_for(config.seed, "gaps"), params.gap_df, config.days)
+    gaps[0] = 0.0
+    if config.drift:
+        gaps[1:] += params.gap_mean
+    # log open of each bar = log close of the previous bar, plus the gap at each session open.
+    step = ret + np.where(new_day, gaps[day_of_bar], 0.0)
+    log_close = np.log(config.start_price) + np.cumsum(step)
+    log_open = log_close - ret
+    hi, lo = _bridge_extremes(ret, scale * np.sqrt(h), rng_for(config.seed, "bridge"))
+    volume = _volume(params, config, minute, new_day, s_day, day_of_bar, path)
+    qqq = pd.DataFrame(
+        {
+            "ts": ts,
+            "symbol": "QQQ",
+            "open": np.exp(log_open),
+            "high": np.exp(log_open + hi),
+            "low": np.exp(log_open + lo),
+            "close": np.exp(log_close),
+            "volume": volume,
+            "segment": 0,
+        }
+    )
+    meta = _meta(config, params)
+    tables = {"QQQ": Bars(canonical_frame(qqq), {**meta, "simulated": {"QQQ": True}})}
+    for sib in SIBLINGS:
+        frame = leveraged(qqq, new_day, sib, config)
+        tables[sib.symbol] = Bars(canonical_frame(frame), {**meta, "simulated": {sib.symbol: True}})
+    regimes = pd.DataFrame(
+        {
+            "ts": ts,
+            "regime": np.asarray(reg.names, dtype=object)[path][day_of_bar],
+            "regime_id": path[day_of_bar].astype(np.int8),
+        }
+    )
+    return Market(bars=tables, regimes=regimes, config=config)
+
+
+def _bridge_extremes(ret: np.ndarray, sd: np.ndarray, rng: np.random.Generator):
+    """Max and min (>= 0 and <= 0) of a Brownian bridge from 0 to ``ret`` with bar sd ``sd``."""
+    n = len(ret)
+    z = rng.standard_normal((n, BRIDGE_STEPS)) * (sd / np.sqrt(BRIDGE_STEPS))[:, None]
+    walk = np.cumsum(z, axis=1)
+    frac = np.arange(1, BRIDGE_STEPS + 1) / BRIDGE_STEPS
+    bridge = walk - frac[None, :] * (walk[:, -1] - ret)[:, None]
+    return np.maximum(bridge.max(axis=1), 0.0), np.minimum(bridge.min(axis=1), 0.0)
+
+
+def _volume(params, config, minute, new_day, s_day, day_of_bar, path) -> np.ndarray:
+    """Whole shares: level x profile x (day vol effect) x exp(AR(1) noise), mean-preserving."""
+    rng = rng_for(config.seed, "volume")
+    phi, sd = params.volume_ar1, params.volume_noise_sd
+    noise = rng.standard_normal(len(minute)) * sd
+    a = _ar1(noise, new_day, phi)
+    stationary_var = sd * sd / (1 - phi * phi)
+    typical = np.exp(np.mean(np.log(params.regimes.vol_per_min)))
+    day_effect = (s_day / typical) ** params.volume_vol_elasticity
+    v = (
+        params.volume_level
+        * np.asarray(params.volume_profile)[minute]
+        * day_effect[day_of_bar]
+        * np.exp(a - 0.5 * stationary_var)
+    )
+    return np.maximum(np.round(v), 1.0)
+
+
+@njit(cache=True)
+def _ar1(noise, new_day, phi):  # pragma: no cover - compiled
+    out = np.empty(len(noise))
+    scale0 = 1.0 / np.sqrt(1.0 - phi * phi)  # start each day from the stationary spread
+    for t in range(len(noise)):
+        out[t] = noise[t] * scale0 if new_day[t] else phi * out[t - 1] + noise[t]
+    return out
+
+
+def leveraged(
+    qqq: pd.DataFrame, new_day: np.ndarray, sib: Sibling, config: SynthConfig
+) -> pd.DataFrame:
+    """A fund with daily leverage ``L`` from QQQ bars, by the daily-reset identity.
+
+    For every bar of session d, with ``P`` the fund's and ``Q`` QQQ's previous session close::
+
+        value = P * (1 - ER/252 - (L - 1) * rate/252) * (1 + L * (Q_now / Q - 1))
+
+    applied to open, high, low and close (high and low swap when L < 0), times one independent
+    lognormal tracking noise per bar (``tracking_noise_bp``). On the first day Q is its first open.
+    """
+    L = sib.leverage
+    day = np.cumsum(new_day) - 1
+    n_days = int(day[-1]) + 1
+    first = np.flatnonzero(new_day)
+    last = np.r_[first[1:] - 1, len(day) - 1]
+    q_close = qqq["close"].to_numpy()
+    q_ref = np.r_[qqq["open"].to_numpy()[0], q_close[last[:-1]]]
+    cost = sib.expense_ratio / 252.0 + (L - 1.0) * config.financing_rate / 252.0
+    noise = np.exp(
+        rng_for(config.seed, f"tracking-{sib.symbol}").standard_normal(len(day))
+        * config.tracking_noise_bp
+        * 1e-4
+    )
+    fields = {f: qqq[f].to_numpy() for f in ("open", "high", "low", "close")}
+    out = {f: np.empty(len(day)) for f in fields}
+    prev = sib.start_price
+    for d in range(n_days):
+        rows = slice(first[d], last[d] + 1)
+        base = prev * (1.0 - cost)
+        for f in fields:
+            out[f][rows] = base * (1.0 + L * (fields[f][rows] / q_ref[d] - 1.0)) * noise[rows]
+        prev = out["close"][last[d]]
+    if L < 0:
+        out["high"], out["low"] = out["low"], out["high"]
+    if min(v.min() for v in out.values()) <= 0:
+        raise SynthError(
+            f"{sib.symbol} would reach a price <= 0: QQQ moved more than 1/{abs(L):g} in a day"
+        )
+    return pd.DataFrame(
+        {
+            "ts": qqq["ts"].to_numpy(),
+            "symbol": sib.symbol,
+            **out,
+            "volume": np.maximum(np.round(qqq["volume"].to_numpy() * sib.volume_ratio), 1.0),
+            "segment": 0,
+        }
+    )
+
+
+def _meta(config: SynthConfig, params: MarketParams) -> dict:
+    return {
+        "interval_s": 60,
+        "max_gap_min": 5,
+        "generator": {
+            "name": "MarS",
+            "config": asdict(config),
+            "calibration": content_hash(params.model_dump(mode="json")),
+            "siblings": [asdict(s) for s in SIBLINGS],
+        },
+    }
+
+
+def write_market(market: Market, out_dir) -> list:
+    """Write ``SYMBOL.parquet`` per symbol and ``regimes.parquet`` into ``out_dir``."""
+    from pathlib import Path
+
+    from sentio.data.schema import write_bars
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [write_bars(bars, out / f"{symbol}.parquet") for symbol, bars in market.bars.items()]
+    regimes = out / "regimes.parquet"
+    market.regimes.to_parquet(regimes, index=False)
+    return [*written, regimes]

@@ -6,4 +6,6 @@ The package is laid out as the pipeline runs, each stage importing only stages t
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "__version__",
+]

@@ -272,6 +272,7 @@ def calibrate_command(
         )
     )
     console.print(
-        f"GARCH alpha {params.garch_alpha}, beta {params.garch_beta}; shocks Student-t df {params.student_df:g}; overnight gap sd {params.gap_std:.4f}"
+        f"GARCH alpha {params.garch_alpha}, beta {params.garch_beta}; shocks Student-t df "
+        f"{params.student_df:g}; overnight gap sd {params.gap_std:.4f}"
     )
     console.print(f"wrote {out}")

@@ -6,10 +6,10 @@ from sentio.core.hashing import canonical_json, content_hash, sha256_file, sha25
 from sentio.core.seeding import rng_for
 
 __all__ = [
-    "NEW_YORK",
-    "NS_PER_MINUTE",
     "BarsError",
     "CalendarError",
+    "NEW_YORK",
+    "NS_PER_MINUTE",
     "SentioError",
     "SynthError",
     "build_time",

@@ -10,13 +10,13 @@ from sentio.data.trading_calendar import Sessions, sessions_between, sessions_fr
 from sentio.data.validate import RULES, check
 
 __all__ = [
+    "AlignReport",
+    "Bars",
     "COLUMNS",
     "DEFAULT_MAX_GAP_MIN",
     "FORMATS",
-    "RULES",
-    "AlignReport",
-    "Bars",
     "ImportReport",
+    "RULES",
     "RawBars",
     "ReadOptions",
     "Sessions",

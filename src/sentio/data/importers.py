@@ -37,7 +37,7 @@ FORMATS = ("polygon", "ibkr", "parquet", "generic")
 TS_UNITS = ("s", "ms", "us", "ns")
 _NON_FINITE_WORDS = {"nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 _SYMBOL_IN_NAME = re.compile(r"^([A-Z]{1,5})(?=[_\-. ]|$)")
-_OFFSET = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
+_OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
 
 
 @dataclass

@@ -14,11 +14,11 @@ from sentio.data.synth.params import REGIMES, MarketParams, load_params
 from sentio.data.synth.planted import planted_accuracy
 
 __all__ = [
+    "Market",
+    "MarketParams",
     "REGIMES",
     "REGIME_CHOICES",
     "SIBLINGS",
-    "Market",
-    "MarketParams",
     "SynthConfig",
     "beta",
     "calibrate",

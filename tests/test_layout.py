@@ -1,0 +1,46 @@
+"""House rules that keep the package readable (STYLE.md 1, 4)."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from pathlib import Path
+
+import sentio
+
+STAGES = ["core", "data", "features", "model", "train", "infer", "strategy", "backtest", "audit", "live"]
+SRC = Path(sentio.__file__).parent
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sentio."):
+            names.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            names |= {a.name.split(".")[1] for a in node.names if a.name.startswith("sentio.")}
+    return names
+
+
+def test_stages_import_only_leftward():
+    for path in SRC.rglob("*.py"):
+        stage = path.relative_to(SRC).parts[0]
+        if stage not in STAGES:
+            continue
+        for used in _imports(path):
+            if used in STAGES:
+                assert STAGES.index(used) <= STAGES.index(stage), f"{path} imports sentio.{used}"
+
+
+def test_public_api_is_explicit_sorted_and_importable():
+    for info in pkgutil.walk_packages([str(SRC)], prefix="sentio."):
+        if not info.ispkg or info.name.startswith("sentio.cli"):
+            continue
+        module = importlib.import_module(info.name)
+        names = getattr(module, "__all__", None)
+        assert names is not None, f"{info.name} has no __all__"
+        assert list(names) == sorted(names), f"{info.name}.__all__ is not sorted"
+        for name in names:
+            assert hasattr(module, name), f"{info.name}.__all__ names missing {name}"

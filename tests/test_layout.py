@@ -9,7 +9,18 @@ from pathlib import Path
 
 import sentio
 
-STAGES = ["core", "data", "features", "model", "train", "infer", "strategy", "backtest", "audit", "live"]
+STAGES = [
+    "core",
+    "data",
+    "features",
+    "model",
+    "train",
+    "infer",
+    "strategy",
+    "backtest",
+    "audit",
+    "live",
+]
 SRC = Path(sentio.__file__).parent
 
 

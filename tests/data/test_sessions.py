@@ -18,7 +18,9 @@ def test_holidays_and_half_days_come_from_the_calendar():
 
 
 def ny(*times: str):
-    return pd.DatetimeIndex([pd.Timestamp(t, tz="America/New_York") for t in times]).as_unit("ns").asi8
+    return (
+        pd.DatetimeIndex([pd.Timestamp(t, tz="America/New_York") for t in times]).as_unit("ns").asi8
+    )
 
 
 def test_a_hole_of_max_gap_minutes_is_reported_a_longer_one_starts_a_segment():

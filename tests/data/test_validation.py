@@ -48,14 +48,25 @@ def write(frame: pd.DataFrame, fmt: str, folder) -> tuple[str, ReadOptions, int]
         return str(path), ReadOptions(), 2
     if fmt == "ibkr":
         out = pd.DataFrame(
-            {"datetime": [x.strftime("%Y-%m-%d %H:%M:%S") if isinstance(x, pd.Timestamp) else x for x in t]}
+            {
+                "datetime": [
+                    x.strftime("%Y-%m-%d %H:%M:%S") if isinstance(x, pd.Timestamp) else x for x in t
+                ]
+            }
         ).join(values)
         path = folder / "QQQ_ibkr.csv"
         out.to_csv(path, index=False)
         return str(path), ReadOptions(), 2
     if fmt == "generic":
         out = pd.DataFrame(
-            {"when": [x.tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S") if isinstance(x, pd.Timestamp) else x for x in t]}
+            {
+                "when": [
+                    x.tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S")
+                    if isinstance(x, pd.Timestamp)
+                    else x
+                    for x in t
+                ]
+            }
         ).join(values)
         path = folder / "bars.csv"
         out.to_csv(path, index=False)
@@ -68,7 +79,13 @@ def write(frame: pd.DataFrame, fmt: str, folder) -> tuple[str, ReadOptions, int]
         except (ValueError, TypeError):
             out[name] = out[name].astype(str)
     out.insert(0, "symbol", "QQQ")
-    out.index = pd.DatetimeIndex([x.tz_convert("UTC").tz_localize(None) if isinstance(x, pd.Timestamp) else pd.NaT for x in t], name="ts")
+    out.index = pd.DatetimeIndex(
+        [
+            x.tz_convert("UTC").tz_localize(None) if isinstance(x, pd.Timestamp) else pd.NaT
+            for x in t
+        ],
+        name="ts",
+    )
     path = folder / "QQQ.parquet"
     out.to_parquet(path)
     return str(path), ReadOptions(), 1
@@ -88,7 +105,9 @@ def corrupt(frame: pd.DataFrame, rule: str, i: int, fmt: str) -> str:
     if rule == "bad_timestamp":
         frame["time"] = frame["time"].astype(object)
         frame.loc[i, "time"] = pd.NaT if fmt == "parquet" else "not a time"
-        return {"polygon": "ts_nyt_epoch", "ibkr": "datetime", "generic": "when", "parquet": "ts"}[fmt]
+        return {"polygon": "ts_nyt_epoch", "ibkr": "datetime", "generic": "when", "parquet": "ts"}[
+            fmt
+        ]
     if rule == "non_positive_price":
         frame.loc[i, "open"] = 0.0
         return "open"
@@ -101,7 +120,9 @@ def corrupt(frame: pd.DataFrame, rule: str, i: int, fmt: str) -> str:
     if rule == "negative_volume":
         frame.loc[i, "volume"] = -5.0
         return "volume"
-    ts_field = {"polygon": "ts_nyt_epoch", "ibkr": "datetime", "generic": "when", "parquet": "ts"}[fmt]
+    ts_field = {"polygon": "ts_nyt_epoch", "ibkr": "datetime", "generic": "when", "parquet": "ts"}[
+        fmt
+    ]
     if rule == "outside_session":
         frame.loc[i, "time"] = frame.loc[i, "time"] - pd.Timedelta(days=2)  # Saturday
         return ts_field
@@ -158,8 +179,8 @@ def test_repair_drop_reports_exact_counts_per_rule(tmp_path, fmt):
 @pytest.mark.parametrize("fmt", ["polygon", "ibkr", "generic"])
 def test_missing_or_misnamed_column_is_refused_with_a_hint(tmp_path, fmt):
     path, options, _ = write(base_frame(), fmt, tmp_path)
-    text = open(path).read().replace(",high,", ",hihg,", 1)
-    open(path, "w").write(text)
+    target = tmp_path / path.split("/")[-1]
+    target.write_text(target.read_text().replace(",high,", ",hihg,", 1))
     with pytest.raises(BarsError) as caught:
         import_files([path], options)
     err = caught.value

@@ -65,6 +65,7 @@ def saudit_main() -> None:
     """Entry point of ``saudit``: the audit commands, which do not exist yet (issue 7)."""
     err_console.print(
         "saudit: the audit store and its commands (signal-flow, verify, ...) are not built yet; "
-        "no saudit command exists in this version."
+        "no saudit command exists in this version.",
+        soft_wrap=True,
     )
     sys.exit(2)

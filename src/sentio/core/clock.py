@@ -24,7 +24,8 @@ NS_PER_MINUTE = 60 * NS_PER_SECOND
 
 def to_ns_utc(values) -> np.ndarray:
     """Parse offset-aware timestamps (strings or datetimes) into int64 ns UTC."""
-    return pd.to_datetime(pd.Series(values), utc=True).astype("int64").to_numpy()
+    # pandas >= 3 may pick microseconds; the unit is made explicit so the integers are ns.
+    return pd.to_datetime(pd.Series(values), utc=True).dt.as_unit("ns").astype("int64").to_numpy()
 
 
 def ny_time(ts_ns: np.ndarray) -> pd.DatetimeIndex:

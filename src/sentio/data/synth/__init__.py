@@ -1,7 +1,7 @@
 """The built-in synthetic market ("MarS"), calibrated to measured facts of real QQQ."""
 
 from sentio.data.synth.calibrate import calibrate
-from sentio.data.synth.facts import beta, excess_kurtosis, session_returns, stylized_facts
+from sentio.data.synth.facts import abs_acf, beta, excess_kurtosis, session_returns, stylized_facts
 from sentio.data.synth.generate import (
     REGIME_CHOICES,
     SIBLINGS,
@@ -20,6 +20,7 @@ __all__ = [
     "REGIME_CHOICES",
     "SIBLINGS",
     "SynthConfig",
+    "abs_acf",
     "beta",
     "calibrate",
     "excess_kurtosis",

@@ -76,7 +76,7 @@ def intraday_profile(returns: pd.DataFrame, bucket_min: int = BUCKET_MIN) -> np.
 def beta(y: np.ndarray, x: np.ndarray) -> float:
     """OLS slope of y on x (with intercept), on finite pairs.
 
-    >>> beta(np.array([3.0, -3.0, 6.0]), np.array([1.0, -1.0, 2.0]))
+    >>> round(beta(np.array([3.0, -3.0, 6.0]), np.array([1.0, -1.0, 2.0])), 12)
     3.0
     """
     ok = np.isfinite(x) & np.isfinite(y)

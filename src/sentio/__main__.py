@@ -1,0 +1,5 @@
+"""``python -m sentio`` runs the ``sentio`` command."""
+
+from sentio.cli.app import main
+
+main()

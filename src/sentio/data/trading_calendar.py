@@ -111,7 +111,32 @@ def locate(ts_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
 
     Returns ``(is_session_day, session_number, open_ns, close_ns)``, one entry per bar. On days
     without a session the session number is -1 and open/close are 0.
+
+    Bars inside a session are found by a binary search over session opens; only the rest (extended
+    hours, closed days) need the slower conversion to New York dates.
     """
+    ts_ns = np.asarray(ts_ns, dtype=np.int64)
+    if len(ts_ns) == 0:
+        return _locate_by_day(ts_ns)
+    day = pd.Timedelta(days=1)
+    first, last = pd.Timestamp(int(ts_ns.min()), tz="UTC"), pd.Timestamp(int(ts_ns.max()), tz="UTC")
+    sessions = sessions_between((first - day).tz_localize(None), (last + day).tz_localize(None))
+    if len(sessions) == 0:
+        return _locate_by_day(ts_ns)
+    i = np.clip(np.searchsorted(sessions.open_ns, ts_ns, side="right") - 1, 0, len(sessions) - 1)
+    inside = (ts_ns >= sessions.open_ns[i]) & (ts_ns < sessions.close_ns[i])
+    ok = inside.copy()
+    number = np.where(inside, sessions.index[i], -1).astype(np.int64)
+    open_ns = np.where(inside, sessions.open_ns[i], 0).astype(np.int64)
+    close_ns = np.where(inside, sessions.close_ns[i], 0).astype(np.int64)
+    rest = np.flatnonzero(~inside)
+    if len(rest):
+        ok[rest], number[rest], open_ns[rest], close_ns[rest] = _locate_by_day(ts_ns[rest])
+    return ok, number, open_ns, close_ns
+
+
+def _locate_by_day(ts_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`locate` through each bar's New York date (any bar, including closed days)."""
     ts_ns = np.asarray(ts_ns, dtype=np.int64)
     n = len(ts_ns)
     if n == 0:

@@ -66,17 +66,6 @@ def garch_loglik(x, new_day, alpha, beta):  # pragma: no cover - compiled
     return ll
 
 
-@njit(cache=True)
-def garch_filter(x, new_day, alpha, beta):  # pragma: no cover - compiled
-    omega = 1.0 - alpha - beta
-    h = np.empty(len(x))
-    prev = 0.0
-    for t in range(len(x)):
-        h[t] = 1.0 if new_day[t] else omega + alpha * prev * prev + beta * h[t - 1]
-        prev = x[t]
-    return h
-
-
 def fit_garch(x: np.ndarray, new_day: np.ndarray) -> tuple[float, float]:
     """Grid search (step 0.01) for the (alpha, beta) with the highest quasi-likelihood."""
     best = (-np.inf, 0.0, 0.0)

@@ -1,16 +1,27 @@
 """Shared foundations: errors, canonical hashing, time and seeding."""
 
 from sentio.core.clock import NEW_YORK, NS_PER_MINUTE, build_time, ny_time, to_ns_utc
-from sentio.core.errors import BarsError, CalendarError, SentioError, SynthError
+from sentio.core.domain import Bar
+from sentio.core.errors import (
+    BarsError,
+    CalendarError,
+    SentioError,
+    SpecError,
+    StateError,
+    SynthError,
+)
 from sentio.core.hashing import canonical_json, content_hash, sha256_file, sha256_hex
 from sentio.core.seeding import rng_for
 
 __all__ = [
+    "Bar",
     "BarsError",
     "CalendarError",
     "NEW_YORK",
     "NS_PER_MINUTE",
     "SentioError",
+    "SpecError",
+    "StateError",
     "SynthError",
     "build_time",
     "canonical_json",

@@ -52,3 +52,33 @@ class CalendarError(SentioError):
 
 class SynthError(SentioError):
     """The synthetic market was asked for something it cannot produce."""
+
+
+class SpecError(SentioError):
+    """A feature spec breaks a rule: unknown op or source, bad window, duplicate name, ...
+
+    >>> str(SpecError("unknown op 'EMX'", file="s.json", feature=3, field="op"))
+    "s.json: feature 3, field 'op': unknown op 'EMX'"
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        feature: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.file, self.feature, self.field = file, feature, field
+        self.detail = message
+        parts = []
+        if feature is not None:
+            parts.append(f"feature {feature}")
+        if field is not None:
+            parts.append(f"field {field!r}")
+        text = f"{', '.join(parts)}: {message}" if parts else message
+        super().__init__(f"{file}: {text}" if file else text)
+
+
+class StateError(SentioError):
+    """A saved engine state that does not belong to this engine, or is damaged."""

@@ -268,7 +268,7 @@ def step(codes, fparams, state, row, out):
         elif op == MINUTES:
             y = np.float32(minute) if minute >= 0.0 else np.float32(0.0)
         elif op == REL_VOLUME:
-            y = rel_volume(state, off, v, minute, w)
+            y = rel_volume(state, off, v, minute, state[H_SESSIONS], w)
         else:  # unreachable: compile_spec only emits registered codes, a test covers each
             y = np.float32(np.nan)
         out[f] = y

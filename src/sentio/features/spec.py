@@ -11,7 +11,7 @@ without ``content_hash``.
 >>> len(spec.features), spec.names[:3], spec.emit_from
 (55, ('close', 'logret', 'ema_2'), 64)
 >>> spec.content_hash[:15]
-'sha256:1c6bd5c9'
+'sha256:035c522'
 """
 
 from __future__ import annotations

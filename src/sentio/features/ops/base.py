@@ -72,15 +72,22 @@ class Op:
     extra: dict = field(default_factory=dict)
 
 
-def settle(decay: float) -> int:
-    """Bars until a seed multiplied by ``decay`` per bar weighs less than SEED_WEIGHT.
+def settle(decay: float, stages: int = 1) -> int:
+    """Bars until a seed passed through ``stages`` first-order filters of pole ``decay``
+    weighs less than SEED_WEIGHT: the smallest k with C(k + stages - 1, stages - 1) decay^k
+    below it (one stage: decay^k; two cascaded stages, as in ADX: (k + 1) decay^k).
 
     >>> settle(0.5)
     10
-    >>> settle(1 - 2 / 21)  # EMA 20
-    69
+    >>> settle(1 - 2 / 21)  # EMA 20: (19/21)^69 is still 1.0003e-3
+    70
+    >>> settle(1 - 1 / 14, stages=2)  # ADX 14
+    162
     """
-    return math.ceil(math.log(SEED_WEIGHT) / math.log(decay))
+    k = 0
+    while math.comb(k + stages - 1, stages - 1) * decay**k >= SEED_WEIGHT:
+        k += 1
+    return k
 
 
 def ema_alpha(period: int) -> np.float32:

@@ -248,7 +248,8 @@ OPS = [
         "hlc",
         {"window": 14},
         lambda p: 7,
-        lambda p, src: Warmup(2 * _w(p) - 1 + _wilder(p)),
+        # two Wilder stages (DM and TR sums, then ADX itself) carry the seed: a double pole
+        lambda p, src: Warmup(2 * _w(p) - 1 + settle(1 - 1 / _w(p), stages=2)),
         "rows before 2p-1",
         "Wilder's ADX (TA-Lib's seeding); the original returned DX instead.",
         origin="fixed",

@@ -37,25 +37,30 @@ def vwap_dist(s, o, high, low, close, volume, session_start):
 
 
 @njit(cache=True)
-def rel_volume(s, o, volume, minute, days):
-    """V / mean of the last ``days`` volumes seen at the same minute of the session; 0 when
-    none was seen (or the norm is 0). State: count per slot, then ``days`` volumes per slot."""
+def rel_volume(s, o, volume, minute, sessions, days):
+    """V / mean volume at the same minute of the session over the previous ``days`` sessions
+    of the segment (a session without that minute is left out, not replaced by an older one);
+    0 when none of them had it or the norm is 0.
+
+    ``sessions`` numbers the current session within the segment (engine header). State per
+    minute slot: ``days`` volumes and the session number + 1 that wrote each (0: never).
+    """
     if not (minute >= 0.0 and minute < SESSION_MINUTES):
         return F0
-    slot = int(minute)
-    count = int(s[o + slot])
-    base = o + SESSION_MINUTES + slot * days
-    y = F0
-    if count > 0:
-        seen = min(count, days)
-        total = 0.0
-        for j in range(seen):
+    base = o + int(minute) * 2 * days
+    total, seen = 0.0, 0
+    for j in range(days):
+        written = s[base + days + j] - 1.0
+        if s[base + days + j] > 0.0 and sessions - days <= written < sessions:
             total += s[base + j]
+            seen += 1
+    y = F0
+    if seen > 0:
         norm = np.float32(total / seen)
         if norm > EPS_DEN:
             y = volume / norm
-    s[base + count % days] = volume
-    s[o + slot] = count + 1
+    k = int(sessions) % days
+    s[base + k], s[base + days + k] = volume, sessions + 1.0
     return y
 
 
@@ -103,11 +108,11 @@ OPS = [
         37,
         "v",
         {"window": 10},
-        lambda p: SESSION_MINUTES * (1 + _w(p)),
+        lambda p: SESSION_MINUTES * 2 * _w(p),
         lambda p, src: Warmup(0, sessions=_w(p) + 1),
         "none",
-        "V / mean volume at the same minute of the session over the last `window` sessions "
-        "that had that minute.",
+        "V / mean volume at the same minute of the session over the previous `window` "
+        "sessions (sessions lacking that minute are left out).",
         origin="sentio",
         clock=True,
     ),

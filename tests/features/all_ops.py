@@ -1,0 +1,35 @@
+"""A spec that runs every registered op (two parameter settings where it has a window)."""
+
+from __future__ import annotations
+
+from sentio.features import REGISTRY, parse_spec
+from sentio.features.spec import FeatureSpec
+
+# Settings per parameter: the op's default (or a typical value when it has none), then another.
+SETTINGS = {"window": (14, 3), "k": (2.0, 1.5), "d_period": (3, 5)}
+
+
+def all_ops_entries() -> list[dict]:
+    entries = []
+    for op in REGISTRY.values():
+        sources = ("close", "logret") if op.inputs == "src" else (None,)
+        for variant in range(2 if op.params else 1):
+            for source in sources:
+                entry: dict = {"name": f"{op.name}_{variant}_{source}", "op": op.name}
+                if source:
+                    entry["source"] = source
+                for key, default in op.params.items():
+                    if key in ("fast", "slow", "signal"):
+                        entry[key] = (
+                            default if variant == 0 else {"fast": 5, "slow": 13, "signal": 4}[key]
+                        )
+                    elif variant == 0 and default is not None:
+                        entry[key] = default
+                    else:
+                        entry[key] = SETTINGS[key][variant]
+                entries.append(entry)
+    return entries
+
+
+def all_ops_spec() -> FeatureSpec:
+    return parse_spec({"features": all_ops_entries()}, origin="all_ops")

@@ -11,7 +11,7 @@ without ``content_hash``.
 >>> len(spec.features), spec.names[:3], spec.emit_from
 (55, ('close', 'logret', 'ema_2'), 64)
 >>> spec.content_hash[:15]
-'sha256:035c522'
+'sha256:035c5227'
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import typer
 from rich.text import Text
 
 from sentio import __version__
-from sentio.cli import data_commands
+from sentio.cli import data_commands, features_commands
 from sentio.cli.output import err_console
 from sentio.core.errors import SentioError
 
@@ -25,6 +25,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_commands.app, name="data", no_args_is_help=True)
+app.add_typer(features_commands.app, name="features", no_args_is_help=True)
 
 
 def _version(value: bool) -> None:

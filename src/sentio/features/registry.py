@@ -57,8 +57,54 @@ def warmup_text(warm: Warmup) -> str:
     return ", ".join(parts)
 
 
+EXAMPLE_WINDOW = 10  # shown for ops whose window has no default
+FIELD_LETTERS = {"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume"}
+
+
+def _inputs_text(inputs: str) -> str:
+    """>>> _inputs_text("hlc")
+    'high, low, close'
+    """
+    if inputs == "src":
+        return "source (default close)"
+    if inputs == "clock":
+        return "bar time"
+    return ", ".join(FIELD_LETTERS[letter] for letter in inputs)
+
+
+def describe_ops() -> list[dict[str, str]]:
+    """One row per op for `sentio features list` and docs/ops.md: inputs, parameters (with
+    defaults), the rows the op writes as 0, and from which row it is valid at its defaults."""
+    rows = []
+    for op in OPS:
+        params = {k: (EXAMPLE_WINDOW if v is None else v) for k, v in op.params.items()}
+        shown = ", ".join(
+            f"{k}={v}" if v is not None else f"{k} (required)" for k, v in op.params.items()
+        )
+        source = "close" if op.inputs == "src" else None
+        warm = op.warmup(params, SOURCE_WARMUP[source] if source else 0)
+        example = (
+            ""
+            if all(v is not None for v in op.params.values())
+            else (f" (window {EXAMPLE_WINDOW})")
+        )
+        rows.append(
+            {
+                "op": op.name,
+                "inputs": _inputs_text(op.inputs),
+                "parameters": shown or "-",
+                "zeros": op.zeros,
+                "valid_from": warmup_text(warm) + example,
+                "origin": op.origin,
+                "definition": op.doc,
+            }
+        )
+    return rows
+
+
 __all__ = [
     "DEFAULT_SOURCE",
+    "EXAMPLE_WINDOW",
     "OPS",
     "REGISTRY",
     "SOURCES",
@@ -66,6 +112,7 @@ __all__ = [
     "SOURCE_WARMUP",
     "Op",
     "Warmup",
+    "describe_ops",
     "resolve_source",
     "warmup_text",
 ]

@@ -16,7 +16,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from sentio.features.ops.base import (
     H_LAST_SESSION,
@@ -27,6 +26,7 @@ from sentio.features.ops.base import (
     HEADER,
     Warmup,
     ema_alpha,
+    kernel,
     window_sma,
 )
 from sentio.features.ops.oscillators import (
@@ -65,7 +65,7 @@ ROW_WIDTH = 7
 R_OPEN, R_HIGH, R_LOW, R_CLOSE, R_VOLUME, R_MINUTE, R_SESSION = range(ROW_WIDTH)
 
 # Columns of ``codes``.
-C_OP, C_SRC, C_OFF, C_W, C_AUX = range(5)
+C_OP, C_SRC, C_OFF, C_W, C_AUX, C_COL = range(6)
 
 # Op codes as module globals: numba freezes them into the compiled dispatch.
 IDENT = REGISTRY["IDENT"].code
@@ -110,7 +110,7 @@ class Program:
     """A compiled spec. ``warm_bars``/``warm_sessions`` hold each feature's warm-up."""
 
     names: tuple[str, ...]
-    codes: np.ndarray  # (F, 5) int64
+    codes: np.ndarray  # (F, 6) int64, grouped by op; C_COL is the feature's output column
     fparams: np.ndarray  # (F, 3) float64
     init: np.ndarray  # (S,) float64: the state at the start of a segment
     warmups: tuple[Warmup, ...]
@@ -126,22 +126,32 @@ class Program:
 
 
 def compile_spec(spec: FeatureSpec) -> Program:
-    """Lay out the state of every feature and encode its op and parameters."""
+    """Lay out the state of every feature and encode its op and parameters.
+
+    Features run grouped by op (stable within an op), each writing its own output column:
+    the step's branch on the op code is then predictable, which made the 55-feature spec
+    ~1.4x faster than running them in spec order (bench/features.py).
+    """
     count = len(spec.features)
-    codes = np.zeros((count, 5), dtype=np.int64)
+    codes = np.zeros((count, 6), dtype=np.int64)
     fparams = np.zeros((count, 3), dtype=np.float64)
     offset = HEADER
-    warmups = []
-    for f, feature in enumerate(spec.features):
+    warmups = [
+        feature.op.warmup(feature.params, SOURCE_WARMUP[feature.source])
+        for feature in spec.features
+    ]
+    order = sorted(range(count), key=lambda j: spec.features[j].op.code)
+    for f, column in enumerate(order):
+        feature = spec.features[column]
         op, p = feature.op, feature.params
         codes[f, C_OP] = op.code
         codes[f, C_SRC] = SOURCES.index(feature.source)
         codes[f, C_OFF] = offset
         codes[f, C_W] = int(p.get("window", 0))
         codes[f, C_AUX] = _aux(feature)
+        codes[f, C_COL] = column
         fparams[f] = _float_params(feature)
         offset += op.state_size(p)
-        warmups.append(op.warmup(p, SOURCE_WARMUP[feature.source]))
     init = np.zeros(offset, dtype=np.float64)
     init[H_LAST_SESSION] = -1.0
     return Program(
@@ -180,17 +190,19 @@ def _float_params(feature: Feature) -> tuple[float, float, float]:
     return (0.0, 0.0, 0.0)
 
 
-@njit(cache=True)
-def step(codes, fparams, state, row, out):
-    """Advance every feature by one bar: ``row`` (7,) float64 in, ``out`` (F,) float32 out."""
+@kernel
+def step(codes, fparams, state, rows, out, r):
+    """Advance every feature by one bar: ``rows[r]`` (7 float64) in, ``out[r]`` (F float32)
+    out. Whole arrays and an index, not row views: a view per bar costs two reference-count
+    updates, a third of the step's fixed cost."""
     i = int(state[H_N])
-    o = np.float32(row[R_OPEN])
-    h = np.float32(row[R_HIGH])
-    lo = np.float32(row[R_LOW])
-    c = np.float32(row[R_CLOSE])
+    o = np.float32(rows[r, R_OPEN])
+    h = np.float32(rows[r, R_HIGH])
+    lo = np.float32(rows[r, R_LOW])
+    c = np.float32(rows[r, R_CLOSE])
     # The original cast volume to an unsigned integer, truncating fractions (FEATURE_OPS.md).
-    v = np.float32(math.floor(row[R_VOLUME]))
-    minute, session = row[R_MINUTE], row[R_SESSION]
+    v = np.float32(math.floor(rows[r, R_VOLUME]))
+    minute, session = rows[r, R_MINUTE], rows[r, R_SESSION]
     # A session starts when the session number changes; the segment's first bar counts only if
     # it is the session's first minute (else the session was joined midway).
     start = session >= 0.0 and session != state[H_LAST_SESSION] and (i > 0 or minute == 0.0)
@@ -271,26 +283,26 @@ def step(codes, fparams, state, row, out):
             y = rel_volume(state, off, v, minute, state[H_SESSIONS], w)
         else:  # unreachable: compile_spec only emits registered codes, a test covers each
             y = np.float32(np.nan)
-        out[f] = y
+        out[r, codes[f, C_COL]] = y
     state[H_N] = i + 1
 
 
-@njit(cache=True)
-def advance(codes, fparams, state, row, out, emit_from, pad, compat):
-    """``step``, then, in compatibility mode, the original's alignment policy: rows before
-    ``emit_from`` (counted from the segment start) become ``pad``, and later non-finite values
-    become 0 (the original's sanitize_and_ready, golden/README.md)."""
+@kernel
+def advance(codes, fparams, state, rows, out, r, emit_from, pad, compat):
+    """``step`` on row ``r``, then, in compatibility mode, the original's alignment policy:
+    rows before ``emit_from`` (counted from the segment start) become ``pad``, and later
+    non-finite values become 0 (the original's sanitize_and_ready, golden/README.md)."""
     i = int(state[H_N])
-    step(codes, fparams, state, row, out)
+    step(codes, fparams, state, rows, out, r)
     if compat:
-        for f in range(out.shape[0]):
+        for f in range(out.shape[1]):
             if i < emit_from:
-                out[f] = pad
-            elif not np.isfinite(out[f]):
-                out[f] = 0.0
+                out[r, f] = pad
+            elif not np.isfinite(out[r, f]):
+                out[r, f] = 0.0
 
 
-@njit(cache=True)
+@kernel
 def run_batch(codes, fparams, init, rows, segment, out, counters, emit_from, pad, compat):
     """The batch driver: ``advance`` over every row, restarting at each segment change.
 
@@ -301,7 +313,7 @@ def run_batch(codes, fparams, init, rows, segment, out, counters, emit_from, pad
     for r in range(rows.shape[0]):
         if r > 0 and segment[r] != segment[r - 1]:
             state[:] = init
-        advance(codes, fparams, state, rows[r], out[r], emit_from, pad, compat)
+        advance(codes, fparams, state, rows, out, r, emit_from, pad, compat)
         counters[r, 0] = int(state[H_N]) - 1
         counters[r, 1] = int(state[H_SESSIONS])
     return state

@@ -41,13 +41,13 @@ class StreamState:
         self._state = program.init.copy()
         self._segment: int | None = None
         self._session: tuple[int, int, int] | None = None  # (open_ns, close_ns, number)
-        self._row = np.empty(ROW_WIDTH, dtype=np.float64)
+        self._row = np.empty((1, ROW_WIDTH), dtype=np.float64)
         self._emit_from = engine.spec.emit_from
         self._pad = np.float32(engine.spec.pad_value)
 
     def update(self, bar: Bar) -> np.ndarray:
         """Advance every feature by ``bar``; returns a new (F,) float32 array."""
-        row = self._row
+        row = self._row[0]
         row[0], row[1], row[2], row[3], row[4] = bar.open, bar.high, bar.low, bar.close, bar.volume
         if bar.ts is None:
             if self.engine.program.clock:
@@ -55,25 +55,30 @@ class StreamState:
             row[5], row[6] = np.nan, -1.0
         else:
             row[5], row[6] = self._clock(bar.ts)
-        return self.update_row(row, bar.segment)
+        return self._advance(self._row, bar.segment)
 
     def update_row(self, row: np.ndarray, segment: int) -> np.ndarray:
         """Advance by one engine input row (inputs.BarInput layout)."""
+        self._row[0] = row
+        return self._advance(self._row, segment)
+
+    def _advance(self, rows: np.ndarray, segment: int) -> np.ndarray:
         if self._segment is not None and segment != self._segment:
             self._state[:] = self.engine.program.init
         self._segment = segment
-        out = np.empty(len(self.engine.names), dtype=np.float32)
+        out = np.empty((1, len(self.engine.names)), dtype=np.float32)
         advance(
             self._codes,
             self._fparams,
             self._state,
-            row,
+            rows,
             out,
+            0,
             self._emit_from,
             self._pad,
             self.engine.compat,
         )
-        return out
+        return out[0]
 
     @property
     def rows_seen(self) -> int:

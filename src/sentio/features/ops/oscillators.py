@@ -8,7 +8,6 @@ times); ours is Wilder's ADX as TA-Lib computes it, and tests/features check it 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from sentio.features.ops.base import (
     EPS_DEN,
@@ -19,6 +18,7 @@ from sentio.features.ops.base import (
     Warmup,
     cmax,
     cmin,
+    kernel,
     ring_index,
     settle,
     window_sma,
@@ -29,7 +29,7 @@ EPS_RSI = np.float32(1e-12)
 CCI_SCALE = np.float32(0.015)
 
 
-@njit(cache=True)
+@kernel
 def rsi(s, o, x, p, i):
     """Wilder RSI; rows 0..p are 0 (row p is not emitted); no down moves gives 0, not 100.
 
@@ -56,7 +56,7 @@ def rsi(s, o, x, p, i):
     return y
 
 
-@njit(cache=True)
+@kernel
 def highest_lowest(s, o, high, low, n, i):
     """Record H, L of row i in two rings of n and return (max H, min L) over the last
     min(i+1, n) rows. State: 2n."""
@@ -69,7 +69,7 @@ def highest_lowest(s, o, high, low, n, i):
     return top, bottom
 
 
-@njit(cache=True)
+@kernel
 def stochastic_k(s, o, high, low, close, k, i):
     """100 (C - LL)/(HH - LL) over rows i-k..i (k+1 bars) if HH > LL else 0; 0 for i < k."""
     top, bottom = highest_lowest(s, o, high, low, k + 1, i)
@@ -78,7 +78,7 @@ def stochastic_k(s, o, high, low, close, k, i):
     return F100 * (close - bottom) / (top - bottom)
 
 
-@njit(cache=True)
+@kernel
 def stochastic_d(s, o, high, low, close, k, d, i):
     """SMA_d of %K (its warm-up zeros included); 0 for i < k. State: %K (2k+2), SMA (1+d)."""
     value = stochastic_k(s, o, high, low, close, k, i)
@@ -86,7 +86,7 @@ def stochastic_d(s, o, high, low, close, k, d, i):
     return mean if i >= k else F0
 
 
-@njit(cache=True)
+@kernel
 def williams_r(s, o, high, low, close, p, i):
     """-100 (HH - C)/(HH - LL) over rows i-p..i (p+1 bars) if HH > LL else 0; 0 for i < p."""
     top, bottom = highest_lowest(s, o, high, low, p + 1, i)
@@ -95,7 +95,7 @@ def williams_r(s, o, high, low, close, p, i):
     return -F100 * (top - close) / (top - bottom)
 
 
-@njit(cache=True)
+@kernel
 def cci(s, o, high, low, close, p, i):
     """TP = (H+L+C)/3; (TP - SMA_p(TP)) / (0.015 MD), MD = mean |TP_j - SMA| over the window;
     0 when MD <= 1e-8 and for i < p. State: ring(p) of TP."""
@@ -116,7 +116,7 @@ def cci(s, o, high, low, close, p, i):
     return (tp - mean) / (CCI_SCALE * dev)
 
 
-@njit(cache=True)
+@kernel
 def mfi(s, o, high, low, close, volume, p, i):
     """100 - 100/(1 + pos/neg) over j = i-p+1..i, money flow TP_j V_j signed by TP_j vs
     TP_{j-1}; 0 when neg <= 1e-8 and for i < p. State: [prev TP, ring(p) pos, ring(p) neg]."""
@@ -138,7 +138,7 @@ def mfi(s, o, high, low, close, volume, p, i):
     return F100 - F100 / (np.float32(1.0) + np.float32(pos / neg))
 
 
-@njit(cache=True)
+@kernel
 def adx(s, o, high, low, close, p, i):
     """Wilder's ADX as TA-Lib computes it (not the original's DX, see the module doc).
 

@@ -7,7 +7,6 @@ Each kernel takes (state, offset, source value, parameters..., row index within 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from sentio.features.ops.base import (
     EPS_LOG,
@@ -17,6 +16,7 @@ from sentio.features.ops.base import (
     Op,
     Warmup,
     ema_alpha,
+    kernel,
     log_price,
     ring_index,
     settle,
@@ -24,7 +24,7 @@ from sentio.features.ops.base import (
 )
 
 
-@njit(cache=True)
+@kernel
 def logret(s, o, x, i):
     """y_0 = 0; y_i = logf(max(x_i,1e-12)) - logf(max(x_{i-1},1e-12)), a float32 difference of
     two float32 logs, NOT log(x_i / x_{i-1}) (golden/README.md, LOGRET). State: [prev log]."""
@@ -34,7 +34,7 @@ def logret(s, o, x, i):
     return y
 
 
-@njit(cache=True)
+@kernel
 def logret_n(s, o, x, h, i):
     """ln x_i - ln x_{i-h} with the same float32 logs as LOGRET. State: ring(h) of logs."""
     now = log_price(x)
@@ -44,7 +44,7 @@ def logret_n(s, o, x, h, i):
     return y
 
 
-@njit(cache=True)
+@kernel
 def ema(s, o, x, alpha, i):
     """e_0 = x_0; e_i = a*x_i + (1-a)*e_{i-1}, each product and the sum rounded to float32."""
     e = x if i == 0 else alpha * x + (F1 - alpha) * np.float32(s[o])
@@ -52,7 +52,7 @@ def ema(s, o, x, alpha, i):
     return e
 
 
-@njit(cache=True)
+@kernel
 def momentum(s, o, x, w, i):
     """x_i - x_{i-w}; 0 for i < w. State: ring(w)."""
     k = ring_index(o, i, w)
@@ -61,7 +61,7 @@ def momentum(s, o, x, w, i):
     return y
 
 
-@njit(cache=True)
+@kernel
 def roc(s, o, x, w, i):
     """100 (x_i - p) / p with p = max(x_{i-w}, 1e-12); 0 for i < w. State: ring(w)."""
     k = ring_index(o, i, w)
@@ -74,7 +74,7 @@ def roc(s, o, x, w, i):
     return y
 
 
-@njit(cache=True)
+@kernel
 def macd(s, o, x, fast, slow, signal, part, i):
     """line = EMA_fast - EMA_slow (both seeded at x_0); signal = EMA_sig(line) seeded at
     line_0 = 0; hist = line - signal. ``part``: 0 line, 1 signal, 2 histogram. State: 3 EMAs."""

@@ -12,16 +12,15 @@ session-start flag (engine.py). Without a clock these ops cannot run (the engine
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from sentio.features.ops.base import EPS_DEN, F0, F3, Op, Warmup
+from sentio.features.ops.base import EPS_DEN, F0, F3, Op, Warmup, kernel
 from sentio.features.ops.oscillators import highest_lowest
 
 SESSION_MINUTES = 390  # slots of REL_VOLUME: one per minute of a full 09:30-16:00 session
 SCALE_BP = np.float32(1e4)
 
 
-@njit(cache=True)
+@kernel
 def vwap_dist(s, o, high, low, close, volume, session_start):
     """1e4 (C - VWAP)/VWAP, VWAP = sum(TP V)/sum(V) since the session's first bar, TP =
     (H+L+C)/3; 0 while no volume. State: [sum TP V, sum V] in float64."""
@@ -36,7 +35,7 @@ def vwap_dist(s, o, high, low, close, volume, session_start):
     return SCALE_BP * (close - vwap) / vwap if vwap > EPS_DEN else F0
 
 
-@njit(cache=True)
+@kernel
 def rel_volume(s, o, volume, minute, sessions, days):
     """V / mean volume at the same minute of the session over the previous ``days`` sessions
     of the segment (a session without that minute is left out, not replaced by an older one);
@@ -64,7 +63,7 @@ def rel_volume(s, o, volume, minute, sessions, days):
     return y
 
 
-@njit(cache=True)
+@kernel
 def hl_range(s, o, high, low, close, w, i):
     """(max H - min L) over the last w bars, divided by C; 0 before row w-1. State: 2w."""
     top, bottom = highest_lowest(s, o, high, low, w, i)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from sentio.features.ops.base import (
     EPS_DEN,
@@ -18,6 +17,7 @@ from sentio.features.ops.base import (
     Op,
     Warmup,
     cmax,
+    kernel,
     ring_index,
     settle,
     window_sma,
@@ -29,7 +29,7 @@ GK_C = F2 * LN2 - F1  # 2 ln 2 - 1
 HALF = np.float32(0.5)
 
 
-@njit(cache=True)
+@kernel
 def zwin(s, o, x, w, i):
     """Rolling z-score of x over x_{i-w+1..i} (current bar included), population variance.
 
@@ -53,7 +53,7 @@ def zwin(s, o, x, w, i):
     return z
 
 
-@njit(cache=True)
+@kernel
 def volatility(s, o, x, w, i):
     """Population std of x_{i-w..i-1} (current bar EXCLUDED) from double running sums, var
     clamped at 0; 0 for i < w. State: [sum, sum of squares, ring(w)]."""
@@ -72,7 +72,7 @@ def volatility(s, o, x, w, i):
     return y
 
 
-@njit(cache=True)
+@kernel
 def bollinger(s, o, x, w, k, part, i):
     """mid = SMA_w (current bar included) +/- k * VOLATILITY_w (current bar excluded): the two
     are off by one bar, as in the original. ``part``: 0 upper, 1 middle, 2 lower; 0 for i < w.
@@ -88,7 +88,7 @@ def bollinger(s, o, x, w, k, part, i):
     return mid - k * sd
 
 
-@njit(cache=True)
+@kernel
 def parkinson(s, o, high, low, w, i):
     """sqrt(SMA_w(ln(H/L)^2) / (4 ln 2)); a bar with H or L <= 0 contributes 0."""
     h = F0
@@ -98,7 +98,7 @@ def parkinson(s, o, high, low, w, i):
     return np.float32(math.sqrt(window_sma(s, o, h, w, i) / FOUR_LN2))
 
 
-@njit(cache=True)
+@kernel
 def garman_klass(s, o, open_, high, low, close, w, i):
     """sqrt(max(0, SMA_w(g))), g_i = 0.5 ln(H/L)^2 - (2 ln 2 - 1) ln(C/O)^2 (all inputs > 0,
     else 0) and g_0 = 0 as in the original."""
@@ -111,13 +111,13 @@ def garman_klass(s, o, open_, high, low, close, w, i):
     return np.float32(math.sqrt(mean if mean > F0 else F0))
 
 
-@njit(cache=True)
+@kernel
 def true_range(high, low, prev_close):
     """max(H - L, |H - C_prev|, |L - C_prev|) in float32."""
     return cmax(cmax(high - low, abs(high - prev_close)), abs(low - prev_close))
 
 
-@njit(cache=True)
+@kernel
 def atr(s, o, high, low, close, p, i):
     """TR_0 = 0; ATR_p = mean(TR_1..p), then Wilder ATR_i = (ATR_{i-1}(p-1) + TR_i)/p; 0 for
     i < p. State: [previous close, running sum / ATR]."""

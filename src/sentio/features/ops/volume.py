@@ -11,15 +11,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-from sentio.features.ops.base import EPS_DEN, F0, F1, F2, Op, Warmup
+from sentio.features.ops.base import EPS_DEN, F0, F1, F2, Op, Warmup, kernel
 
 SCALE_BP = np.float32(1e4)
 SCALE_IMPACT = np.float32(1e6)
 
 
-@njit(cache=True)
+@kernel
 def obv(s, o, close, volume, i):
     """Running total of +V on an up close, -V on a down close; 0 at row 0.
 
@@ -34,7 +33,7 @@ def obv(s, o, close, volume, i):
     return np.float32(s[o + 1])
 
 
-@njit(cache=True)
+@kernel
 def vpt(s, o, close, volume, i):
     """Running total of V (C - C_prev)/C_prev (skipped when C_prev <= 1e-8); 0 at row 0."""
     if i > 0:
@@ -45,7 +44,7 @@ def vpt(s, o, close, volume, i):
     return np.float32(s[o + 1])
 
 
-@njit(cache=True)
+@kernel
 def close_location(high, low, close):
     """((C - L) - (H - C)) / (H - L), or 0 when H - L <= 1e-8."""
     span = high - low
@@ -54,21 +53,21 @@ def close_location(high, low, close):
     return ((close - low) - (high - close)) / span
 
 
-@njit(cache=True)
+@kernel
 def ad_line(s, o, high, low, close, volume):
     """Running total of close_location * V, from row 0 on. State: [total]."""
     s[o] += close_location(high, low, close) * volume
     return np.float32(s[o])
 
 
-@njit(cache=True)
+@kernel
 def spread_bp(high, low):
     """1e4 (H - L) / ((H + L)/2)."""
     mid = (high + low) / F2
     return SCALE_BP * (high - low) / mid if mid > EPS_DEN else F0
 
 
-@njit(cache=True)
+@kernel
 def price_impact(s, o, close, volume, i):
     """1e6 (|C - C_prev| / C_prev) / sqrt(V); 0 at row 0. State: [prev C]."""
     y = F0
@@ -79,14 +78,14 @@ def price_impact(s, o, close, volume, i):
     return y
 
 
-@njit(cache=True)
+@kernel
 def market_depth(high, low, volume):
     """(H - L) / ln(V + 1)."""
     depth = math.log(volume + F1)
     return (high - low) / depth if depth > EPS_DEN else F0
 
 
-@njit(cache=True)
+@kernel
 def bid_ask_ratio(high, low, close):
     """pos / (1 - pos + 1e-8), pos = (C - L)/(H - L)."""
     span = high - low

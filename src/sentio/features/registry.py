@@ -62,7 +62,9 @@ FIELD_LETTERS = {"o": "open", "h": "high", "l": "low", "c": "close", "v": "volum
 
 
 def _inputs_text(inputs: str) -> str:
-    """>>> _inputs_text("hlc")
+    """The bar fields an op reads, in words.
+
+    >>> _inputs_text("hlc")
     'high, low, close'
     """
     if inputs == "src":

@@ -12,10 +12,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The main job on the built-in default data: generate the synthetic market and summarise it.
+# The main job on the built-in default data: generate the synthetic market, summarise it, compute
+# its features and prove the engine on it (stream == batch, prefix, warm-up, save/restore).
 demo: $(STAMP)
 	$(VENV)/bin/sentio data synth --out demo/market --seed 7
 	$(VENV)/bin/sentio data info demo/market/QQQ.parquet demo/market/TQQQ.parquet
+	$(VENV)/bin/sentio features compute --spec intraday_default \
+	  --data demo/market/QQQ.parquet --out demo/features/QQQ.parquet
+	$(VENV)/bin/sentio features check --spec feature_spec_55_minimal --data demo/market/QQQ.parquet
 
 test: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench
@@ -24,6 +28,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/import.py
+	$(PY) bench/features.py
 
 # Re-fit the shipped synthetic-market parameters from the real QQQ files (needs ../shared/data).
 calibrate: $(STAMP)

@@ -170,6 +170,7 @@ def check_command(
                 f"Engine checks, spec {engine.content_hash}",
                 ["symbol", "check", "result", "detail"],
                 rows,
+                left=4,
             )
         )
     if not all(r["passed"] for r in results):

@@ -3,6 +3,7 @@
 from sentio.core.clock import NEW_YORK, NS_PER_MINUTE, build_time, ny_time, to_ns_utc
 from sentio.core.domain import Bar
 from sentio.core.errors import (
+    ArtifactError,
     BarsError,
     CalendarError,
     SentioError,
@@ -14,6 +15,7 @@ from sentio.core.hashing import canonical_json, content_hash, sha256_file, sha25
 from sentio.core.seeding import rng_for
 
 __all__ = [
+    "ArtifactError",
     "Bar",
     "BarsError",
     "CalendarError",

@@ -82,3 +82,16 @@ class SpecError(SentioError):
 
 class StateError(SentioError):
     """A saved engine state that does not belong to this engine, or is damaged."""
+
+
+class ArtifactError(SentioError):
+    """A model artifact that is incomplete, tampered with, or fails its own checks.
+
+    >>> str(ArtifactError("sha256 differs from manifest.json", file="model.onnx"))
+    'model.onnx: sha256 differs from manifest.json'
+    """
+
+    def __init__(self, message: str, *, file: str | None = None) -> None:
+        self.file = file
+        self.detail = message
+        super().__init__(f"{file}: {message}" if file else message)

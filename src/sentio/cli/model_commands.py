@@ -1,0 +1,204 @@
+"""``sentio train`` and ``sentio model info|verify``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from sentio.cli.output import console, print_json, table
+from sentio.data.synth.generate import SynthConfig
+from sentio.model.artifact import info, verify
+from sentio.model.config import PRESETS, preset
+from sentio.train.samples import LabelSpec
+
+app = typer.Typer(help="Model artifacts: inspect and verify.")
+
+
+def train_command(
+    data: list[str] = typer.Option(
+        ["builtin"],
+        "--data",
+        help="Canonical Parquet file(s) with QQQ bars, or 'builtin' for "
+        "the synthetic market. Repeatable.",
+    ),
+    feature_spec: str = typer.Option(
+        "feature_spec_55_minimal", "--feature-spec", help="Spec file or shipped spec name."
+    ),
+    output: Path = typer.Option(
+        Path("artifacts/TFA/v1"), "--output", help="Artifact directory to create (must not exist)."
+    ),
+    preset_name: str = typer.Option(
+        "default", "--preset", help=f"Model preset: {', '.join(PRESETS)}."
+    ),
+    quick: bool = typer.Option(
+        False,
+        "--quick",
+        help="The quick path: quick preset, 3 epochs, 60 built-in sessions "
+        "unless --data is given (about 2 minutes on 2 cores).",
+    ),
+    epochs: int | None = typer.Option(
+        None,
+        "--epochs",
+        min=1,
+        help="Passes over the training split (default 10; early stopping may end sooner).",
+    ),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Windows per step."),
+    learning_rate: float = typer.Option(3e-4, "--learning-rate", help="Peak AdamW rate."),
+    sequence_length: int | None = typer.Option(
+        None, "--sequence-length", min=1, help="T, feature rows per window (preset: 48)."
+    ),
+    d_model: int | None = typer.Option(None, "--d-model", min=1, help="Embedding width."),
+    nhead: int | None = typer.Option(None, "--nhead", min=1, help="Attention heads."),
+    num_layers: int | None = typer.Option(None, "--num-layers", min=1, help="Blocks."),
+    horizon: int = typer.Option(5, "--horizon", min=1, help="Label: bars ahead."),
+    deadzone_bp: float = typer.Option(
+        1.0,
+        "--label-deadzone-bp",
+        min=0.0,
+        help="Label: |forward return| <= this (basis points) is left unlabelled.",
+    ),
+    seed: int = typer.Option(7, "--seed", help="Seed of initialisation, dropout, shuffling."),
+    threads: int = typer.Option(1, "--threads", min=1, help="torch intra-op threads."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    builtin_days: int = typer.Option(
+        120, "--builtin-days", min=10, help="Sessions of the built-in market (--data builtin)."
+    ),
+    signal_strength: float = typer.Option(
+        0.0, "--signal-strength", help="Planted signal of the built-in market (0: none)."
+    ),
+    resume: Path | None = typer.Option(
+        None,
+        "--resume",
+        help="Checkpoint directory of a killed run (<output>.ckpt): continue "
+        "it; same flags and data required.",
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
+) -> None:
+    """Train a TFA model and write its artifact (ONNX + TorchScript + metadata + manifest)."""
+    from sentio.train.pipeline import TrainRun
+    from sentio.train.trainer import TrainConfig
+
+    if device not in ("cpu", "cuda"):
+        raise typer.BadParameter("--device must be cpu or cuda")
+    name = "quick" if quick else preset_name
+    model = preset(
+        name, seq_len=sequence_length, d_model=d_model, nhead=nhead, num_layers=num_layers
+    )
+    if epochs is None:
+        epochs = 3 if quick else 10
+    days = 60 if quick and data == ["builtin"] else builtin_days
+    run = TrainRun(
+        data=list(data),
+        output=output,
+        model=model,
+        train=TrainConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            seed=seed,
+            threads=threads,
+            device=device,
+        ),
+        label=LabelSpec(horizon=horizon, deadzone_bp=deadzone_bp),
+        feature_spec=feature_spec,
+        builtin=SynthConfig(seed=seed, days=days, signal_strength=signal_strength),
+        checkpoints=resume,
+        resume=resume is not None,
+    )
+    metrics = _train_with_progress(run, progress)
+    rows = []
+    for part in ("validation", "test"):
+        for who, scores in metrics["evaluation"][part].items():
+            rows.append(
+                [
+                    part,
+                    who,
+                    scores["n"],
+                    f"{scores['auc']:.4f}",
+                    f"{scores['log_loss']:.4f}",
+                    f"{scores['brier']:.4f}",
+                    f"{scores['accuracy']:.4f}",
+                    f"{scores['majority_class_accuracy']:.4f}",
+                ]
+            )
+    console.print(
+        table(
+            "Evaluation (nothing was chosen on the test part)",
+            ["part", "predictor", "n", "AUC", "log loss", "Brier", "accuracy", "majority"],
+            rows,
+            left=2,
+        )
+    )
+    removed = metrics["samples"]["removed"]
+    console.print("samples removed: " + "; ".join(f"{k}: {v}" for k, v in removed.items()))
+    console.print(f"wrote {output} (best epoch {metrics['best_epoch']})")
+
+
+def _train_with_progress(run, show: bool) -> dict:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from sentio.train.pipeline import run_training
+
+    if not show:
+        return run_training(run)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("training", total=1, info="")
+        state = {"val": ""}
+
+        def report(event: str, values: dict) -> None:
+            if event == "start":
+                bar.update(task, total=values["steps"], completed=values["done"])
+            elif event == "step":
+                bar.update(task, advance=1, info=f"loss {values['loss']:.4f}{state['val']}")
+            elif event == "epoch":
+                state["val"] = f"  val AUC {values['val_auc']:.4f} (epoch {values['epoch']})"
+
+        return run_training(run, report)
+
+
+@app.command("info")
+def info_command(
+    directory: Path = typer.Argument(..., help="Artifact directory."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Summarise an artifact: shape, spec, label, data ranges, test metrics."""
+    summary = info(directory)
+    if json_out:
+        print_json(summary)
+        return
+    rows = [[k, v] for k, v in summary.items() if k != "splits"]
+    for part, r in summary["splits"].items():
+        rows.append([f"{part} samples", f"{r['samples']} ({r['first_time']} .. {r['last_time']})"])
+    console.print(table(f"Artifact {directory}", ["field", "value"], rows, left=2))
+
+
+@app.command("verify")
+def verify_command(
+    directory: Path = typer.Argument(..., help="Artifact directory."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Check the manifest, metadata consistency, spec hash and the recorded windows.
+
+    Exits 1 when any check fails.
+    """
+    checks = verify(directory)
+    if json_out:
+        print_json([c.__dict__ for c in checks])
+    else:
+        console.print(
+            table(
+                f"Verify {directory}",
+                ["check", "result", "detail"],
+                [[c.name, "pass" if c.passed else "FAIL", c.detail] for c in checks],
+                left=3,
+            )
+        )
+    if not all(c.passed for c in checks):
+        raise typer.Exit(1)

@@ -1,0 +1,83 @@
+"""Export (torch): TorchScript and ONNX of the eval model, checked against eager on recorded
+windows before anything is written (max |logit difference| <= PARITY_TOLERANCE)."""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+
+import numpy as np
+import torch
+
+from sentio.core.errors import ArtifactError
+from sentio.model.runtime import OnnxModel
+
+PARITY_TOLERANCE = 1e-5
+OPSET = 17
+
+
+def to_torchscript(model: torch.nn.Module, example: torch.Tensor, meta: dict) -> bytes:
+    """Trace the eval model; ``meta`` travels as the extra file ``sentio_meta.json``."""
+    traced = torch.jit.trace(model, example, check_trace=False)
+    buffer = io.BytesIO()
+    torch.jit.save(traced, buffer, _extra_files={"sentio_meta.json": json.dumps(meta)})
+    return buffer.getvalue()
+
+
+def to_onnx(model: torch.nn.Module, example: torch.Tensor, meta: dict[str, str]) -> bytes:
+    """ONNX (opset 17, dynamic batch) with ``meta`` in metadata_props."""
+    import onnx
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter is deprecated, not gone
+        torch.onnx.export(
+            model,
+            (example,),
+            buffer,
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=["features"],
+            output_names=["logit"],
+            dynamic_axes={"features": {0: "batch"}, "logit": {0: "batch"}},
+        )
+    proto = onnx.load_from_string(buffer.getvalue())
+    for key, value in sorted(meta.items()):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    return proto.SerializeToString()
+
+
+def export(
+    model: torch.nn.Module, windows: np.ndarray, ts_meta: dict, onnx_meta: dict[str, str]
+) -> tuple[bytes, bytes, dict]:
+    """(model.onnx bytes, model.pt bytes, parity report) for the eval model; raises
+    ArtifactError when eager, TorchScript and ONNX Runtime disagree on ``windows``."""
+    model = model.cpu().eval()
+    example = torch.from_numpy(windows[:1])
+    pt_bytes = to_torchscript(model, example, ts_meta)
+    onnx_bytes = to_onnx(model, example, onnx_meta)
+    x = torch.from_numpy(windows)
+    with torch.no_grad():
+        eager = model(x).reshape(-1).numpy()
+        scripted = torch.jit.load(io.BytesIO(pt_bytes))(x).reshape(-1).numpy()
+    ort = OnnxModel(onnx_bytes).logits(windows)
+    report = {
+        "windows": len(windows),
+        "tolerance": PARITY_TOLERANCE,
+        "max_abs_diff_torchscript": float(np.abs(scripted - eager).max()),
+        "max_abs_diff_onnxruntime": float(np.abs(ort - eager).max()),
+        "logits_eager": [float(v) for v in eager],
+    }
+    worst = max(report["max_abs_diff_torchscript"], report["max_abs_diff_onnxruntime"])
+    if not worst <= PARITY_TOLERANCE:
+        raise ArtifactError(
+            f"export parity failed: eager vs TorchScript {report['max_abs_diff_torchscript']:.3g}, "
+            f"vs ONNX Runtime {report['max_abs_diff_onnxruntime']:.3g} (tolerance "
+            f"{PARITY_TOLERANCE}); nothing was written"
+        )
+    return onnx_bytes, pt_bytes, report
+
+
+__all__ = ["PARITY_TOLERANCE", "export", "to_onnx", "to_torchscript"]

@@ -1,0 +1,138 @@
+"""Evaluation: the model next to the base rate, a logistic regression and a constant.
+
+Every figure is computed here once (numpy only): AUC (rank statistic, ties averaged), log loss,
+Brier score, accuracy, a 10-bin calibration table and probability quantiles.
+
+>>> y = np.array([0.0, 0.0, 1.0, 1.0])
+>>> auc(y, np.array([0.1, 0.4, 0.35, 0.8]))
+0.75
+>>> round(log_loss(y, np.full(4, 0.5)), 4)
+0.6931
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPS = 1e-12
+QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+
+
+def auc(y: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
+    y = np.asarray(y) > 0.5
+    pos, neg = int(y.sum()), int((~y).sum())
+    if pos == 0 or neg == 0:
+        return float("nan")
+    order = np.argsort(score, kind="mergesort")
+    ranks = np.empty(len(score))
+    sorted_scores = np.asarray(score)[order]
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    average = first + (counts + 1) / 2.0  # 1-based average rank of each tie group
+    ranks[order] = np.repeat(average, counts)
+    return float((ranks[y].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
+
+
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, EPS, 1 - EPS)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def brier(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean((p - y) ** 2))
+
+
+def calibration(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict]:
+    """Per probability decile [k/bins, (k+1)/bins): count, mean predicted, observed rate."""
+    index = np.minimum((p * bins).astype(int), bins - 1)
+    table = []
+    for k in range(bins):
+        inside = index == k
+        n = int(inside.sum())
+        table.append(
+            {
+                "bin": f"{k / bins:.1f}-{(k + 1) / bins:.1f}",
+                "count": n,
+                "mean_predicted": float(p[inside].mean()) if n else None,
+                "observed_rate": float(y[inside].mean()) if n else None,
+            }
+        )
+    return table
+
+
+def scores(y: np.ndarray, p: np.ndarray, majority: float) -> dict:
+    """AUC, log loss, Brier and accuracy of probabilities ``p``, plus the calibration table."""
+    return {
+        "n": len(y),
+        "positive_rate": float(y.mean()),
+        "auc": auc(y, p),
+        "log_loss": log_loss(y, p),
+        "brier": brier(y, p),
+        "accuracy": float(np.mean((p > 0.5) == (y > 0.5))),
+        "majority_class_accuracy": float(np.mean(y == majority)),
+        "calibration": calibration(y, p),
+    }
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 25) -> np.ndarray:
+    """Weights (F + 1,) of an L2-regularised logistic regression by Newton's method (float64,
+    deterministic). ``x`` should be standardised; the last weight is the intercept."""
+    design = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(design.shape[1])
+    penalty = l2 * np.eye(len(w))
+    penalty[-1, -1] = 0.0
+    for _ in range(steps):
+        p = sigmoid(design @ w)
+        grad = design.T @ (p - y) / len(y) + penalty @ w
+        hess = (design * (p * (1 - p))[:, None]).T @ design / len(y) + penalty
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return w
+
+
+def predict_logistic(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return sigmoid(x @ w[:-1] + w[-1])
+
+
+def evaluate(
+    parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], train_rate: float
+) -> dict:
+    """Metrics per part for the model, the logistic regression and the base-rate constant.
+
+    ``parts[name] = (labels, model probabilities, logistic probabilities)``; ``train_rate`` is
+    the training split's positive rate (the base-rate predictor and the majority class).
+    """
+    majority = 1.0 if train_rate >= 0.5 else 0.0
+    out = {}
+    for name, (y, p_model, p_logistic) in parts.items():
+        out[name] = {
+            "model": scores(y, p_model, majority),
+            "logistic_last_row": scores(y, p_logistic, majority),
+            "base_rate": scores(y, np.full(len(y), train_rate), majority),
+        }
+    return out
+
+
+def quantiles(p: np.ndarray) -> dict[str, float]:
+    """Quantiles of probabilities (the strategy fits its thresholds on validation ones)."""
+    return {f"q{int(q * 100):02d}": float(np.quantile(p, q)) for q in QUANTILES}
+
+
+__all__ = [
+    "auc",
+    "brier",
+    "calibration",
+    "evaluate",
+    "fit_logistic",
+    "log_loss",
+    "predict_logistic",
+    "quantiles",
+    "scores",
+    "sigmoid",
+]

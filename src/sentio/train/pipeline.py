@@ -1,0 +1,323 @@
+"""``sentio train`` from top to bottom: bars -> features -> samples -> split -> train ->
+evaluate -> export -> artifact. Every step is recorded in the artifact."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sentio import __version__
+from sentio.core.clock import build_time
+from sentio.core.errors import BarsError
+from sentio.core.hashing import content_hash, sha256_file
+from sentio.data import read_bars
+from sentio.data.synth.generate import SynthConfig, generate
+from sentio.features import FeatureEngine
+from sentio.features.inputs import as_input, clock_columns
+from sentio.model.artifact import json_bytes, npy_bytes, write_artifact
+from sentio.model.config import TFAConfig
+from sentio.train.evaluate import evaluate, fit_logistic, predict_logistic, quantiles, sigmoid
+from sentio.train.samples import (
+    LabelSpec,
+    SampleReport,
+    Samples,
+    Split,
+    select_samples,
+    split_by_session,
+    windows,
+)
+
+PARITY_WINDOWS = 256
+ARTIFACT_SCHEMA = "2.0"
+
+
+@dataclass
+class TrainRun:
+    """Everything one training run depends on (recorded in model.meta.json)."""
+
+    data: list[str]  # canonical Parquet files, or ["builtin"]
+    output: Path
+    model: TFAConfig = field(default_factory=TFAConfig)
+    train: object = None  # sentio.train.trainer.TrainConfig (torch is imported lazily)
+    label: LabelSpec = field(default_factory=LabelSpec)
+    feature_spec: str = "feature_spec_55_minimal"
+    symbol: str = "QQQ"
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    builtin: SynthConfig = field(default_factory=lambda: SynthConfig(days=120))
+    checkpoints: Path | None = None
+    resume: bool = False
+
+
+@dataclass
+class Prepared:
+    """Features, samples and the split: what training and evaluation read."""
+
+    engine: FeatureEngine
+    frame: pd.DataFrame
+    features: np.ndarray
+    samples: Samples
+    report: SampleReport
+    split: Split
+    data_record: dict
+
+
+def load_bars(run: TrainRun) -> tuple[pd.DataFrame, dict]:
+    """One symbol's canonical rows, and a record of where they came from (hashes)."""
+    if run.data == ["builtin"]:
+        market = generate(run.builtin)
+        frame = market.bars[run.symbol].of(run.symbol)
+        return frame, {"source": "builtin", "synth": dataclasses.asdict(run.builtin)}
+    frames, files = [], []
+    for index, name in enumerate(run.data):
+        bars = read_bars(name)
+        rows = bars.of(run.symbol).copy()
+        rows["segment"] = rows["segment"].astype(np.int64) + index * 1_000_000
+        frames.append(rows)
+        files.append({"path": str(name), "sha256": sha256_file(name), "rows": len(rows)})
+    frame = pd.concat(frames, ignore_index=True).sort_values("ts", kind="stable")
+    if frame["ts"].duplicated().any():
+        raise BarsError(f"files {run.data} overlap in time for {run.symbol}; give disjoint files")
+    return frame.reset_index(drop=True), {"source": "files", "files": files}
+
+
+def prepare(run: TrainRun) -> Prepared:
+    frame, record = load_bars(run)
+    engine = FeatureEngine(run.feature_spec)
+    computed = engine.compute(as_input(frame))
+    session = clock_columns(frame["ts"].to_numpy(np.int64))[1]
+    segment = frame["segment"].to_numpy(np.int64)
+    samples, report = select_samples(
+        frame["close"].to_numpy(np.float64),
+        segment,
+        session,
+        computed.ready,
+        run.model.seq_len,
+        run.label,
+    )
+    embargo = run.label.horizon + run.model.seq_len
+    split = split_by_session(samples, session, run.fractions, embargo)
+    report.removed["embargo between splits"] = split.embargoed
+    return Prepared(engine, frame, computed.values, samples, report, split, record)
+
+
+def normalisation(
+    features: np.ndarray, rows: np.ndarray, seq_len: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std (float32) of every feature over the rows the training windows cover."""
+    covered = np.zeros(len(features), dtype=bool)
+    for offset in range(seq_len):
+        covered[rows - offset] = True
+    used = features[covered].astype(np.float64)
+    mean, std = used.mean(axis=0), used.std(axis=0)
+    std = np.where(std > 1e-8, std, 1.0)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def ranges(prep: Prepared) -> dict:
+    """Row numbers and timestamps (ns UTC, ISO) of each part, for the artifact."""
+    ts = prep.frame["ts"].to_numpy(np.int64)
+    out = {}
+    for name in ("train", "validation", "test"):
+        rows = prep.samples.rows[getattr(prep.split, name)]
+        out[name] = {
+            "samples": len(rows),
+            "positive": int(prep.samples.labels[getattr(prep.split, name)].sum()),
+            "first_row": int(rows[0]),
+            "last_row": int(rows[-1]),
+            "first_ts": int(ts[rows[0]]),
+            "last_ts": int(ts[rows[-1]]),
+            "first_time": pd.Timestamp(int(ts[rows[0]]), tz="UTC").isoformat(),
+            "last_time": pd.Timestamp(int(ts[rows[-1]]), tz="UTC").isoformat(),
+        }
+    return out
+
+
+def versions() -> dict:
+    import onnx
+    import onnxruntime
+    import torch
+
+    return {
+        "sentio": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = None) -> dict:
+    """Train, evaluate, export and write the artifact; returns metrics.json's content."""
+    import torch
+
+    from sentio.model.export import export
+    from sentio.model.tfa import TFA
+    from sentio.train.trainer import TrainConfig, predict_logits, setup_determinism, train
+
+    cfg = run.train or TrainConfig()
+    prep = prepare(run)
+    T = run.model.seq_len  # noqa: N806 (the paper's name for the window length)
+    split, samples = prep.split, prep.samples
+    mean, std = normalisation(prep.features, samples.rows[split.train], T)
+    setup_determinism(cfg.seed, cfg.threads)
+    model = TFA(run.model, torch.from_numpy(mean), torch.from_numpy(std))
+    fingerprint = content_hash(
+        {
+            "model": run.model.to_dict(),
+            "train": cfg.to_dict(),
+            "label": dataclasses.asdict(run.label),
+            "spec": prep.engine.content_hash,
+            "data": prep.data_record,
+            "fractions": list(run.fractions),
+        }
+    )
+    checkpoints = run.checkpoints or run.output.with_name(run.output.name + ".ckpt")
+    result = train(
+        model,
+        prep.features,
+        samples,
+        split,
+        cfg,
+        checkpoints,
+        fingerprint=fingerprint,
+        resume=run.resume,
+        report=report,
+    )
+    model.load_state_dict(result.state)
+    model.cpu().eval()
+
+    # Evaluation: the model, a logistic regression on the last row, the base rate.
+    last_rows = (prep.features.astype(np.float64) - mean) / std
+    last_rows = np.clip(last_rows, -run.model.clip, run.model.clip)
+    train_idx = samples.rows[split.train]
+    weights = fit_logistic(last_rows[train_idx], samples.labels[split.train].astype(np.float64))
+    parts, probabilities = {}, {}
+    for name in ("validation", "test"):
+        rows, y = samples.rows[getattr(split, name)], samples.labels[getattr(split, name)]
+        p_model = sigmoid(predict_logits(model, prep.features, rows, T, "cpu"))
+        probabilities[name] = p_model
+        parts[name] = (y.astype(np.float64), p_model, predict_logistic(weights, last_rows[rows]))
+    train_rate = float(samples.labels[split.train].mean())
+    metrics = {
+        "evaluation": evaluate(parts, train_rate),
+        "train_positive_rate": train_rate,
+        "validation_probability_quantiles": quantiles(probabilities["validation"]),
+        "samples": prep.report.to_dict(),
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+    }
+
+    # Export, checked on recorded real windows (evenly spread over the test part).
+    test_rows = samples.rows[split.test]
+    pick = test_rows[
+        np.linspace(0, len(test_rows) - 1, min(PARITY_WINDOWS, len(test_rows))).astype(int)
+    ]
+    parity_windows = windows(prep.features, pick, T)
+    saved_at = build_time().isoformat()
+    spec = prep.engine.spec
+    version = f"tfa-{fingerprint[7:19]}"
+    onnx_meta = {
+        "model_type": "TFA",
+        "version": version,
+        "spec_hash": spec.content_hash,
+        "seq_len": str(T),
+        "feature_count": str(len(spec.names)),
+        "output": "logit",
+    }
+    onnx_bytes, pt_bytes, parity = export(model, parity_windows, onnx_meta, onnx_meta)
+    parity["rows"] = [int(r) for r in pick]
+    meta = {
+        "model_type": "TFA",
+        "version": version,
+        "schema_version": ARTIFACT_SCHEMA,
+        "saved_at": saved_at,
+        "framework": "pytorch -> onnx + torchscript",
+        "feature_count": len(spec.names),
+        "sequence_length": T,
+        "d_model": run.model.d_model,
+        "nhead": run.model.nhead,
+        "num_layers": run.model.num_layers,
+        "config": run.model.to_dict(),
+        "train_config": cfg.to_dict(),
+        "expects": {
+            "input_dim": len(spec.names),
+            "feature_names": list(spec.names),
+            "spec_hash": spec.content_hash,
+            "emit_from": spec.emit_from,
+            "pad_value": spec.pad_value,
+            "dtype": "float32",
+            "output": "logit",
+            "seq_len": T,
+        },
+        "label": {
+            "instrument": run.symbol,
+            "horizon_bars": run.label.horizon,
+            "deadzone_bp": run.label.deadzone_bp,
+            "definition": "1 if ln(close[t+h]/close[t]) > deadzone, 0 if < -deadzone, else "
+            "excluded; never across a session end or a segment",
+        },
+        "normalization": {
+            "inside_graph": True,
+            "fitted_on": "train windows' rows",
+            "mean": [float(v) for v in mean],
+            "std": [float(v) for v in std],
+            "clip": run.model.clip,
+        },
+        "data": {
+            **prep.data_record,
+            "rows": len(prep.frame),
+            "splits": ranges(prep),
+            "fractions": list(run.fractions),
+            "embargo_bars": run.label.horizon + T,
+        },
+        "seed": cfg.seed,
+        "fingerprint": fingerprint,
+        "thresholds": {
+            "validation_probability_quantiles": metrics["validation_probability_quantiles"]
+        },
+        "metrics": {
+            part: {
+                k: metrics["evaluation"][part]["model"][k]
+                for k in ("auc", "log_loss", "brier", "accuracy")
+            }
+            for part in ("validation", "test")
+        },
+        "parity": parity,
+        "versions": versions(),
+    }
+    legacy = {
+        "schema_version": "1.0",
+        "saved_at": saved_at,
+        "framework": "torchscript",
+        "feature_names": list(spec.names),
+        # The network normalises inside its graph (the real statistics are in model.meta.json);
+        # 0 / 1 here make a legacy loader's own normalisation the identity, not a second one.
+        "mean": [0.0] * len(spec.names),
+        "std": [1.0] * len(spec.names),
+        "clip": [-run.model.clip, run.model.clip],
+        "actions": ["DOWN", "UP"],
+        "seq_len": T,
+        "input_layout": "BTF",
+        "format": "torchscript",
+    }
+    files = {
+        "model.onnx": onnx_bytes,
+        "model.pt": pt_bytes,
+        "model.meta.json": json_bytes(meta),
+        "metadata.json": json_bytes(legacy),
+        "feature_spec.json": spec.to_json().encode("utf-8"),
+        "metrics.json": json_bytes(metrics),
+        "parity_windows.npy": npy_bytes(parity_windows),
+    }
+    write_artifact(run.output, files)
+    return metrics
+
+
+__all__ = ["Prepared", "TrainRun", "load_bars", "normalisation", "prepare", "run_training"]

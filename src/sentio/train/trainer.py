@@ -1,0 +1,233 @@
+"""The deterministic trainer: one readable top-to-bottom loop (torch).
+
+AdamW (weight decay on matrices only), linear warm-up then cosine decay, gradient clipping,
+explicit class weighting (positive weight = negatives / positives in the training split), early
+stopping on the validation log loss (the best epoch's weights are kept). Each epoch ends with a
+checkpoint (``torch.save`` of plain state dicts, loaded with ``weights_only=True``) holding
+everything the next epoch depends on, so a run killed after any epoch and resumed reaches the
+same final weights as one never stopped. Determinism: seeds for torch and for the shuffling
+(``sentio.core.seeding``), deterministic algorithms, a fixed thread count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from sentio.core.errors import SentioError
+from sentio.core.seeding import rng_for
+from sentio.train.evaluate import auc, log_loss, sigmoid
+from sentio.train.samples import Samples, Split, windows
+
+
+class CheckpointError(SentioError):
+    """A checkpoint that does not belong to this run, or is damaged."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; every field has a default and a unit."""
+
+    epochs: int = 10  # passes over the training split (early stopping may end sooner)
+    batch_size: int = 256  # windows per gradient step
+    learning_rate: float = 3e-4  # peak AdamW learning rate
+    weight_decay: float = 0.01  # AdamW decay on weight matrices
+    warmup_frac: float = 0.05  # share of all steps spent warming the learning rate up
+    min_lr_frac: float = 0.1  # the cosine decays to this share of the peak
+    grad_clip: float = 1.0  # max global gradient norm
+    patience: int = 3  # epochs without a better validation log loss before stopping
+    seed: int = 7  # torch initialisation, dropout and shuffling
+    threads: int = 1  # torch intra-op threads (results are reproducible per thread count)
+    device: str = "cpu"  # cpu or cuda
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    state: dict[str, torch.Tensor]  # weights of the best epoch
+    best_epoch: int
+    history: list[dict]
+
+
+def setup_determinism(seed: int, threads: int) -> None:
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+
+
+def _schedule(cfg: TrainConfig, total_steps: int) -> Callable[[int], float]:
+    warmup = max(1, int(cfg.warmup_frac * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def predict_logits(
+    model: nn.Module,
+    features: np.ndarray,
+    rows: np.ndarray,
+    seq_len: int,
+    device: str,
+    batch: int = 1024,
+) -> np.ndarray:
+    """Eval-mode logits (float64) for the windows ending at ``rows``."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(rows), batch):
+            x = torch.from_numpy(windows(features, rows[start : start + batch], seq_len))
+            out.append(model(x.to(device)).reshape(-1).double().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def train(
+    model: nn.Module,
+    features: np.ndarray,
+    samples: Samples,
+    split: Split,
+    cfg: TrainConfig,
+    checkpoints: Path,
+    *,
+    fingerprint: str,
+    resume: bool = False,
+    report: Callable[[str, dict], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` on the training windows; keep the weights of the best validation epoch.
+
+    ``fingerprint`` identifies data + configuration; a checkpoint from another run is refused.
+    ``report(event, values)`` receives "start", "step" and "epoch" events (for progress bars).
+    """
+    report = report or (lambda event, values: None)
+    seq_len = model.cfg.seq_len
+    device = torch.device(cfg.device)
+    model.to(device)
+    train_rows, train_y = samples.rows[split.train], samples.labels[split.train]
+    val_rows, val_y = samples.rows[split.validation], samples.labels[split.validation]
+    positives = float(train_y.sum())
+    pos_weight = torch.tensor([(len(train_y) - positives) / max(positives, 1.0)], device=device)
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=cfg.learning_rate,
+    )
+    steps_per_epoch = math.ceil(len(train_rows) / cfg.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _schedule(cfg, cfg.epochs * steps_per_epoch)
+    )
+
+    history: list[dict] = []
+    best_loss, best_epoch, bad_epochs, first_epoch = math.inf, -1, 0, 0
+    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    if resume:
+        saved = load_checkpoint(checkpoints, fingerprint)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["torch_rng"])
+        best_state, history = saved["best_state"], saved["history"]
+        best_loss, best_epoch = saved["best_loss"], saved["best_epoch"]
+        bad_epochs, first_epoch = saved["bad_epochs"], saved["epoch"] + 1
+        if bad_epochs >= cfg.patience:
+            first_epoch = cfg.epochs  # the run had already stopped early
+
+    report("start", {"steps": cfg.epochs * steps_per_epoch, "done": first_epoch * steps_per_epoch})
+    for epoch in range(first_epoch, cfg.epochs):
+        model.train()
+        order = rng_for(cfg.seed, f"train.shuffle.epoch{epoch}").permutation(len(train_rows))
+        total = 0.0
+        for start in range(0, len(order), cfg.batch_size):
+            batch = order[start : start + cfg.batch_size]
+            x = torch.from_numpy(windows(features, train_rows[batch], seq_len)).to(device)
+            y = torch.from_numpy(train_y[batch]).to(device)
+            loss = loss_fn(model(x).reshape(-1), y)  # (B,) logits vs 0/1 labels
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            value = float(loss.detach())
+            total += value * len(batch)
+            report("step", {"loss": value})
+        val_p = sigmoid(predict_logits(model, features, val_rows, seq_len, cfg.device))
+        row = {
+            "epoch": epoch,
+            "train_loss_weighted": total / len(order),
+            "val_log_loss": log_loss(val_y, val_p),
+            "val_auc": auc(val_y, val_p),
+            "lr": float(scheduler.get_last_lr()[0]),
+        }
+        history.append(row)
+        if row["val_log_loss"] < best_loss - 1e-7:
+            best_loss, best_epoch, bad_epochs = row["val_log_loss"], epoch, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad_epochs += 1
+        report("epoch", row)
+        save_checkpoint(
+            checkpoints,
+            {
+                "fingerprint": fingerprint,
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "best_state": best_state,
+                "best_loss": best_loss,
+                "best_epoch": best_epoch,
+                "bad_epochs": bad_epochs,
+                "history": history,
+            },
+        )
+        if bad_epochs >= cfg.patience:
+            break
+    return TrainResult(state=best_state, best_epoch=best_epoch, history=history)
+
+
+CHECKPOINT = "last.pt"
+
+
+def save_checkpoint(directory: Path, payload: dict) -> None:
+    """Write ``last.pt`` atomically (a kill mid-write leaves the previous epoch's)."""
+    tmp = directory / (CHECKPOINT + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(directory / CHECKPOINT)
+
+
+def load_checkpoint(directory: Path, fingerprint: str) -> dict:
+    path = directory / CHECKPOINT
+    if not path.exists():
+        raise CheckpointError(f"{path}: no checkpoint to resume from")
+    try:
+        saved = torch.load(path, weights_only=True)
+    except Exception as exc:  # a damaged file: torch raises several kinds
+        raise CheckpointError(f"{path}: unreadable checkpoint ({exc})") from exc
+    if saved.get("fingerprint") != fingerprint:
+        raise CheckpointError(
+            f"{path}: checkpoint of another run (data or configuration differ); "
+            "resume with the same flags and data, or start a new --output"
+        )
+    return saved
+
+
+__all__ = ["CheckpointError", "TrainConfig", "TrainResult", "predict_logits", "train"]

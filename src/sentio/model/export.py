@@ -3,9 +3,11 @@ windows before anything is written (max |logit difference| <= PARITY_TOLERANCE).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import warnings
+import zipfile
 
 import numpy as np
 import torch
@@ -19,10 +21,36 @@ OPSET = 17
 
 def to_torchscript(model: torch.nn.Module, example: torch.Tensor, meta: dict) -> bytes:
     """Trace the eval model; ``meta`` travels as the extra file ``sentio_meta.json``."""
-    traced = torch.jit.trace(model, example, check_trace=False)
-    buffer = io.BytesIO()
-    torch.jit.save(traced, buffer, _extra_files={"sentio_meta.json": json.dumps(meta)})
-    return buffer.getvalue()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export
+        traced = torch.jit.trace(model, example, check_trace=False)
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer, _extra_files={"sentio_meta.json": json.dumps(meta)})
+    return reproducible_zip(buffer.getvalue())
+
+
+def reproducible_zip(data: bytes) -> bytes:
+    """The TorchScript archive made byte-reproducible: torch writes a random
+    ``serialization_id`` and ``*.debug_pkl`` files holding the caller's stack with absolute
+    paths; the first becomes a hash of the content, the second are left out (optional for
+    loading). Entries keep their order; timestamps are fixed."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    records = [
+        (i.filename, source.read(i.filename))
+        for i in source.infolist()
+        if not i.filename.endswith(".debug_pkl")
+    ]
+    digest = hashlib.sha256()
+    for name, body in records:
+        if not name.endswith("serialization_id"):
+            digest.update(name.encode() + b"\0" + body)
+    identity = str(int(digest.hexdigest(), 16))[:40].encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
+        for name, body in records:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            target.writestr(info, identity if name.endswith("serialization_id") else body)
+    return out.getvalue()
 
 
 def to_onnx(model: torch.nn.Module, example: torch.Tensor, meta: dict[str, str]) -> bytes:
@@ -61,7 +89,9 @@ def export(
     x = torch.from_numpy(windows)
     with torch.no_grad():
         eager = model(x).reshape(-1).numpy()
-        scripted = torch.jit.load(io.BytesIO(pt_bytes))(x).reshape(-1).numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scripted = torch.jit.load(io.BytesIO(pt_bytes))(x).reshape(-1).numpy()
     ort = OnnxModel(onnx_bytes).logits(windows)
     report = {
         "windows": len(windows),

@@ -55,3 +55,17 @@ def test_public_api_is_explicit_sorted_and_importable():
         assert list(names) == sorted(names), f"{info.name}.__all__ is not sorted"
         for name in names:
             assert hasattr(module, name), f"{info.name}.__all__ names missing {name}"
+
+
+def test_production_stages_import_without_torch():
+    """ARCHITECTURE.md section 1: loading an artifact and computing features needs no torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sentio.features, sentio.model, sentio.train, sentio.cli.app;"
+        "print('torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

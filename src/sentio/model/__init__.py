@@ -9,12 +9,12 @@ from sentio.model.config import PRESETS, ModelConfigError, TFAConfig, preset
 from sentio.model.runtime import OnnxModel
 
 __all__ = [
+    "Check",
     "FILES",
     "MANIFEST",
-    "PRESETS",
-    "Check",
     "ModelConfigError",
     "OnnxModel",
+    "PRESETS",
     "TFAConfig",
     "info",
     "load_verified",

@@ -29,6 +29,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/import.py
 	$(PY) bench/features.py
+	$(PY) bench/train.py
 
 # Re-fit the shipped synthetic-market parameters from the real QQQ files (needs ../shared/data).
 calibrate: $(STAMP)

@@ -81,6 +81,11 @@ def train_command(
 
     if device not in ("cpu", "cuda"):
         raise typer.BadParameter("--device must be cpu or cuda")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise typer.BadParameter("--device cuda: no CUDA device is visible to torch")
     name = "quick" if quick else preset_name
     model = preset(
         name, seq_len=sequence_length, d_model=d_model, nhead=nhead, num_layers=num_layers
@@ -130,8 +135,12 @@ def train_command(
             left=2,
         )
     )
-    removed = metrics["samples"]["removed"]
-    console.print("samples removed: " + "; ".join(f"{k}: {v}" for k, v in removed.items()))
+    counts = metrics["samples"]
+    console.print(
+        f"samples: {counts['samples']} of {counts['bars']} bars, "
+        f"{counts['positive'] / max(counts['samples'], 1):.1%} positive; removed: "
+        + "; ".join(f"{k}: {v}" for k, v in counts["removed"].items())
+    )
     console.print(f"wrote {output} (best epoch {metrics['best_epoch']})")
 
 

@@ -42,6 +42,11 @@ class BarInput:
         return BarInput(self.rows[start:stop], self.segment[start:stop], ts)
 
 
+def minutes_since_open(ts, open_ns):
+    """Minutes from the session open to the bar start (arrays or scalars, float)."""
+    return (ts - open_ns) / NS_PER_MINUTE
+
+
 def clock_columns(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(minute since the session open, session number) per bar start; NaN/-1 outside sessions.
 
@@ -51,7 +56,7 @@ def clock_columns(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     [0.0, 5.0]
     """
     inside, number, open_ns, _ = locate(ts)
-    minute = np.where(inside, (ts - open_ns) / NS_PER_MINUTE, np.nan)
+    minute = np.where(inside, minutes_since_open(ts, open_ns), np.nan)
     return minute, np.where(inside, number, -1).astype(np.float64)
 
 
@@ -115,4 +120,11 @@ def as_input(bars: BarInput | Bars | pd.DataFrame, symbol: str | None = None) ->
     raise TypeError(f"cannot read bars from {type(bars).__name__}")
 
 
-__all__ = ["BarInput", "as_input", "clock_columns", "from_arrays", "from_frame"]
+__all__ = [
+    "BarInput",
+    "as_input",
+    "clock_columns",
+    "from_arrays",
+    "from_frame",
+    "minutes_since_open",
+]

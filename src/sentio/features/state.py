@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sentio.core.clock import NS_PER_MINUTE
 from sentio.core.domain import Bar
 from sentio.core.errors import SpecError, StateError
 from sentio.core.hashing import sha256_hex
 from sentio.data.trading_calendar import locate
+from sentio.features.inputs import minutes_since_open
 from sentio.features.ops.base import H_N, H_SESSIONS
 from sentio.features.program import ROW_WIDTH, advance
 
@@ -102,7 +102,7 @@ class StreamState:
                 self._session = None
                 return np.nan, -1.0
             cached = self._session = (int(open_ns[0]), int(close_ns[0]), int(number[0]))
-        return (ts - cached[0]) / NS_PER_MINUTE, float(cached[2])
+        return minutes_since_open(ts, cached[0]), float(cached[2])
 
     def to_json(self) -> str:
         """The state as a JSON document (no pickle): restore it with :meth:`from_json`."""

@@ -34,7 +34,7 @@ FILES = (
     "metrics.json",
     "parity_windows.npy",
 )
-PARITY_TOLERANCE = 1e-5
+PARITY_TOLERANCE = 1e-5  # max |logit difference| between eager, TorchScript and ONNX Runtime
 
 
 def json_bytes(obj: object) -> bytes:

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from sentio.core.errors import ArtifactError
+from sentio.model.artifact import PARITY_TOLERANCE
 from sentio.model.runtime import OnnxModel
 
-PARITY_TOLERANCE = 1e-5
 OPSET = 17
 
 

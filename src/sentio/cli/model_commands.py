@@ -211,3 +211,35 @@ def verify_command(
         )
     if not all(c.passed for c in checks):
         raise typer.Exit(1)
+
+
+@app.command("parity")
+def parity_command(
+    directory: Path = typer.Argument(..., help="Artifact directory."),
+    data: Path = typer.Option(..., "--data", help="Canonical bar table (Parquet)."),
+    symbol: str = typer.Option("QQQ", "--symbol", help="Symbol of the table to run."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Run both inference paths (sequence and stream) over DATA and compare every bar.
+
+    Exits 1 when any probability differs.
+    """
+    from sentio.data import read_bars
+    from sentio.infer import compare
+
+    frame = read_bars(data).of(symbol)
+    with console.status(f"running both paths over {len(frame)} bars"):
+        report, _, _ = compare(directory, frame)
+    if json_out:
+        print_json(report.to_dict())
+    else:
+        console.print(
+            table(
+                f"Parity {directory} on {data} ({symbol})",
+                ["measure", "value"],
+                [[k, v] for k, v in report.to_dict().items()],
+                left=1,
+            )
+        )
+    if not report.identical:
+        raise typer.Exit(1)

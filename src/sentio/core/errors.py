@@ -95,3 +95,7 @@ class ArtifactError(SentioError):
         self.file = file
         self.detail = message
         super().__init__(f"{file}: {message}" if file else message)
+
+
+class ParityError(SentioError):
+    """Two things that must agree do not: a model and its inputs, or the two inference paths."""

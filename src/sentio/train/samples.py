@@ -79,6 +79,19 @@ def label_bars(
     return ret, ok
 
 
+def valid_windows(segment: np.ndarray, ready: np.ndarray, seq_len: int) -> np.ndarray:
+    """(N,) bool: the window of rows t-T+1..t lies in t's segment and past every feature's
+    warm-up (readiness only grows within a segment, so its first row decides). The one rule for
+    training samples and both inference paths.
+
+    >>> valid_windows(np.array([0, 0, 0, 1, 1]), np.array([0, 1, 1, 1, 1], bool), 2).tolist()
+    [False, False, True, False, True]
+    """
+    start = np.arange(len(segment)) - seq_len + 1
+    first = np.maximum(start, 0)
+    return (start >= 0) & ready[first] & (segment[first] == segment)
+
+
 def select_samples(
     close: np.ndarray,
     segment: np.ndarray,
@@ -90,10 +103,7 @@ def select_samples(
     """Every decision bar with a full valid window and a label outside the deadzone."""
     n = len(close)
     report = SampleReport(bars=n)
-    rows = np.arange(n)
-    start = rows - seq_len + 1
-    window_ok = (start >= 0) & ready[np.maximum(start, 0)]
-    window_ok &= segment[np.maximum(start, 0)] == segment
+    window_ok = valid_windows(segment, ready, seq_len)
     ret, label_ok = label_bars(close, segment, session, spec)
     report.removed["window not valid (warm-up, segment start)"] = int((~window_ok).sum())
     keep = window_ok.copy()
@@ -177,5 +187,6 @@ __all__ = [
     "label_bars",
     "select_samples",
     "split_by_session",
+    "valid_windows",
     "windows",
 ]

@@ -1,0 +1,18 @@
+"""Inference: the sequence context (batch over a series) and the stream context (bar by bar),
+which agree bit for bit; both torch-free."""
+
+from sentio.infer.parity import ParityReport, compare, stream_probabilities
+from sentio.infer.registry import LoadedModel, load_model
+from sentio.infer.seq import SequenceContext, probability
+from sentio.infer.stream import StreamContext
+
+__all__ = [
+    "LoadedModel",
+    "ParityReport",
+    "SequenceContext",
+    "StreamContext",
+    "compare",
+    "load_model",
+    "probability",
+    "stream_probabilities",
+]

@@ -1,0 +1,71 @@
+"""Both inference paths over the same bars, compared bar by bar (``sentio model parity``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sentio.core.domain import Bar
+from sentio.infer.seq import SequenceContext
+from sentio.infer.stream import StreamContext
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """``decisions_flipped``: bars where one path is at or above 0.5 and the other below (or
+    one is missing and the other not)."""
+
+    bars: int
+    compared: int  # bars where both paths give a probability
+    missing_both: int
+    max_abs_diff: float
+    bars_differ: int
+    decisions_flipped: int
+
+    @property
+    def identical(self) -> bool:
+        return self.bars_differ == 0 and self.decisions_flipped == 0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "identical": self.identical}
+
+
+def stream_probabilities(context: StreamContext, frame: pd.DataFrame) -> np.ndarray:
+    """``on_bar`` over one symbol's canonical rows, in order."""
+    out = np.empty(len(frame))
+    columns = [
+        frame[k].to_numpy() for k in ("ts", "open", "high", "low", "close", "volume", "segment")
+    ]
+    for i, (ts, o, h, lo, c, v, seg) in enumerate(zip(*columns, strict=True)):
+        out[i] = context.on_bar(
+            Bar(int(ts), float(o), float(h), float(lo), float(c), float(v), int(seg))
+        )
+    return out
+
+
+def compare(
+    artifact: str | Path, frame: pd.DataFrame
+) -> tuple[ParityReport, np.ndarray, np.ndarray]:
+    """(report, sequence probabilities, stream probabilities) over ``frame``."""
+    seq = SequenceContext(artifact).calculate_probability(frame)
+    stream = stream_probabilities(StreamContext(artifact), frame)
+    both = ~np.isnan(seq) & ~np.isnan(stream)
+    either_missing = np.isnan(seq) != np.isnan(stream)
+    diff = np.abs(seq[both] - stream[both])
+    differ = int((seq[both].view(np.int64) != stream[both].view(np.int64)).sum())
+    flipped = int(((seq[both] >= 0.5) != (stream[both] >= 0.5)).sum() + either_missing.sum())
+    report = ParityReport(
+        bars=len(frame),
+        compared=int(both.sum()),
+        missing_both=int((np.isnan(seq) & np.isnan(stream)).sum()),
+        max_abs_diff=float(diff.max()) if len(diff) else 0.0,
+        bars_differ=differ + int(either_missing.sum()),
+        decisions_flipped=flipped,
+    )
+    return report, seq, stream
+
+
+__all__ = ["ParityReport", "compare", "stream_probabilities"]

@@ -1,0 +1,112 @@
+"""The stream context (``on_bar``): one window per arriving bar.
+
+Keeps the feature engine's stream state and a ring of the last T feature rows; a window is
+valid once T consecutive rows of the current segment are past their warm-up (the same rule as
+the batch path, ``valid_windows``, since readiness only grows within a segment). One window
+through ONNX Runtime on one thread gives the same bits as that window inside a batch, so the
+two paths agree bit for bit (tests/infer). Loaded through the legacy ``metadata.json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+
+from sentio.core.domain import Bar
+from sentio.core.errors import ParityError, StateError
+from sentio.features.state import StreamState
+from sentio.infer.registry import LoadedModel, load_model
+from sentio.infer.seq import probability
+
+STREAM_FORMAT = "sentio.stream-context/1"
+
+
+class StreamContext:
+    """``on_bar(bar) -> probability`` (NaN before a valid window)."""
+
+    def __init__(self, artifact, *, state: StreamState | None = None) -> None:
+        self.model = (
+            artifact
+            if isinstance(artifact, LoadedModel)
+            else load_model(artifact, door="metadata.json")
+        )
+        self.features = state or self.model.engine.stream()
+        t, f = self.model.seq_len, len(self.model.feature_names)
+        self.ring = np.zeros((t, f), dtype=np.float32)
+        self.filled = 0  # consecutive ready rows of this segment, capped at T
+        self.segment: int | None = None
+
+    def on_bar(self, bar: Bar) -> float:
+        if self.segment is not None and bar.segment != self.segment:
+            self.filled = 0
+        self.segment = bar.segment
+        row = self.features.update(bar)
+        ready = bool(self.features.ready.all())
+        self.ring[:-1] = self.ring[1:]
+        self.ring[-1] = row
+        self.filled = min(self.filled + 1, self.model.seq_len) if ready else 0
+        if self.filled < self.model.seq_len:
+            return float("nan")
+        return float(probability(self.model.onnx.logits(self.ring[None])[0]))
+
+    def switch(self, artifact) -> None:
+        """Serve another artifact from the next bar on, keeping the feature state; refused
+        unless it uses the same feature spec and a window no longer than this one's."""
+        new = (
+            artifact
+            if isinstance(artifact, LoadedModel)
+            else load_model(artifact, door="metadata.json")
+        )
+        if new.spec_hash != self.model.spec_hash:
+            raise ParityError(
+                f"cannot switch: the new model's spec is {new.spec_hash}, the "
+                f"feature state belongs to {self.model.spec_hash}"
+            )
+        if new.seq_len > self.model.seq_len:
+            raise ParityError(
+                f"cannot switch: the new model needs T={new.seq_len} rows, this "
+                f"context keeps {self.model.seq_len}"
+            )
+        self.ring = self.ring[-new.seq_len :].copy()
+        self.filled = min(self.filled, new.seq_len)
+        self.model = new
+
+    def to_json(self) -> str:
+        """Feature state, ring and counters as JSON (no pickle)."""
+        return json.dumps(
+            {
+                "format": STREAM_FORMAT,
+                "manifest_hash": self.model.manifest_hash,
+                "features": self.features.to_json(),
+                "ring": base64.b64encode(self.ring.astype("<f4").tobytes()).decode("ascii"),
+                "filled": self.filled,
+                "segment": self.segment,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, artifact, text: str) -> StreamContext:
+        model = (
+            artifact
+            if isinstance(artifact, LoadedModel)
+            else load_model(artifact, door="metadata.json")
+        )
+        doc = json.loads(text)
+        if doc.get("format") != STREAM_FORMAT:
+            raise StateError(f"format {doc.get('format')!r}, expected {STREAM_FORMAT!r}")
+        if doc["manifest_hash"] != model.manifest_hash:
+            raise StateError(
+                "saved stream context belongs to another artifact "
+                f"(manifest {doc['manifest_hash'][:12]}...)"
+            )
+        context = cls(model, state=StreamState.from_json(model.engine, doc["features"]))
+        ring = np.frombuffer(base64.b64decode(doc["ring"]), dtype="<f4")
+        context.ring = ring.reshape(model.seq_len, -1).astype(np.float32)
+        context.filled, context.segment = int(doc["filled"]), doc["segment"]
+        return context
+
+
+__all__ = ["STREAM_FORMAT", "StreamContext"]

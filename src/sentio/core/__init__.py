@@ -1,7 +1,7 @@
 """Shared foundations: errors, canonical hashing, time and seeding."""
 
 from sentio.core.clock import NEW_YORK, NS_PER_MINUTE, build_time, ny_time, to_ns_utc
-from sentio.core.domain import Bar
+from sentio.core.domain import Bar, Reason
 from sentio.core.errors import (
     ArtifactError,
     BarsError,
@@ -23,6 +23,7 @@ __all__ = [
     "NEW_YORK",
     "NS_PER_MINUTE",
     "ParityError",
+    "Reason",
     "SentioError",
     "SpecError",
     "StateError",

@@ -7,6 +7,7 @@ interval (int64 ns UTC), while Nautilus stamps bars at their close (ARCHITECTURE
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +28,19 @@ class Bar:
     close: float
     volume: float
     segment: int = 0
+
+
+class Reason(StrEnum):
+    """Why the strategy decided what it did at a bar (shown by the audit)."""
+
+    WARMUP = "warmup"  # no probability yet (before a valid window) or the rule's history
+    INSIDE_BAND = "inside_band"  # probability between the short and long thresholds
+    LONG = "long"
+    STRONG_LONG = "strong_long"
+    SHORT = "short"
+    STRONG_SHORT = "strong_short"
+    HOLD = "hold"  # hysteresis: back inside the band, but not past the exit threshold
+    MIN_HOLD = "min_hold"  # the position is younger than the minimum hold
+    COOLDOWN = "cooldown"  # too soon after the last change of position
+    FLIP_THROUGH_FLAT = "flip_through_flat"  # long <-> short goes flat first
+    SESSION_END = "session_end"  # flat for the last minutes of the session

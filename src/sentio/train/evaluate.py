@@ -124,12 +124,32 @@ def quantiles(p: np.ndarray) -> dict[str, float]:
     return {f"q{int(q * 100):02d}": float(np.quantile(p, q)) for q in QUANTILES}
 
 
+def fit_thresholds(validation_p: np.ndarray, target_activity: float = 0.3) -> dict:
+    """Long and short probability thresholds from VALIDATION probabilities only: the upper
+    and lower ``target_activity / 2`` tails, so that about that share of validation bars would
+    be long or short. Stored in the artifact; the strategy's "fitted" rule reads them.
+
+    >>> t = fit_thresholds(np.linspace(0.4, 0.6, 101), 0.2)
+    >>> round(t["long"], 3), round(t["short"], 3)
+    (0.58, 0.42)
+    """
+    p = np.asarray(validation_p, dtype=np.float64)
+    return {
+        "long": float(np.quantile(p, 1 - target_activity / 2)),
+        "short": float(np.quantile(p, target_activity / 2)),
+        "target_activity": target_activity,
+        "fitted_on": "validation probabilities",
+        "validation_samples": int(len(p)),
+    }
+
+
 __all__ = [
     "auc",
     "brier",
     "calibration",
     "evaluate",
     "fit_logistic",
+    "fit_thresholds",
     "log_loss",
     "predict_logistic",
     "quantiles",

@@ -22,7 +22,14 @@ from sentio.features import FeatureEngine
 from sentio.features.inputs import as_input, clock_columns
 from sentio.model.artifact import json_bytes, npy_bytes, write_artifact
 from sentio.model.config import TFAConfig
-from sentio.train.evaluate import evaluate, fit_logistic, predict_logistic, quantiles, sigmoid
+from sentio.train.evaluate import (
+    evaluate,
+    fit_logistic,
+    fit_thresholds,
+    predict_logistic,
+    quantiles,
+    sigmoid,
+)
 from sentio.train.samples import (
     LabelSpec,
     SampleReport,
@@ -280,7 +287,9 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
         "seed": cfg.seed,
         "fingerprint": fingerprint,
         "thresholds": {
-            "validation_probability_quantiles": metrics["validation_probability_quantiles"]
+            **fit_thresholds(probabilities["validation"]),
+            "validation_range": ranges(prep)["validation"],
+            "validation_probability_quantiles": metrics["validation_probability_quantiles"],
         },
         "metrics": {
             part: {

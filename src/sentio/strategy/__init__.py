@@ -1,0 +1,24 @@
+"""Strategy: probability -> signal -> target exposure -> instruments (pure functions)."""
+
+from sentio.strategy.allocation import LEVERAGE, MODES, allocate, exposure_of
+from sentio.strategy.signal import (
+    RULES,
+    Decision,
+    StrategyConfig,
+    StrategyState,
+    decide,
+    run_strategy,
+)
+
+__all__ = [
+    "Decision",
+    "LEVERAGE",
+    "MODES",
+    "RULES",
+    "StrategyConfig",
+    "StrategyState",
+    "allocate",
+    "decide",
+    "exposure_of",
+    "run_strategy",
+]

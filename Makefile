@@ -13,13 +13,18 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The main job on the built-in default data: generate the synthetic market, summarise it, compute
-# its features and prove the engine on it (stream == batch, prefix, warm-up, save/restore).
+# its features and prove the engine on it (stream == batch, prefix, warm-up, save/restore), train
+# a quick TFA model, verify its artifact and prove both inference paths equal on every bar.
 demo: $(STAMP)
+	rm -rf demo/tfa demo/tfa.ckpt
 	$(VENV)/bin/sentio data synth --out demo/market --seed 7
 	$(VENV)/bin/sentio data info demo/market/QQQ.parquet demo/market/TQQQ.parquet
 	$(VENV)/bin/sentio features compute --spec intraday_default \
 	  --data demo/market/QQQ.parquet --out demo/features/QQQ.parquet
 	$(VENV)/bin/sentio features check --spec feature_spec_55_minimal --data demo/market/QQQ.parquet
+	$(VENV)/bin/sentio train --quick --output demo/tfa
+	$(VENV)/bin/sentio model verify demo/tfa
+	$(VENV)/bin/sentio model parity demo/tfa --data demo/market/QQQ.parquet
 
 test: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench

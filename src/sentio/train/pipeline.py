@@ -8,6 +8,7 @@ import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,9 @@ from sentio.train.samples import (
     windows,
 )
 
+if TYPE_CHECKING:
+    from sentio.train.trainer import TrainConfig
+
 PARITY_WINDOWS = 256
 ARTIFACT_SCHEMA = "2.0"
 
@@ -51,7 +55,7 @@ class TrainRun:
     data: list[str]  # canonical Parquet files, or ["builtin"]
     output: Path
     model: TFAConfig = field(default_factory=TFAConfig)
-    train: object = None  # sentio.train.trainer.TrainConfig (torch is imported lazily)
+    train: TrainConfig | None = None  # None: TrainConfig() (torch is imported only to train)
     label: LabelSpec = field(default_factory=LabelSpec)
     feature_spec: str = "feature_spec_55_minimal"
     symbol: str = "QQQ"

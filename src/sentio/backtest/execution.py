@@ -1,0 +1,171 @@
+"""The accounting loop (numba): target weights -> whole-share fills with costs -> equity.
+
+Decisions are taken at the close of bar t. Fills happen at the OPEN of bar t+1 of each traded
+instrument (default), or at the close of bar t in the explicitly optimistic mode. Each block
+starts flat with fresh capital and ends flat: its last decision that can still fill inside the
+block is forced to flat. Orders are only generated when the target weights change (no drift
+rebalancing), sized at the decision bar's close (the fill price is not known yet).
+Sells execute before buys; a buy is cut to what the cash covers, so cash never
+goes negative. Costs, all per fill:
+- commission: max(minimum, per-share x shares), capped at a fraction of the notional;
+- half-spread: buys pay price x (1 + h), sells receive price x (1 - h), h per instrument;
+- on sells only: a fee rate x notional (SEC Section 31) and per-share fee x shares capped per
+  trade (FINRA TAF).
+The defaults of these rates live in costs.py (issue 6); here they are plain arguments.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+kernel = njit(cache=True, error_model="numpy")
+
+# Columns of the fills table.
+F_BAR, F_INSTRUMENT, F_QTY, F_PRICE, F_FEES = range(5)
+
+
+@kernel
+def commission(shares, notional, per_share, minimum, max_fraction):
+    """Per-share commission with a minimum per order and a cap as a fraction of the notional."""
+    fee = max(minimum, per_share * shares)
+    return min(fee, max_fraction * notional)
+
+
+@kernel
+def sell_fees(shares, notional, per_share, minimum, max_fraction, fee_rate, taf, taf_max):
+    """Commission + the fee rate on the notional + the per-share fee capped per trade."""
+    return (
+        commission(shares, notional, per_share, minimum, max_fraction)
+        + fee_rate * notional
+        + min(taf * shares, taf_max)
+    )
+
+
+@kernel
+def simulate(weights, open_, close, block, next_open, capital, costs, half_spread):
+    """Run the accounting over all bars.
+
+    weights (N, K): target capital weights decided at each bar's close; open_/close (N, K):
+    prices of the K instruments; block (N,): block id per bar, -1 for bars not traded (warm-up);
+    costs: [per_share, minimum, max_fraction, fee_rate, taf, taf_max]; half_spread (K,).
+    Returns (equity (N,), shares (N, K), fills (M, 5)).
+    """
+    n, k = weights.shape
+    equity = np.full(n, np.nan)
+    held = np.zeros((n, k), dtype=np.int64)
+    fills = np.zeros((2 * n * k + 1, 5))
+    count = 0
+    shares = np.zeros(k, dtype=np.int64)
+    target = np.zeros(k)
+    cash = 0.0
+    pending = False  # an order waits for the next bar's open
+    order = np.zeros(k, dtype=np.int64)
+    for t in range(n):
+        if block[t] < 0:
+            continue
+        if t == 0 or block[t] != block[t - 1]:  # a new block: flat, fresh capital
+            shares[:] = 0
+            target[:] = 0.0
+            cash, pending = capital, False
+        last = t == n - 1 or block[t + 1] != block[t]
+        # 1. an order decided at the previous close fills at this bar's open
+        if pending:
+            cash, count = _execute(
+                order, shares, open_[t], t, cash, costs, half_spread, fills, count
+            )
+            pending = False
+        # 2. the decision at this bar's close; flat when no later fill is left in the block
+        wanted = weights[t].copy()
+        if last or (next_open and (t + 2 >= n or block[t + 2] != block[t])):
+            wanted[:] = 0.0  # the block ends: its last fill must leave it flat
+        changed = False
+        for j in range(k):
+            if wanted[j] != target[j]:
+                changed = True
+        if changed:
+            target[:] = wanted
+            value = cash  # sized at this close, the last price known when deciding
+            for j in range(k):
+                value += shares[j] * close[t, j]
+            for j in range(k):
+                price = close[t, j]
+                order[j] = int(math.floor(target[j] * value / price)) if price > 0 else 0
+            if next_open and not last:
+                pending = True
+            else:
+                cash, count = _execute(
+                    order, shares, close[t], t, cash, costs, half_spread, fills, count
+                )
+        value = cash
+        for j in range(k):
+            value += shares[j] * close[t, j]
+        equity[t] = value
+        held[t] = shares
+    return equity, held, fills[:count]
+
+
+@kernel
+def _record(fills, count, t, j, qty, price, fees):
+    fills[count, F_BAR] = t
+    fills[count, F_INSTRUMENT] = j
+    fills[count, F_QTY] = qty
+    fills[count, F_PRICE] = price
+    fills[count, F_FEES] = fees
+    return count + 1
+
+
+@kernel
+def _execute(order, shares, price, t, cash, costs, half_spread, fills, count):
+    """Move ``shares`` toward ``order`` at ``price``: sells first, then buys cash can cover."""
+    per_share, minimum, max_fraction, fee_rate, taf, taf_max = (
+        costs[0],
+        costs[1],
+        costs[2],
+        costs[3],
+        costs[4],
+        costs[5],
+    )
+    for j in range(len(shares)):  # sells
+        qty = shares[j] - order[j]
+        if qty > 0:
+            fill = price[j] * (1.0 - half_spread[j])
+            notional = qty * fill
+            fees = sell_fees(
+                qty, notional, per_share, minimum, max_fraction, fee_rate, taf, taf_max
+            )
+            cash += notional - fees
+            shares[j] -= qty
+            count = _record(fills, count, t, j, -qty, fill, fees)
+    for j in range(len(shares)):  # buys
+        qty = order[j] - shares[j]
+        if qty > 0:
+            fill = price[j] * (1.0 + half_spread[j])
+            qty = min(qty, int(cash // fill))
+            while (
+                qty > 0
+                and qty * fill + commission(qty, qty * fill, per_share, minimum, max_fraction)
+                > cash
+            ):
+                qty -= 1
+            if qty > 0:
+                notional = qty * fill
+                fees = commission(qty, notional, per_share, minimum, max_fraction)
+                cash -= notional + fees
+                shares[j] += qty
+                count = _record(fills, count, t, j, qty, fill, fees)
+    return cash, count
+
+
+__all__ = [
+    "F_BAR",
+    "F_FEES",
+    "F_INSTRUMENT",
+    "F_PRICE",
+    "F_QTY",
+    "commission",
+    "sell_fees",
+    "simulate",
+]

@@ -13,7 +13,7 @@ import typer
 from rich.text import Text
 
 from sentio import __version__
-from sentio.cli import data_commands, features_commands, model_commands
+from sentio.cli import backtest_commands, data_commands, features_commands, model_commands
 from sentio.cli.output import err_console
 from sentio.core.errors import SentioError
 
@@ -28,6 +28,7 @@ app.add_typer(data_commands.app, name="data", no_args_is_help=True)
 app.add_typer(features_commands.app, name="features", no_args_is_help=True)
 app.add_typer(model_commands.app, name="model", no_args_is_help=True)
 app.command("train")(model_commands.train_command)
+app.command("strattest")(backtest_commands.strattest_command)
 
 
 def _version(value: bool) -> None:

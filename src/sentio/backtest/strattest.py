@@ -1,0 +1,309 @@
+"""``strattest``: the TFA strategy over the last N blocks, with costs, baselines and metrics.
+
+A block is ``block_size`` consecutive bars that starts flat with fresh capital and ends flat;
+features and probabilities are computed over the whole series (the sequence context), so a
+block is warmed up by the bars before it without trading in them, and the adaptive rule's
+history is filled from the 250 probabilities before it. Historical mode uses only bars after
+the model's recorded validation end unless ``allow_in_sample`` is set (then every output says
+IN-SAMPLE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from sentio.backtest.costs import CostModel
+from sentio.backtest.execution import F_BAR, F_FEES, F_PRICE, F_QTY, simulate
+from sentio.backtest.metrics import Summary, summarize
+from sentio.core.errors import SentioError
+from sentio.data import read_bars
+from sentio.data.synth.generate import SIBLINGS, SynthConfig, generate, leveraged
+from sentio.features.inputs import clock_columns
+from sentio.infer import SequenceContext
+from sentio.model.artifact import load_verified
+from sentio.strategy import StrategyConfig, StrategyState, allocate, run_strategy
+from sentio.strategy.signal import minutes_left
+
+SYMBOLS = ("QQQ", "TQQQ", "PSQ", "SQQQ")
+
+
+class BacktestError(SentioError):
+    """A backtest that cannot run as asked (no model, too little out-of-sample data, ...)."""
+
+
+class StrattestConfig(BaseModel):
+    """Everything one strattest run depends on (printed and written into --json)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: Path | None = None  # artifact directory; None: the newest under artifacts/TFA
+    data: tuple[str, ...] = ("builtin",)  # canonical Parquet files, or builtin
+    blocks: int = Field(5, ge=1)  # blocks to run, the last ones of the eligible bars
+    block_size: int = Field(480, ge=2)  # bars per block
+    capital: float = Field(100_000.0, gt=0)  # fresh capital per block, $
+    fill: str = Field("next-open", pattern="^(next-open|close)$")  # close is optimistic
+    costs: CostModel = CostModel()
+    strategy: StrategyConfig = StrategyConfig()
+    allocation: str = Field("blend", pattern="^(blend|leveraged_only|unleveraged_only)$")
+    seed: int = 7  # bootstrap of the metrics
+    allow_in_sample: bool = False  # use bars before the validation end (banner IN-SAMPLE)
+    cache_dir: Path | None = Path(".sentio-cache")  # probabilities cache (None: off)
+
+
+@dataclass
+class StrattestResult:
+    config: StrattestConfig
+    model: Path
+    in_sample: bool
+    blocks_asked: int
+    blocks_run: int
+    simulated: dict[str, bool]
+    data_range: tuple[str, str]
+    summary: dict[str, Summary]  # strategy, buy_and_hold_qqq, flat
+    per_block: pd.DataFrame
+    per_bar: pd.DataFrame
+    fills: pd.DataFrame
+
+
+def newest_artifact(root: Path = Path("artifacts/TFA")) -> Path:
+    """The most recently written artifact under ``root`` (by its saved_at, then its name)."""
+    found = sorted(p.parent for p in root.glob("*/manifest.json")) if root.exists() else []
+    if not found:
+        raise BacktestError(
+            f"no artifact under {root}; train one (`sentio train --quick`) or give --model DIR"
+        )
+    return max(found, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def load_market(config: StrattestConfig, meta: dict) -> tuple[pd.DataFrame, dict, dict]:
+    """QQQ rows, (open, close) per instrument aligned to them, and which ones are simulated."""
+    if config.data == ("builtin",):
+        recorded = meta["data"].get("synth")
+        synth = SynthConfig(**recorded) if recorded else SynthConfig(seed=config.seed)
+        market = generate(synth)
+        tables = {s: market.bars[s].of(s) for s in SYMBOLS}
+        return tables["QQQ"], _prices(tables), {s: True for s in SYMBOLS}
+    tables = {}
+    for name in config.data:
+        bars = read_bars(name)
+        for symbol in bars.symbols:
+            if symbol in SYMBOLS:
+                tables[symbol] = bars.of(symbol)
+    if "QQQ" not in tables:
+        raise BacktestError(
+            f"no QQQ bars in {list(config.data)}; the model trades QQQ's probability"
+        )
+    qqq = tables["QQQ"]
+    simulated = {s: s not in tables for s in SYMBOLS}
+    simulated["QQQ"] = False
+    session = clock_columns(qqq["ts"].to_numpy(np.int64))[1]
+    new_day = np.r_[True, session[1:] != session[:-1]]
+    for sib in SIBLINGS:
+        if simulated[sib.symbol]:  # ARCHITECTURE.md section 7: simulated from QQQ, labelled
+            frame = leveraged(qqq, new_day, sib, SynthConfig(seed=config.seed))
+            tables[sib.symbol] = frame.assign(ts=qqq["ts"].to_numpy())
+    for symbol, frame in tables.items():
+        aligned = frame.set_index("ts").reindex(qqq["ts"])
+        if aligned["close"].isna().any():
+            missing = int(aligned["close"].isna().sum())
+            raise BacktestError(
+                f"{symbol} lacks {missing} of QQQ's bars; align the files first "
+                "(`sentio data align`)"
+            )
+        tables[symbol] = aligned.reset_index()
+    return qqq, _prices(tables), simulated
+
+
+def _prices(tables: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
+    return {
+        "open": np.column_stack([tables[s]["open"].to_numpy(np.float64) for s in SYMBOLS]),
+        "close": np.column_stack([tables[s]["close"].to_numpy(np.float64) for s in SYMBOLS]),
+    }
+
+
+def choose_blocks(eligible: np.ndarray, blocks: int, size: int) -> tuple[np.ndarray, int]:
+    """Block id per bar (-1 outside): the last ``blocks`` full blocks of the eligible bars."""
+    rows = np.flatnonzero(eligible)
+    available = len(rows) // size
+    run = min(blocks, available)
+    block = np.full(len(eligible), -1, dtype=np.int64)
+    if run:
+        chosen = rows[len(rows) - run * size :]
+        block[chosen] = np.repeat(np.arange(run), size)
+    return block, run
+
+
+def trades(
+    equity: np.ndarray, in_market: np.ndarray, block: np.ndarray, capital: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Round trips (flat -> position -> flat within a block): P&L after fees and bars held."""
+    pnl, held = [], []
+    start = None
+    for t in range(len(equity)):
+        if block[t] < 0:
+            continue
+        first = t == 0 or block[t - 1] != block[t]
+        if in_market[t] and start is None:
+            start = t
+            before = capital if first else equity[t - 1]
+        elif not in_market[t] and start is not None:
+            pnl.append(equity[t] - before)
+            held.append(t - start)
+            start = None
+    return np.array(pnl), np.array(held)
+
+
+def evaluate_run(equity, held, fills, block, day, capital, config) -> tuple[Summary, np.ndarray]:
+    """Summary and per-block returns of one simulated run (metrics.py does the arithmetic)."""
+    inside = block >= 0
+    starts = np.r_[True, block[1:] != block[:-1]]
+    prev = np.r_[capital, equity[:-1]]
+    prev = np.where(starts, capital, prev)
+    bar_returns = (equity / prev - 1.0)[inside]
+    ends = inside & np.r_[block[1:] != block[:-1], True]
+    rpb = equity[ends] / capital - 1.0
+    in_market = held.sum(axis=1) > 0
+    pnl, bars_held = trades(equity, in_market, block, capital)
+    notional = float(np.sum(np.abs(fills[:, F_QTY]) * fills[:, F_PRICE]))
+    summary = summarize(
+        rpb,
+        bar_returns,
+        day[inside],
+        pnl,
+        bars_held,
+        in_market[inside],
+        notional,
+        float(fills[:, F_FEES].sum()),
+        capital,
+        390.0,
+        config.block_size,
+        config.seed,
+    )
+    return summary, rpb
+
+
+def run_strattest(
+    config: StrattestConfig, progress: Callable[[int, int], None] | None = None
+) -> StrattestResult:
+    """Run the strategy and both baselines; ``progress(done, total)`` after each block."""
+    model = config.model or newest_artifact()
+    meta = load_verified(model)
+    qqq, prices, simulated = load_market(config, meta)
+    ts = qqq["ts"].to_numpy(np.int64)
+    p = SequenceContext(model, cache_dir=config.cache_dir).calculate_probability(qqq)
+    validation_end = meta["data"]["splits"]["validation"]["last_ts"]
+    eligible = np.ones(len(ts), bool) if config.allow_in_sample else ts > validation_end
+    block, run = choose_blocks(eligible, config.blocks, config.block_size)
+    if run == 0:
+        raise BacktestError(
+            f"{int(eligible.sum())} bars lie after the model's validation end "
+            f"({pd.Timestamp(validation_end, tz='UTC')}); a block needs {config.block_size}. "
+            "Give later data, a smaller --block-size, or --allow-in-sample"
+        )
+    left = minutes_left(ts)
+    thresholds = meta["thresholds"]
+    exposure = np.zeros(len(ts))
+    reasons = np.full(len(ts), "", dtype=object)
+    for b in range(run):
+        rows = np.flatnonzero(block == b)
+        before = p[: rows[0]]
+        history = tuple(before[~np.isnan(before)][-config.strategy.adaptive_window :])
+        state = StrategyState(history=history if config.strategy.rule == "adaptive" else ())
+        e, why, _ = run_strategy(p[rows], left[rows], config.strategy, thresholds, state)
+        exposure[rows] = e
+        reasons[rows] = [r.value for r in why]
+        if progress:
+            progress(b + 1, run)
+    weights = np.array([[allocate(x, config.allocation)[s] for s in SYMBOLS] for x in exposure])
+    next_open = config.fill == "next-open"
+    spreads = config.costs.half_spreads(list(SYMBOLS), prices["close"])
+    costs = config.costs.vector()
+    day = clock_columns(ts)[1]
+    runs = {
+        "strategy": weights,
+        "buy_and_hold_qqq": np.tile([1.0, 0.0, 0.0, 0.0], (len(ts), 1)),
+        "flat": np.zeros((len(ts), 4)),
+    }
+    summary, rpbs, outputs = {}, {}, {}
+    for name, w in runs.items():
+        equity, held, fills = simulate(
+            w, prices["open"], prices["close"], block, next_open, config.capital, costs, spreads
+        )
+        summary[name], rpbs[name] = evaluate_run(
+            equity, held, fills, block, day, config.capital, config
+        )
+        outputs[name] = (equity, held, fills)
+    equity, held, fills = outputs["strategy"]
+    inside = block >= 0
+    per_bar = pd.DataFrame(
+        {
+            "ts": ts,
+            "block": block,
+            "probability": p,
+            "exposure": exposure,
+            "reason": reasons,
+            **{f"weight_{s}": weights[:, j] for j, s in enumerate(SYMBOLS)},
+            **{f"shares_{s}": held[:, j] for j, s in enumerate(SYMBOLS)},
+            "equity": equity,
+        }
+    )[inside].reset_index(drop=True)
+    fill_frame = pd.DataFrame(
+        {
+            "ts": ts[fills[:, F_BAR].astype(int)],
+            "symbol": [SYMBOLS[int(j)] for j in fills[:, 1]],
+            "qty": fills[:, F_QTY].astype(np.int64),
+            "price": fills[:, F_PRICE],
+            "fees": fills[:, F_FEES],
+            "simulated": [simulated[SYMBOLS[int(j)]] for j in fills[:, 1]],
+        }
+    )
+    fill_block = block[fills[:, F_BAR].astype(int)]
+    per_block = pd.DataFrame(
+        {
+            "block": np.arange(run),
+            "start": [
+                pd.Timestamp(int(ts[block == b][0]), tz="UTC").isoformat() for b in range(run)
+            ],
+            "end": [
+                pd.Timestamp(int(ts[block == b][-1]), tz="UTC").isoformat() for b in range(run)
+            ],
+            "return_pct": 100 * rpbs["strategy"],
+            "fills": [int((fill_block == b).sum()) for b in range(run)],
+            "fees": [float(fills[fill_block == b, F_FEES].sum()) for b in range(run)],
+            "buy_and_hold_return_pct": 100 * rpbs["buy_and_hold_qqq"],
+        }
+    )
+    span = (
+        pd.Timestamp(int(ts[inside][0]), tz="UTC").isoformat(),
+        pd.Timestamp(int(ts[inside][-1]), tz="UTC").isoformat(),
+    )
+    return StrattestResult(
+        config,
+        Path(model),
+        config.allow_in_sample and bool((ts[inside] <= validation_end).any()),
+        config.blocks,
+        run,
+        simulated,
+        span,
+        summary,
+        per_block,
+        per_bar,
+        fill_frame,
+    )
+
+
+__all__ = [
+    "BacktestError",
+    "StrattestConfig",
+    "StrattestResult",
+    "choose_blocks",
+    "newest_artifact",
+    "run_strattest",
+    "trades",
+]

@@ -101,3 +101,45 @@ def test_every_fill_and_the_equity_match_vectorbt_on_a_real_file(tmp_path, artif
         np.testing.assert_allclose(
             np.sort(theirs["Fees"].to_numpy()), np.sort(ours["fees"].to_numpy()), atol=1e-9
         )
+
+
+def test_simulation_mode_runs_fresh_tracks_per_regime(artifact):
+    done = strattest(
+        "--model",
+        str(artifact),
+        "--mode",
+        "simulation",
+        "--tracks",
+        "2",
+        "--regime",
+        "bull",
+        "--regime",
+        "volatile",
+        "--blocks",
+        "1",
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert set(report["regimes"]) == {"bull", "volatile"} and report["simulated"]
+    for summary in report["regimes"].values():
+        assert summary["tracks"] == 2 and summary["strategy"]["blocks"] == 2
+
+
+def test_simulation_never_reuses_the_training_market(artifact):
+    from sentio.backtest import strattest as module
+
+    seen = []
+    original = module.generate
+    config = StrattestConfig(model=artifact, blocks=1, cache_dir=None)
+    training_seed = load_verified(artifact)["data"]["synth"]["seed"]
+
+    def spy(synth):
+        seen.append(synth.seed)
+        return original(synth)
+
+    module.generate = spy
+    try:
+        module.run_simulation(config.model_copy(update={"seed": 0}), 3, ("mixed",))
+    finally:
+        module.generate = original
+    assert len(seen) == 3 and training_seed not in seen and len(set(seen)) == 3

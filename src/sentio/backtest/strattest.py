@@ -20,7 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sentio.backtest.costs import CostModel
 from sentio.backtest.execution import F_BAR, F_FEES, F_PRICE, F_QTY, simulate
-from sentio.backtest.metrics import Summary, summarize
+from sentio.backtest.metrics import (
+    Summary,
+    arb,
+    blocks_per_year,
+    bootstrap_mean_interval,
+    summarize,
+)
 from sentio.core.errors import SentioError
 from sentio.data import read_bars
 from sentio.data.synth.generate import SIBLINGS, SynthConfig, generate, leveraged
@@ -196,9 +202,88 @@ def run_strattest(
     meta = load_verified(model)
     qqq, prices, simulated = load_market(config, meta)
     ts = qqq["ts"].to_numpy(np.int64)
-    p = SequenceContext(model, cache_dir=config.cache_dir).calculate_probability(qqq)
     validation_end = meta["data"]["splits"]["validation"]["last_ts"]
     eligible = np.ones(len(ts), bool) if config.allow_in_sample else ts > validation_end
+    in_sample = config.allow_in_sample and bool((ts <= validation_end).any())
+    return backtest(config, model, meta, qqq, prices, simulated, eligible, in_sample, progress)
+
+
+def run_simulation(
+    config: StrattestConfig,
+    tracks: int,
+    regimes: tuple[str, ...],
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, list[StrattestResult]]:
+    """The strategy on ``tracks`` fresh built-in markets per regime: seeds drawn from
+    ``config.seed`` and the regime, never the seed of the model's own training market; every
+    bar is out of sample, the last ``blocks`` blocks of each track are run."""
+    model = config.model or newest_artifact()
+    meta = load_verified(model)
+    used = (meta["data"].get("synth") or {}).get("seed")
+    days = -(-(config.blocks * config.block_size) // 390) + 12  # + warm-up and the rule's history
+    out: dict[str, list[StrattestResult]] = {}
+    for regime in regimes:
+        seeds = [
+            s
+            for s in (
+                1000 * config.seed + 7919 * (i + 1) + REGIMES.index(regime)
+                for i in range(tracks + 1)
+            )
+            if s != used
+        ][:tracks]
+        out[regime] = []
+        for seed in seeds:
+            market = generate(SynthConfig(seed=seed, days=days, regime=regime))
+            tables = {s: market.bars[s].of(s) for s in SYMBOLS}
+            qqq = tables["QQQ"]
+            eligible = np.ones(len(qqq), bool)
+            out[regime].append(
+                backtest(
+                    config,
+                    model,
+                    meta,
+                    qqq,
+                    _prices(tables),
+                    {s: True for s in SYMBOLS},
+                    eligible,
+                    False,
+                    progress,
+                )
+            )
+    return out
+
+
+REGIMES = ("mixed", "bull", "bear", "sideways", "volatile")
+
+
+def regime_summary(results: list[StrattestResult], config: StrattestConfig) -> dict:
+    """All blocks of a regime's tracks pooled: mean RPB with its bootstrap interval and ARB,
+    for the strategy and for buy-and-hold QQQ (metrics.py does the arithmetic)."""
+    per_year = blocks_per_year(390.0, config.block_size)
+    out = {"tracks": len(results)}
+    for name, column in (
+        ("strategy", "return_pct"),
+        ("buy_and_hold_qqq", "buy_and_hold_return_pct"),
+    ):
+        rpb = np.concatenate([r.per_block[column].to_numpy() / 100 for r in results])
+        low, high = bootstrap_mean_interval(rpb, config.seed)
+        out[name] = {
+            "blocks": len(rpb),
+            "mean_rpb_pct": 100 * float(rpb.mean()),
+            "rpb_ci95_pct": (100 * low, 100 * high),
+            "arb_pct": 100 * arb(rpb, per_year),
+        }
+    out["fees"] = float(sum(r.summary["strategy"].fees for r in results))
+    return out
+
+
+def backtest(
+    config, model, meta, qqq, prices, simulated, eligible, in_sample, progress
+) -> StrattestResult:
+    """The shared core of both modes: probabilities, blocks, strategy, execution, metrics."""
+    ts = qqq["ts"].to_numpy(np.int64)
+    p = SequenceContext(model, cache_dir=config.cache_dir).calculate_probability(qqq)
+    validation_end = meta["data"]["splits"]["validation"]["last_ts"]
     block, run = choose_blocks(eligible, config.blocks, config.block_size)
     if run == 0:
         raise BacktestError(
@@ -300,10 +385,14 @@ def run_strattest(
 
 __all__ = [
     "BacktestError",
+    "REGIMES",
     "StrattestConfig",
     "StrattestResult",
+    "backtest",
     "choose_blocks",
     "newest_artifact",
+    "regime_summary",
+    "run_simulation",
     "run_strattest",
     "trades",
 ]

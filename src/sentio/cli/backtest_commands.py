@@ -38,7 +38,18 @@ def _fmt(value) -> str:
 
 def strattest_command(
     strategy: str = typer.Argument("tfa", help="Strategy to test (only tfa exists)."),
-    mode: str = typer.Option("historical", "--mode", help="historical (simulation comes later)."),
+    mode: str = typer.Option(
+        "historical",
+        "--mode",
+        help="historical: the model's out-of-sample bars; simulation: "
+        "fresh seeded tracks of the built-in market.",
+    ),
+    tracks: int = typer.Option(3, "--tracks", min=1, help="Simulation: tracks per regime."),
+    regime: list[str] = typer.Option(
+        ["mixed"],
+        "--regime",
+        help="Simulation: bull, bear, sideways, volatile or mixed; repeatable.",
+    ),
     blocks: int = typer.Option(5, "--blocks", min=1, help="Blocks to run (the last ones)."),
     block_size: int = typer.Option(480, "--block-size", min=2, help="Bars per block."),
     model: Path | None = typer.Option(
@@ -96,8 +107,8 @@ def strattest_command(
 
     if strategy != "tfa":
         raise typer.BadParameter("only the tfa strategy exists")
-    if mode != "historical":
-        raise typer.BadParameter("only --mode historical exists in this version")
+    if mode not in ("historical", "simulation"):
+        raise typer.BadParameter("--mode must be historical or simulation")
     spreads = None
     if half_spread_bp:
         spreads = {}
@@ -125,6 +136,9 @@ def strattest_command(
             half_spread_bp=spreads,
         ),
     )
+    if mode == "simulation":
+        _simulation(config, tracks, tuple(regime), json_out)
+        return
     with Progress(console=console, transient=True, disable=json_out) as bar:
         task = bar.add_task("blocks", total=None)
         result = run_strattest(
@@ -189,3 +203,49 @@ def strattest_command(
     console.print(table("blocks", list(result.per_block.columns), block_rows, left=3))
     if result.in_sample:
         console.print(banner, style="bold red")
+
+
+def _simulation(config, tracks: int, regimes: tuple[str, ...], json_out: bool) -> None:
+    from sentio.backtest.strattest import REGIMES, regime_summary, run_simulation
+
+    unknown = set(regimes) - set(REGIMES)
+    if unknown:
+        raise typer.BadParameter(f"--regime must be among {REGIMES}, got {sorted(unknown)}")
+    with console.status(f"{tracks} fresh track(s) x {len(regimes)} regime(s)"):
+        results = run_simulation(config, tracks, regimes)
+    document = {
+        "mode": "simulation",
+        "fill": config.fill,
+        "optimistic_fill": config.fill == "close",
+        "simulated": True,
+        "regimes": {r: regime_summary(results[r], config) for r in regimes},
+        "config": json.loads(config.model_dump_json()),
+    }
+    if json_out:
+        print_json(document)
+        return
+    console.print(
+        f"simulation on fresh built-in tracks (every instrument simulated); fill "
+        f"{config.fill}; costs {config.costs.model_dump()}"
+    )
+    rows = []
+    for r, s in document["regimes"].items():
+        for who in ("strategy", "buy_and_hold_qqq"):
+            rows.append(
+                [
+                    r,
+                    who,
+                    s[who]["blocks"],
+                    _fmt(s[who]["mean_rpb_pct"]),
+                    _fmt(tuple(s[who]["rpb_ci95_pct"])),
+                    _fmt(s[who]["arb_pct"]),
+                ]
+            )
+    console.print(
+        table(
+            "strattest tfa --mode simulation",
+            ["regime", "who", "blocks", "mean RPB %", "95% CI %", "ARB %"],
+            rows,
+            left=2,
+        )
+    )

@@ -130,16 +130,20 @@ def test_simulation_never_reuses_the_training_market(artifact):
 
     seen = []
     original = module.generate
-    config = StrattestConfig(model=artifact, blocks=1, cache_dir=None)
-    training_seed = load_verified(artifact)["data"]["synth"]["seed"]
 
     def spy(synth):
         seen.append(synth.seed)
         return original(synth)
 
+    training_seed = load_verified(artifact)["data"]["synth"]["seed"]
     module.generate = spy
     try:
-        module.run_simulation(config.model_copy(update={"seed": 0}), 3, ("mixed",))
+        module.run_simulation(
+            StrattestConfig(model=artifact, blocks=1, cache_dir=None), 3, ("mixed",)
+        )
     finally:
         module.generate = original
     assert len(seen) == 3 and training_seed not in seen and len(set(seen)) == 3
+    # the seed that would collide is skipped, not reused
+    first = module.track_seeds(7, "bull", 1, avoid=None)[0]
+    assert first not in module.track_seeds(7, "bull", 3, avoid=first)

@@ -256,6 +256,17 @@ def run_simulation(
 REGIMES = ("mixed", "bull", "bear", "sideways", "volatile")
 
 
+def track_seeds(seed: int, regime: str, tracks: int, avoid: int | None) -> list[int]:
+    """Distinct market seeds for the simulation tracks, skipping ``avoid`` (the seed of the
+    model's own training market).
+
+    >>> track_seeds(0, "mixed", 2, avoid=7919)
+    [15838, 23757]
+    """
+    candidates = (1000 * seed + 7919 * (i + 1) + REGIMES.index(regime) for i in range(tracks + 1))
+    return [s for s in candidates if s != avoid][:tracks]
+
+
 def regime_summary(results: list[StrattestResult], config: StrattestConfig) -> dict:
     """All blocks of a regime's tracks pooled: mean RPB with its bootstrap interval and ARB,
     for the strategy and for buy-and-hold QQQ (metrics.py does the arithmetic)."""
@@ -394,5 +405,6 @@ __all__ = [
     "regime_summary",
     "run_simulation",
     "run_strattest",
+    "track_seeds",
     "trades",
 ]

@@ -56,7 +56,7 @@ def simulate(weights, open_, close, block, next_open, capital, costs, half_sprea
     n, k = weights.shape
     equity = np.full(n, np.nan)
     held = np.zeros((n, k), dtype=np.int64)
-    fills = np.zeros((2 * n * k + 1, 5))
+    fills = np.zeros((1024, 5))  # grown on demand: most bars trade nothing
     count = 0
     shares = np.zeros(k, dtype=np.int64)
     target = np.zeros(k)
@@ -71,6 +71,10 @@ def simulate(weights, open_, close, block, next_open, capital, costs, half_sprea
             target[:] = 0.0
             cash, pending = capital, False
         last = t == n - 1 or block[t + 1] != block[t]
+        if count + 2 * k > fills.shape[0]:
+            grown = np.zeros((2 * fills.shape[0], 5))
+            grown[:count] = fills[:count]
+            fills = grown
         # 1. an order decided at the previous close fills at this bar's open
         if pending:
             cash, count = _execute(
@@ -78,15 +82,14 @@ def simulate(weights, open_, close, block, next_open, capital, costs, half_sprea
             )
             pending = False
         # 2. the decision at this bar's close; flat when no later fill is left in the block
-        wanted = weights[t].copy()
-        if last or (next_open and (t + 2 >= n or block[t + 2] != block[t])):
-            wanted[:] = 0.0  # the block ends: its last fill must leave it flat
+        flat = last or (next_open and (t + 2 >= n or block[t + 2] != block[t]))
         changed = False
         for j in range(k):
-            if wanted[j] != target[j]:
+            want = 0.0 if flat else weights[t, j]
+            if want != target[j]:
+                target[j] = want
                 changed = True
         if changed:
-            target[:] = wanted
             value = cash  # sized at this close, the last price known when deciding
             for j in range(k):
                 value += shares[j] * close[t, j]
@@ -100,10 +103,10 @@ def simulate(weights, open_, close, block, next_open, capital, costs, half_sprea
                     order, shares, close[t], t, cash, costs, half_spread, fills, count
                 )
         value = cash
-        for j in range(k):
+        for j in range(k):  # element by element: a row view per bar costs refcount updates
             value += shares[j] * close[t, j]
+            held[t, j] = shares[j]
         equity[t] = value
-        held[t] = shares
     return equity, held, fills[:count]
 
 

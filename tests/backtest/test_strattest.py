@@ -16,6 +16,18 @@ from sentio.model import load_verified
 from sentio.strategy import StrategyConfig
 from tests.conftest import real_file
 
+pytest.importorskip("torch", reason="training the test artifact needs the train extra")
+
+from sentio.train.pipeline import run_training  # noqa: E402
+from tests.model.conftest import tiny_run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bt") / "tfa"
+    run_training(tiny_run(out))
+    return out
+
 
 def strattest(*args):
     done = subprocess.run(

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import print_table, timed
 
 from sentio.backtest.costs import CostModel
 from sentio.backtest.execution import simulate
@@ -44,16 +45,6 @@ def market(n: int, seed: int = 3):
     table = {e: [allocate(e)[s] for s in SYMBOLS] for e in np.unique(exposure)}
     weights = np.array([table[e] for e in exposure])
     return open_, close, exposure, weights
-
-
-def timed(fn, repeats: int = 3) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def run_vectorbt(close, weights):
@@ -130,12 +121,14 @@ def main() -> None:
     open_, close, exposure, weights = market(N)
     block = np.arange(N, dtype=np.int64) // 480
     costs, spreads = CostModel().vector(), CostModel().half_spreads(list(SYMBOLS), close)
-    ours = timed(lambda: simulate(weights, open_, close, block, True, 100_000.0, costs, spreads))
-    vbt = timed(lambda: run_vectorbt(close, weights), repeats=1)
+    ours = timed(
+        lambda: simulate(weights, open_, close, block, True, 100_000.0, costs, spreads), repeats=3
+    )[0]
+    vbt = timed(lambda: run_vectorbt(close, weights), repeats=1)[0]
     small = slice(0, BT_BARS)
     bt = timed(
         lambda: run_backtesting(open_[small, 0], close[small, 0], exposure[small]), repeats=1
-    )
+    )[0]
     rows = [
         (
             "accounting loop",
@@ -168,9 +161,7 @@ def main() -> None:
             )
         )
     head = ("measure", "work", "sentio", "peer", "peer", "sentio faster by")
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    for row in [head, *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    print_table(head, rows)
     print("(one thread; fastest of 3 for sentio, one run for the peers; goal >= 5 M bars/s)")
 
 

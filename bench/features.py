@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
+from common import print_table, timed
 
 from sentio.core.domain import Bar
 from sentio.data import sessions_from
@@ -61,18 +61,6 @@ def spec_windows() -> tuple[list[int], list[int], list[int]]:
         if feature.op.name in by_op:
             by_op[feature.op.name].append(int(feature.params["window"]))
     return by_op["EMA"], by_op["RSI"], by_op["ZWIN"]
-
-
-def timed(fn, repeats: int = 7) -> tuple[float, float]:
-    """(fastest, median) seconds of ``repeats`` runs after one warm-up run. The fastest is the
-    least disturbed by other tenants of a shared machine; both are printed."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
 
 
 def talib_batch(close: np.ndarray) -> None:
@@ -218,9 +206,7 @@ def main() -> None:
         row("stream update, p99", "1 bar", ours_p99, "talipp", talipp_p99, "us", 1),
         row("first use (compile)", "new process", first, "cache reused", second, "s", 2),
     ]
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    for line in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)))
+    print_table(table[0], table[1:])
     print(
         f"(one thread; the first process wrote {files} numba cache files, the second reused "
         "them; goals: batch <= 0.5 s, stream mean <= 10 us)"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import print_table
 
 from sentio.model.config import preset
 from sentio.model.export import to_onnx, to_torchscript
@@ -128,9 +129,7 @@ def main() -> None:
         "MFLOP per sample",
         "share of peak",
     )
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    for row in [head, *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    print_table(head, rows)
     print(
         f"(assumed peak FP32: 32 FLOP/cycle/core x {mhz:.0f} MHz = {peak1:.1f} GFLOP/s per "
         "core; FLOPs count matrix products only)"

@@ -17,3 +17,34 @@ def real_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data not available: {path} is absent (../shared/data is not shipped)")
     return path
+
+
+def tiny_run(output: Path, **train_overrides):
+    """12 built-in sessions, a 1-layer d=16 network on 8-row windows, 3 epochs."""
+    from sentio.data.synth.generate import SynthConfig
+    from sentio.model.config import TFAConfig
+    from sentio.train.pipeline import TrainRun
+    from sentio.train.samples import LabelSpec
+    from sentio.train.trainer import TrainConfig
+
+    train = {"epochs": 3, "batch_size": 128, "learning_rate": 1e-3, "patience": 10, "seed": 3}
+    train.update(train_overrides)
+    return TrainRun(
+        data=["builtin"],
+        output=output,
+        model=TFAConfig(d_model=16, nhead=2, num_layers=1, seq_len=8),
+        train=TrainConfig(**train),
+        label=LabelSpec(horizon=3),
+        builtin=SynthConfig(seed=3, days=12),
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(tmp_path_factory) -> Path:
+    """One trained tiny artifact for every test that only reads it (model, infer, backtest)."""
+    pytest.importorskip("torch", reason="training the test artifact needs the train extra")
+    from sentio.train.pipeline import run_training
+
+    out = tmp_path_factory.mktemp("art") / "tfa"
+    run_training(tiny_run(out))
+    return out

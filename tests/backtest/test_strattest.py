@@ -18,15 +18,10 @@ from tests.conftest import real_file
 
 pytest.importorskip("torch", reason="training the test artifact needs the train extra")
 
-from sentio.train.pipeline import run_training  # noqa: E402
-from tests.model.conftest import tiny_run  # noqa: E402
-
 
 @pytest.fixture(scope="module")
-def artifact(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bt") / "tfa"
-    run_training(tiny_run(out))
-    return out
+def artifact(tiny_artifact):
+    return tiny_artifact
 
 
 def strattest(*args):

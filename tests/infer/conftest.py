@@ -7,14 +7,12 @@ import pytest
 pytest.importorskip("torch", reason="training the test artifacts needs the train extra")
 
 from sentio.train.pipeline import run_training  # noqa: E402
-from tests.model.conftest import tiny_run  # noqa: E402
+from tests.conftest import tiny_run  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def artifact(tmp_path_factory):
-    out = tmp_path_factory.mktemp("infer") / "a"
-    run_training(tiny_run(out))
-    return out
+def artifact(tiny_artifact):
+    return tiny_artifact
 
 
 @pytest.fixture(scope="session")

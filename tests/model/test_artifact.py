@@ -12,11 +12,13 @@ import sys
 import numpy as np
 import pytest
 
+pytest.importorskip("torch", reason="torch is a train extra")
+
 from sentio.core.errors import ArtifactError
 from sentio.core.hashing import sha256_file
 from sentio.model import FILES, MANIFEST, OnnxModel, load_verified, verify
 from sentio.train.pipeline import run_training
-from tests.model.conftest import tiny_run
+from tests.conftest import tiny_run
 
 
 def test_artifact_has_every_file_and_consistent_metadata(tiny_artifact):

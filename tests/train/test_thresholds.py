@@ -14,7 +14,7 @@ from sentio.data import write_bars  # noqa: E402
 from sentio.data.schema import Bars  # noqa: E402
 from sentio.data.synth.generate import SynthConfig, generate  # noqa: E402
 from sentio.train.pipeline import run_training  # noqa: E402
-from tests.model.conftest import tiny_run  # noqa: E402
+from tests.conftest import tiny_run  # noqa: E402
 
 
 def test_changing_test_period_data_does_not_move_the_thresholds(tmp_path):

@@ -7,7 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentio.backtest.execution import F_FEES, F_PRICE, F_QTY, simulate
+from sentio.backtest.execution import (
+    F_CASH,
+    F_FEES,
+    F_PRICE,
+    F_QTY,
+    F_SHARES,
+    O_BAR,
+    O_QTY,
+    O_TARGET,
+    simulate,
+)
 from sentio.strategy import allocate
 
 NO_COSTS = np.zeros(6)
@@ -22,9 +32,10 @@ ONE_BLOCK = np.zeros(4, dtype=np.int64)
 
 
 def run(next_open, costs, weights=ALL_IN, block=ONE_BLOCK, spread=0.0):
+    """(equity, held, fills); the orders are checked on their own below."""
     return simulate(
         weights, OPEN, CLOSE, block, next_open, 1000.0, costs, np.full(weights.shape[1], spread)
-    )
+    )[:3]
 
 
 def test_next_open_fills_without_costs_by_hand():
@@ -35,6 +46,20 @@ def test_next_open_fills_without_costs_by_hand():
     assert fills[:, F_PRICE].tolist() == [10.0, 12.0]
     assert equity.tolist() == [1000.0, 1050.0, 1150.0, 1200.0]
     assert held[:, 0].tolist() == [0, 100, 100, 0]
+    # the cash and holding right after each fill: 1000 - 100 x 10, then + 100 x 12
+    assert fills[:, F_CASH].tolist() == [0.0, 1200.0]
+    assert fills[:, F_SHARES].tolist() == [100, 0]
+
+
+def test_orders_are_kept_apart_from_fills_a_buy_the_cash_cannot_cover_fills_less():
+    _, _, fills, orders = simulate(ALL_IN, OPEN, CLOSE, ONE_BLOCK, True, 1000.0, COSTS, np.zeros(1))
+    # decided at bar 0's close: floor(1000 / 10) = 100 shares; at bar 1's open 100 x 10 +
+    # the $1 minimum commission exceeds the cash, 99 x 10 + 1 = 991 does not; the flat
+    # order at bar 2 sells those 99
+    assert orders[:, O_BAR].tolist() == [0, 2]
+    assert orders[:, O_QTY].tolist() == [100, -99]
+    assert orders[:, O_TARGET].tolist() == [100, 0]
+    assert fills[:, F_QTY].tolist() == [99, -99]
 
 
 def test_close_fills_are_the_named_optimistic_mode():
@@ -78,7 +103,7 @@ def test_invariants_on_random_paths(n, seed, next_open):
         [[allocate(e)[s] for s in ("QQQ", "TQQQ", "PSQ", "SQQQ")] for e in exposures]
     )
     block = np.repeat(np.arange(n // 2 + 1), 2)[:n]
-    equity, held, fills = simulate(
+    equity, held, fills, _ = simulate(
         weights, open_, close, block, next_open, 10_000.0, COSTS, np.full(4, 2e-4)
     )
     # never long and short instruments together; flat at every block's last bar

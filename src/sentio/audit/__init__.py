@@ -1,9 +1,16 @@
-"""Audit (issue 7, in progress): the append-only, hash-chained store and its chain check.
+"""Audit: the append-only, hash-chained store, what a strattest run records into it, and
+the verification that walks the chain and replays the run from its fills."""
 
-Recording from strattest, the ``saudit`` commands and the replay of metrics from fills come
-with the rest of issue 7; until then ``saudit`` says so.
-"""
-
+from sentio.audit.record import audited_strattest
 from sentio.audit.store import AuditError, AuditStore, ChainCheck, verify_chain
+from sentio.audit.verify import Verdict, verify_run
 
-__all__ = ["AuditError", "AuditStore", "ChainCheck", "verify_chain"]
+__all__ = [
+    "AuditError",
+    "AuditStore",
+    "ChainCheck",
+    "Verdict",
+    "audited_strattest",
+    "verify_chain",
+    "verify_run",
+]

@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +57,13 @@ def chain_hash(prev_hash: str, kind: str, payload: str) -> str:
 class AuditStore:
     """One SQLite database; ``start_run`` / ``append`` / ``end_run`` write, the rest read."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = str(path)
+        if not create and self.path != ":memory:" and not Path(self.path).is_file():
+            raise AuditError(
+                f"{self.path}: no audit database here (record one with "
+                "`sentio strattest --audit DB`, or give --db)"
+            )
         self.db = sqlite3.connect(self.path)
         if self.path != ":memory:":
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -127,6 +133,37 @@ class AuditStore:
                 }
             )
         return out
+
+    def run(self, run_id: str | None = None) -> dict[str, Any]:
+        """One run (default: the newest) with its recorded run_start payload as ``config``."""
+        query = "SELECT run_id, started_at, status, config, head FROM runs"
+        row = (
+            self.db.execute(query + " WHERE run_id = ?", (run_id,)).fetchone()
+            if run_id
+            else self.db.execute(query + " ORDER BY rowid DESC LIMIT 1").fetchone()
+        )
+        if row is None:
+            known = ", ".join(r["run_id"] for r in self.runs()) or "none"
+            raise AuditError(
+                f"{self.path}: no run {run_id!r} (runs: {known})"
+                if run_id
+                else f"{self.path}: no runs recorded yet"
+            )
+        run_id, started, status, config, head = row
+        return {
+            "run_id": run_id,
+            "started_at": started,
+            "status": "incomplete" if status == "running" else status,
+            "config": json.loads(config),
+            "recorded_head": head,
+            "head": self.head(run_id),
+            "events": self.count(run_id),
+        }
+
+    def count(self, run_id: str) -> int:
+        return self.db.execute(
+            "SELECT count(*) FROM events WHERE run_id = ?", (run_id,)
+        ).fetchone()[0]
 
     def events(self, run_id: str) -> list[tuple]:
         return self.db.execute(

@@ -23,8 +23,12 @@ from numba import njit
 
 kernel = njit(cache=True, error_model="numpy")
 
-# Columns of the fills table.
-F_BAR, F_INSTRUMENT, F_QTY, F_PRICE, F_FEES = range(5)
+# Columns of the fills table: the bar it filled in, instrument, signed shares, price, fees,
+# then the cash and that instrument's shares right after it.
+F_BAR, F_INSTRUMENT, F_QTY, F_PRICE, F_FEES, F_CASH, F_SHARES = range(7)
+# Columns of the orders table: the bar it was decided at, instrument, signed shares wanted,
+# the target holding.
+O_BAR, O_INSTRUMENT, O_QTY, O_TARGET = range(4)
 
 
 @kernel
@@ -51,13 +55,15 @@ def simulate(weights, open_, close, block, next_open, capital, costs, half_sprea
     weights (N, K): target capital weights decided at each bar's close; open_/close (N, K):
     prices of the K instruments; block (N,): block id per bar, -1 for bars not traded (warm-up);
     costs: [per_share, minimum, max_fraction, fee_rate, taf, taf_max]; half_spread (K,).
-    Returns (equity (N,), shares (N, K), fills (M, 5)).
+    Returns (equity (N,), shares (N, K), fills (M, 7), orders (L, 4)); a buy may fill fewer
+    shares than its order asked (cash), so fills and orders are both kept.
     """
     n, k = weights.shape
     equity = np.full(n, np.nan)
     held = np.zeros((n, k), dtype=np.int64)
-    fills = np.zeros((1024, 5))  # grown on demand: most bars trade nothing
-    count = 0
+    fills = np.zeros((1024, 7))  # grown on demand: most bars trade nothing
+    orders = np.zeros((1024, 4))
+    count = ordered = 0
     shares = np.zeros(k, dtype=np.int64)
     target = np.zeros(k)
     cash = 0.0
@@ -72,9 +78,13 @@ def simulate(weights, open_, close, block, next_open, capital, costs, half_sprea
             cash, pending = capital, False
         last = t == n - 1 or block[t + 1] != block[t]
         if count + 2 * k > fills.shape[0]:
-            grown = np.zeros((2 * fills.shape[0], 5))
+            grown = np.zeros((2 * fills.shape[0], 7))
             grown[:count] = fills[:count]
             fills = grown
+        if ordered + k > orders.shape[0]:
+            more = np.zeros((2 * orders.shape[0], 4))
+            more[:ordered] = orders[:ordered]
+            orders = more
         # 1. an order decided at the previous close fills at this bar's open
         if pending:
             cash, count = _execute(
@@ -96,6 +106,12 @@ def simulate(weights, open_, close, block, next_open, capital, costs, half_sprea
             for j in range(k):
                 price = close[t, j]
                 order[j] = int(math.floor(target[j] * value / price)) if price > 0 else 0
+                if order[j] != shares[j]:
+                    orders[ordered, O_BAR] = t
+                    orders[ordered, O_INSTRUMENT] = j
+                    orders[ordered, O_QTY] = order[j] - shares[j]
+                    orders[ordered, O_TARGET] = order[j]
+                    ordered += 1
             if next_open and not last:
                 pending = True
             else:
@@ -107,16 +123,18 @@ def simulate(weights, open_, close, block, next_open, capital, costs, half_sprea
             value += shares[j] * close[t, j]
             held[t, j] = shares[j]
         equity[t] = value
-    return equity, held, fills[:count]
+    return equity, held, fills[:count], orders[:ordered]
 
 
 @kernel
-def _record(fills, count, t, j, qty, price, fees):
+def _record(fills, count, t, j, qty, price, fees, cash, shares):
     fills[count, F_BAR] = t
     fills[count, F_INSTRUMENT] = j
     fills[count, F_QTY] = qty
     fills[count, F_PRICE] = price
     fills[count, F_FEES] = fees
+    fills[count, F_CASH] = cash
+    fills[count, F_SHARES] = shares
     return count + 1
 
 
@@ -141,7 +159,7 @@ def _execute(order, shares, price, t, cash, costs, half_spread, fills, count):
             )
             cash += notional - fees
             shares[j] -= qty
-            count = _record(fills, count, t, j, -qty, fill, fees)
+            count = _record(fills, count, t, j, -qty, fill, fees, cash, shares[j])
     for j in range(len(shares)):  # buys
         qty = order[j] - shares[j]
         if qty > 0:
@@ -158,16 +176,22 @@ def _execute(order, shares, price, t, cash, costs, half_spread, fills, count):
                 fees = commission(qty, notional, per_share, minimum, max_fraction)
                 cash -= notional + fees
                 shares[j] += qty
-                count = _record(fills, count, t, j, qty, fill, fees)
+                count = _record(fills, count, t, j, qty, fill, fees, cash, shares[j])
     return cash, count
 
 
 __all__ = [
     "F_BAR",
+    "F_CASH",
     "F_FEES",
     "F_INSTRUMENT",
     "F_PRICE",
     "F_QTY",
+    "F_SHARES",
+    "O_BAR",
+    "O_INSTRUMENT",
+    "O_QTY",
+    "O_TARGET",
     "commission",
     "sell_fees",
     "simulate",

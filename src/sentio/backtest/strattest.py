@@ -19,7 +19,20 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from sentio.backtest.costs import CostModel
-from sentio.backtest.execution import F_BAR, F_FEES, F_PRICE, F_QTY, simulate
+from sentio.backtest.execution import (
+    F_BAR,
+    F_CASH,
+    F_FEES,
+    F_INSTRUMENT,
+    F_PRICE,
+    F_QTY,
+    F_SHARES,
+    O_BAR,
+    O_INSTRUMENT,
+    O_QTY,
+    O_TARGET,
+    simulate,
+)
 from sentio.backtest.metrics import (
     Summary,
     arb,
@@ -73,8 +86,10 @@ class StrattestResult:
     data_range: tuple[str, str]
     summary: dict[str, Summary]  # strategy, buy_and_hold_qqq, flat
     per_block: pd.DataFrame
-    per_bar: pd.DataFrame
-    fills: pd.DataFrame
+    per_bar: pd.DataFrame  # block bars: probability, decision, weights, shares, closes, equity
+    fills: pd.DataFrame  # ts (bar it filled in), symbol, qty, price, fees, cash and shares after
+    orders: pd.DataFrame  # ts (the bar it was decided at), symbol, qty, target
+    market: pd.DataFrame  # every QQQ bar the probabilities were computed over
 
 
 def newest_artifact(root: Path = Path("artifacts/TFA")) -> Path:
@@ -194,18 +209,64 @@ def evaluate_run(equity, held, fills, block, day, capital, config) -> tuple[Summ
     return summary, rpb
 
 
-def run_strattest(
-    config: StrattestConfig, progress: Callable[[int, int], None] | None = None
-) -> StrattestResult:
-    """Run the strategy and both baselines; ``progress(done, total)`` after each block."""
+@dataclass
+class Plan:
+    """What one strattest run trades: the model, the QQQ bars, the instruments' prices and
+    the block of every bar (-1: not traded). Made before anything is computed, so the audit
+    can start the stream path over the same blocks while the backtest runs."""
+
+    config: StrattestConfig
+    model: Path
+    meta: dict
+    qqq: pd.DataFrame
+    prices: dict
+    simulated: dict
+    block: np.ndarray
+    blocks_run: int
+    in_sample: bool
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """Rows [start, stop) of each block."""
+        out = []
+        for b in range(self.blocks_run):
+            rows = np.flatnonzero(self.block == b)
+            out.append((int(rows[0]), int(rows[-1]) + 1))
+        return out
+
+
+def make_plan(config, model, meta, qqq, prices, simulated, eligible) -> Plan:
+    """Choose the blocks among the ``eligible`` bars; refuse when not one fits."""
+    ts = qqq["ts"].to_numpy(np.int64)
+    block, run = choose_blocks(eligible, config.blocks, config.block_size)
+    validation_end = meta["data"]["splits"]["validation"]["last_ts"]
+    if run == 0:
+        raise BacktestError(
+            f"{int(eligible.sum())} bars lie after the model's validation end "
+            f"({pd.Timestamp(validation_end, tz='UTC')}); a block needs {config.block_size}. "
+            "Give later data, a smaller --block-size, or --allow-in-sample"
+        )
+    inside = block >= 0
+    in_sample = config.allow_in_sample and bool((ts[inside] <= validation_end).any())
+    return Plan(config, Path(model), meta, qqq, prices, simulated, block, run, in_sample)
+
+
+def historical_plan(config: StrattestConfig) -> Plan:
+    """The last blocks after the model's validation end (all bars with allow_in_sample)."""
     model = config.model or newest_artifact()
     meta = load_verified(model)
     qqq, prices, simulated = load_market(config, meta)
     ts = qqq["ts"].to_numpy(np.int64)
     validation_end = meta["data"]["splits"]["validation"]["last_ts"]
     eligible = np.ones(len(ts), bool) if config.allow_in_sample else ts > validation_end
-    in_sample = config.allow_in_sample and bool((ts <= validation_end).any())
-    return backtest(config, model, meta, qqq, prices, simulated, eligible, in_sample, progress)
+    return make_plan(config, model, meta, qqq, prices, simulated, eligible)
+
+
+def run_strattest(
+    config: StrattestConfig, progress: Callable[[int, int], None] | None = None
+) -> StrattestResult:
+    """Run the strategy and both baselines; ``progress(done, total)`` after each block."""
+    return backtest(historical_plan(config), progress)
 
 
 def run_simulation(
@@ -223,33 +284,16 @@ def run_simulation(
     days = -(-(config.blocks * config.block_size) // 390) + 12  # + warm-up and the rule's history
     out: dict[str, list[StrattestResult]] = {}
     for regime in regimes:
-        seeds = [
-            s
-            for s in (
-                1000 * config.seed + 7919 * (i + 1) + REGIMES.index(regime)
-                for i in range(tracks + 1)
-            )
-            if s != used
-        ][:tracks]
+        seeds = track_seeds(config.seed, regime, tracks, avoid=used)
         out[regime] = []
         for seed in seeds:
             market = generate(SynthConfig(seed=seed, days=days, regime=regime))
             tables = {s: market.bars[s].of(s) for s in SYMBOLS}
             qqq = tables["QQQ"]
             eligible = np.ones(len(qqq), bool)
-            out[regime].append(
-                backtest(
-                    config,
-                    model,
-                    meta,
-                    qqq,
-                    _prices(tables),
-                    {s: True for s in SYMBOLS},
-                    eligible,
-                    False,
-                    progress,
-                )
-            )
+            simulated = {s: True for s in SYMBOLS}
+            plan = make_plan(config, model, meta, qqq, _prices(tables), simulated, eligible)
+            out[regime].append(backtest(plan, progress))
     return out
 
 
@@ -288,20 +332,12 @@ def regime_summary(results: list[StrattestResult], config: StrattestConfig) -> d
     return out
 
 
-def backtest(
-    config, model, meta, qqq, prices, simulated, eligible, in_sample, progress
-) -> StrattestResult:
-    """The shared core of both modes: probabilities, blocks, strategy, execution, metrics."""
+def backtest(plan: Plan, progress: Callable[[int, int], None] | None = None) -> StrattestResult:
+    """The shared core of both modes: probabilities, strategy, execution, metrics."""
+    config, meta, qqq, prices = plan.config, plan.meta, plan.qqq, plan.prices
+    block, run = plan.block, plan.blocks_run
     ts = qqq["ts"].to_numpy(np.int64)
-    p = SequenceContext(model, cache_dir=config.cache_dir).calculate_probability(qqq)
-    validation_end = meta["data"]["splits"]["validation"]["last_ts"]
-    block, run = choose_blocks(eligible, config.blocks, config.block_size)
-    if run == 0:
-        raise BacktestError(
-            f"{int(eligible.sum())} bars lie after the model's validation end "
-            f"({pd.Timestamp(validation_end, tz='UTC')}); a block needs {config.block_size}. "
-            "Give later data, a smaller --block-size, or --allow-in-sample"
-        )
+    p = SequenceContext(plan.model, cache_dir=config.cache_dir).calculate_probability(qqq)
     left = minutes_left(ts)
     thresholds = meta["thresholds"]
     exposure = np.zeros(len(ts))
@@ -328,14 +364,14 @@ def backtest(
     }
     summary, rpbs, outputs = {}, {}, {}
     for name, w in runs.items():
-        equity, held, fills = simulate(
+        equity, held, fills, orders = simulate(
             w, prices["open"], prices["close"], block, next_open, config.capital, costs, spreads
         )
         summary[name], rpbs[name] = evaluate_run(
             equity, held, fills, block, day, config.capital, config
         )
-        outputs[name] = (equity, held, fills)
-    equity, held, fills = outputs["strategy"]
+        outputs[name] = (equity, held, fills, orders)
+    equity, held, fills, orders = outputs["strategy"]
     inside = block >= 0
     per_bar = pd.DataFrame(
         {
@@ -346,17 +382,28 @@ def backtest(
             "reason": reasons,
             **{f"weight_{s}": weights[:, j] for j, s in enumerate(SYMBOLS)},
             **{f"shares_{s}": held[:, j] for j, s in enumerate(SYMBOLS)},
+            **{f"close_{s}": prices["close"][:, j] for j, s in enumerate(SYMBOLS)},
             "equity": equity,
         }
     )[inside].reset_index(drop=True)
     fill_frame = pd.DataFrame(
         {
             "ts": ts[fills[:, F_BAR].astype(int)],
-            "symbol": [SYMBOLS[int(j)] for j in fills[:, 1]],
+            "symbol": [SYMBOLS[int(j)] for j in fills[:, F_INSTRUMENT]],
             "qty": fills[:, F_QTY].astype(np.int64),
             "price": fills[:, F_PRICE],
             "fees": fills[:, F_FEES],
-            "simulated": [simulated[SYMBOLS[int(j)]] for j in fills[:, 1]],
+            "simulated": [plan.simulated[SYMBOLS[int(j)]] for j in fills[:, F_INSTRUMENT]],
+            "cash_after": fills[:, F_CASH],
+            "shares_after": fills[:, F_SHARES].astype(np.int64),
+        }
+    )
+    order_frame = pd.DataFrame(
+        {
+            "ts": ts[orders[:, O_BAR].astype(int)],
+            "symbol": [SYMBOLS[int(j)] for j in orders[:, O_INSTRUMENT]],
+            "qty": orders[:, O_QTY].astype(np.int64),
+            "target": orders[:, O_TARGET].astype(np.int64),
         }
     )
     fill_block = block[fills[:, F_BAR].astype(int)]
@@ -381,26 +428,31 @@ def backtest(
     )
     return StrattestResult(
         config,
-        Path(model),
-        config.allow_in_sample and bool((ts[inside] <= validation_end).any()),
+        plan.model,
+        plan.in_sample,
         config.blocks,
         run,
-        simulated,
+        plan.simulated,
         span,
         summary,
         per_block,
         per_bar,
         fill_frame,
+        order_frame,
+        qqq,
     )
 
 
 __all__ = [
     "BacktestError",
+    "Plan",
     "REGIMES",
     "StrattestConfig",
     "StrattestResult",
     "backtest",
     "choose_blocks",
+    "historical_plan",
+    "make_plan",
     "newest_artifact",
     "regime_summary",
     "run_simulation",

@@ -1,8 +1,7 @@
 """The ``sentio`` command and its aliases.
 
-``sencli`` is the whole ``sentio`` app under the original system's name (``sencli strattest``
-arrives with the backtester). ``saudit`` will be the ``sentio audit`` group; until the audit
-exists it says so and exits non-zero rather than pretend.
+``sencli`` is the whole ``sentio`` app under the original system's name; ``saudit`` is the
+``sentio audit`` group on its own.
 """
 
 from __future__ import annotations
@@ -13,7 +12,13 @@ import typer
 from rich.text import Text
 
 from sentio import __version__
-from sentio.cli import backtest_commands, data_commands, features_commands, model_commands
+from sentio.cli import (
+    audit_commands,
+    backtest_commands,
+    data_commands,
+    features_commands,
+    model_commands,
+)
 from sentio.cli.output import err_console
 from sentio.core.errors import SentioError
 
@@ -27,6 +32,7 @@ app = typer.Typer(
 app.add_typer(data_commands.app, name="data", no_args_is_help=True)
 app.add_typer(features_commands.app, name="features", no_args_is_help=True)
 app.add_typer(model_commands.app, name="model", no_args_is_help=True)
+app.add_typer(audit_commands.app, name="audit", no_args_is_help=True)
 app.command("train")(model_commands.train_command)
 app.command("strattest")(backtest_commands.strattest_command)
 
@@ -66,10 +72,5 @@ def sencli_main() -> None:
 
 
 def saudit_main() -> None:
-    """Entry point of ``saudit``: the audit commands, which do not exist yet (issue 7)."""
-    err_console.print(
-        "saudit: the audit store and its commands (signal-flow, verify, ...) are not built yet; "
-        "no saudit command exists in this version.",
-        soft_wrap=True,
-    )
-    sys.exit(2)
+    """Entry point of ``saudit``: the ``sentio audit`` commands."""
+    _run(audit_commands.app, "saudit")

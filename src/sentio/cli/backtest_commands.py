@@ -96,6 +96,13 @@ def strattest_command(
         "--out",
         help="Write per-block, per-bar and fill tables (Parquet) and summary.json here.",
     ),
+    audit: Path | None = typer.Option(
+        None,
+        "--audit",
+        help="Record the run into this audit database (SQLite; created if absent): config, "
+        "hashes, both inference paths per bar, signals, orders, fills, block and run ends. "
+        "Read it with `saudit`.",
+    ),
 ) -> None:
     """Run the TFA strategy over the last N blocks with real costs; compare with buy-and-hold
     QQQ and with staying flat over the same blocks."""
@@ -137,13 +144,39 @@ def strattest_command(
         ),
     )
     if mode == "simulation":
+        if audit is not None:
+            raise typer.BadParameter(
+                "--audit records historical runs; simulation tracks are not audited"
+            )
         _simulation(config, tracks, tuple(regime), json_out)
         return
+    recorded = None
     with Progress(console=console, transient=True, disable=json_out) as bar:
-        task = bar.add_task("blocks", total=None)
-        result = run_strattest(
-            config, lambda done, total: bar.update(task, completed=done, total=total)
-        )
+        tasks = {"blocks": bar.add_task("blocks", total=None)}
+        if audit is None:
+            result = run_strattest(
+                config,
+                lambda done, total: bar.update(tasks["blocks"], completed=done, total=total),
+            )
+        else:
+            from sentio.audit import AuditStore, audited_strattest
+            from sentio.backtest.strattest import historical_plan
+
+            tasks["audit"] = bar.add_task("audit", total=None)
+            store = AuditStore(audit)
+            result, run_id = audited_strattest(
+                historical_plan(config),
+                store,
+                progress=lambda stage, done, total: bar.update(
+                    tasks[stage], completed=done, total=total
+                ),
+            )
+            recorded = {
+                "db": str(audit),
+                "run_id": run_id,
+                "events": store.count(run_id),
+                "head": store.head(run_id),
+            }
     document = {
         "in_sample": result.in_sample,
         "fill": config.fill,
@@ -157,6 +190,7 @@ def strattest_command(
         "config": json.loads(config.model_dump_json()),
         "summary": {k: v.to_dict() for k, v in result.summary.items()},
         "blocks": result.per_block.to_dict(orient="records"),
+        "audit": recorded,
     }
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -201,6 +235,13 @@ def strattest_command(
         buy_and_hold_return_pct=result.per_block["buy_and_hold_return_pct"].round(3),
     ).values.tolist()
     console.print(table("blocks", list(result.per_block.columns), block_rows, left=3))
+    if recorded is not None:
+        console.print(
+            f"audit: run {recorded['run_id']}, {recorded['events']} events, chain head "
+            f"{recorded['head']} in {audit} (check it: saudit verify --db {audit} "
+            f"--run {recorded['run_id']})",
+            soft_wrap=True,
+        )
     if result.in_sample:
         console.print(banner, style="bold red")
 

@@ -94,12 +94,36 @@ class FeatureEngine:
     ) -> FeatureFrame:
         """Values and the warm-up report of every segment."""
         data = as_input(bars, symbol)
+        values, counters, _ = self._run(data)
+        starts = segment_starts(data.segment)
+        return FeatureFrame(
+            values=values,
+            names=self.program.names,
+            segment_starts=starts,
+            valid_from=self._valid_from(counters, starts),
+            ts=data.ts,
+        )
+
+    def stream(self, history: BarInput | pd.DataFrame | None = None) -> StreamState:
+        """A stream: ``update(bar)`` advances every feature by one bar. With ``history``, a
+        stream that has already seen those bars, advanced over them in one call of the batch
+        driver (the same ``advance`` as ``update``, so the state is the same bits)."""
+        stream = StreamState(self)
+        if history is not None and len(history):
+            data = as_input(history)
+            _, _, state = self._run(data)
+            stream.resume(state, int(data.segment[-1]))
+        return stream
+
+    def _run(self, data: BarInput) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(values, warm-up counters, state after the last row) of the batch driver."""
         self._require_clock(data)
         n, p = len(data), self.program
         values = np.empty((n, len(p.names)), dtype=np.float32)
         counters = np.empty((n, 2), dtype=np.int64)
+        state = p.init.copy()
         if n:
-            run_batch(
+            state = run_batch(
                 p.codes,
                 p.fparams,
                 p.init,
@@ -111,18 +135,7 @@ class FeatureEngine:
                 np.float32(self.spec.pad_value),
                 self.compat,
             )
-        starts = segment_starts(data.segment)
-        return FeatureFrame(
-            values=values,
-            names=p.names,
-            segment_starts=starts,
-            valid_from=self._valid_from(counters, starts),
-            ts=data.ts,
-        )
-
-    def stream(self) -> StreamState:
-        """A fresh stream: ``update(bar)`` advances every feature by one bar."""
-        return StreamState(self)
+        return values, counters, state
 
     def _require_clock(self, data: BarInput) -> None:
         if self.program.clock and not data.has_clock:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -116,11 +117,11 @@ class Program:
     warmups: tuple[Warmup, ...]
     clock: bool  # some op needs bar times
 
-    @property
+    @cached_property  # read once per streamed bar: built once
     def warm_bars(self) -> np.ndarray:
         return np.array([w.bars for w in self.warmups], dtype=np.int64)
 
-    @property
+    @cached_property
     def warm_sessions(self) -> np.ndarray:
         return np.array([w.sessions for w in self.warmups], dtype=np.int64)
 

@@ -44,6 +44,10 @@ class StreamState:
         self._row = np.empty((1, ROW_WIDTH), dtype=np.float64)
         self._emit_from = engine.spec.emit_from
         self._pad = np.float32(engine.spec.pad_value)
+        self._warm = (  # the longest warm-up, for all_ready
+            int(program.warm_bars.max(initial=0)),
+            int(program.warm_sessions.max(initial=0)),
+        )
 
     def update(self, bar: Bar) -> np.ndarray:
         """Advance every feature by ``bar``; returns a new (F,) float32 array."""
@@ -80,6 +84,12 @@ class StreamState:
         )
         return out[0]
 
+    def resume(self, state: np.ndarray, segment: int) -> None:
+        """Continue from an engine state (``FeatureEngine.stream(history)``)."""
+        self._state[:] = state
+        self._segment = segment
+        self._session = None
+
     @property
     def rows_seen(self) -> int:
         """Bars seen in the current segment."""
@@ -92,6 +102,12 @@ class StreamState:
         row = self.rows_seen - 1
         sessions = int(self._state[H_SESSIONS])
         return (row >= program.warm_bars) & (sessions >= program.warm_sessions)
+
+    @property
+    def all_ready(self) -> bool:
+        """Every feature is past its warm-up at the last bar (``ready.all()``, cheaper)."""
+        bars, sessions = self._warm
+        return int(self._state[H_N]) - 1 >= bars and int(self._state[H_SESSIONS]) >= sessions
 
     def _clock(self, ts: int) -> tuple[float, float]:
         """(minute since the open, session number), the calendar looked up once a session."""

@@ -1,7 +1,7 @@
 """Inference: the sequence context (batch over a series) and the stream context (bar by bar),
 which agree bit for bit; both torch-free."""
 
-from sentio.infer.parity import ParityReport, compare, stream_probabilities
+from sentio.infer.parity import ParityReport, bars_of, compare, stream_probabilities
 from sentio.infer.registry import LoadedModel, load_model
 from sentio.infer.seq import SequenceContext, probability
 from sentio.infer.stream import StreamContext
@@ -11,6 +11,7 @@ __all__ = [
     "ParityReport",
     "SequenceContext",
     "StreamContext",
+    "bars_of",
     "compare",
     "load_model",
     "probability",

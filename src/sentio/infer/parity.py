@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,17 +34,18 @@ class ParityReport:
         return {**asdict(self), "identical": self.identical}
 
 
-def stream_probabilities(context: StreamContext, frame: pd.DataFrame) -> np.ndarray:
-    """``on_bar`` over one symbol's canonical rows, in order."""
-    out = np.empty(len(frame))
+def bars_of(frame: pd.DataFrame) -> Iterator[Bar]:
+    """One symbol's canonical rows as :class:`Bar` objects, in order."""
     columns = [
         frame[k].to_numpy() for k in ("ts", "open", "high", "low", "close", "volume", "segment")
     ]
-    for i, (ts, o, h, lo, c, v, seg) in enumerate(zip(*columns, strict=True)):
-        out[i] = context.on_bar(
-            Bar(int(ts), float(o), float(h), float(lo), float(c), float(v), int(seg))
-        )
-    return out
+    for ts, o, h, lo, c, v, seg in zip(*columns, strict=True):
+        yield Bar(int(ts), float(o), float(h), float(lo), float(c), float(v), int(seg))
+
+
+def stream_probabilities(context: StreamContext, frame: pd.DataFrame) -> np.ndarray:
+    """``on_bar`` over one symbol's canonical rows, in order."""
+    return np.array([context.on_bar(bar) for bar in bars_of(frame)], dtype=np.float64)
 
 
 def compare(
@@ -68,4 +70,4 @@ def compare(
     return report, seq, stream
 
 
-__all__ = ["ParityReport", "compare", "stream_probabilities"]
+__all__ = ["ParityReport", "bars_of", "compare", "stream_probabilities"]

@@ -16,6 +16,7 @@ import numpy as np
 
 from sentio.core.domain import Bar
 from sentio.core.errors import ParityError, StateError
+from sentio.features.inputs import BarInput
 from sentio.features.state import StreamState
 from sentio.infer.registry import LoadedModel, load_model
 from sentio.infer.seq import probability
@@ -24,7 +25,8 @@ STREAM_FORMAT = "sentio.stream-context/1"
 
 
 class StreamContext:
-    """``on_bar(bar) -> probability`` (NaN before a valid window)."""
+    """``on_bar(bar) -> probability`` (NaN before a valid window); ``on_bar`` is ``push``
+    then ``predict``."""
 
     def __init__(self, artifact, *, state: StreamState | None = None) -> None:
         self.model = (
@@ -38,15 +40,47 @@ class StreamContext:
         self.filled = 0  # consecutive ready rows of this segment, capped at T
         self.segment: int | None = None
 
+    @classmethod
+    def from_history(cls, artifact, history: BarInput) -> StreamContext:
+        """A context that has seen every bar of ``history``: the features advanced over all but
+        the last T bars in one call (``FeatureEngine.stream(history)``), then those T bars
+        pushed one by one to fill the window ring, as a live loop starts from the day's bars."""
+        model = (
+            artifact
+            if isinstance(artifact, LoadedModel)
+            else load_model(artifact, door="metadata.json")
+        )
+        cut = max(len(history) - model.seq_len, 0)
+        head = history.slice(0, cut)
+        context = cls(model, state=model.engine.stream(head))
+        if cut:
+            context.segment = int(head.segment[-1])
+        rows, ts = history.rows, history.ts
+        for r in range(cut, len(history)):
+            o, h, lo, c, v = (float(x) for x in rows[r, :5])
+            stamp = None if ts is None else int(ts[r])
+            context.push(Bar(stamp, o, h, lo, c, v, int(history.segment[r])))
+        return context
+
     def on_bar(self, bar: Bar) -> float:
+        """Take the bar and return the probability of its window (NaN before a valid one)."""
+        self.push(bar)
+        return self.predict()
+
+    def push(self, bar: Bar) -> None:
+        """Advance the features and the window ring by one bar without running the model
+        (what a live loop does with history before it starts deciding)."""
         if self.segment is not None and bar.segment != self.segment:
             self.filled = 0
         self.segment = bar.segment
         row = self.features.update(bar)
-        ready = bool(self.features.ready.all())
+        ready = self.features.all_ready
         self.ring[:-1] = self.ring[1:]
         self.ring[-1] = row
         self.filled = min(self.filled + 1, self.model.seq_len) if ready else 0
+
+    def predict(self) -> float:
+        """The probability of the window ending at the last pushed bar (NaN if not valid)."""
         if self.filled < self.model.seq_len:
             return float("nan")
         return float(probability(self.model.onnx.logits(self.ring[None])[0]))

@@ -1,0 +1,174 @@
+"""Reading a recorded run back: the views behind ``saudit signal-flow | trades | positions |
+summary | export``. Every view is built from the events alone (never from the runs table's
+copy of the config, which is not chained)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+
+from sentio.audit.store import AuditStore
+
+NEW_YORK = "America/New_York"
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    ts: int
+    kind: str
+    payload: dict
+    prev_hash: str
+    hash: str
+    raw: str  # the payload exactly as hashed (canonical JSON)
+
+
+def load(store: AuditStore, run_id: str) -> list[Event]:
+    return [
+        Event(seq, ts, kind, json.loads(payload), prev, digest, payload)
+        for seq, ts, kind, payload, prev, digest in store.events(run_id)
+    ]
+
+
+def new_york(ts: int) -> str:
+    """A bar time as New York wall time.
+
+    >>> new_york(1_711_540_800_000_000_000)
+    '2024-03-27 08:00'
+    """
+    return pd.Timestamp(int(ts), tz="UTC").tz_convert(NEW_YORK).strftime("%Y-%m-%d %H:%M")
+
+
+def parse_since(text: str) -> int:
+    """A time as nanoseconds since the epoch; a time without a zone is New York time.
+
+    >>> new_york(parse_since("2024-03-27 08:00"))
+    '2024-03-27 08:00'
+    """
+    stamp = pd.Timestamp(text)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize(NEW_YORK)
+    return int(stamp.tz_convert("UTC").as_unit("ns").value)
+
+
+def describe_trade(e: dict, price: bool = False) -> str:
+    """``BUY 120 TQQQ`` (``@ 51.2300`` appended for a fill)."""
+    text = f"{e['side'].upper()} {e['qty']} {e['symbol']}"
+    return text + (f" @ {e['price']:.4f}" if price else "")
+
+
+def holding(positions: dict) -> str:
+    """Non-zero holdings, ``flat`` when none.
+
+    >>> holding({"QQQ": 0, "TQQQ": 120, "PSQ": 0, "SQQQ": 0}), holding({"QQQ": 0})
+    ('TQQQ 120', 'flat')
+    """
+    held = [f"{s} {n}" for s, n in positions.items() if n]
+    return ", ".join(held) or "flat"
+
+
+def flow(events: list[Event]) -> list[dict]:
+    """One row per recorded bar, in time order: both probabilities, their difference, the
+    signal, its reason, the orders decided and the fills done at that bar, holdings, equity."""
+    rows: dict[int, dict] = {}
+    for event in events:
+        if event.kind not in ("bar", "order", "fill"):
+            continue
+        row = rows.setdefault(event.ts, {"ts": event.ts, "orders": [], "fills": []})
+        if event.kind == "bar":
+            row.update(event.payload, seq=event.seq)
+        elif event.kind == "order":
+            row["orders"].append(describe_trade(event.payload))
+        else:
+            row["fills"].append(describe_trade(event.payload, price=True))
+    return [rows[t] for t in sorted(rows) if "seq" in rows[t]]
+
+
+def select(rows: list, count: int, oldest: bool) -> list:
+    """The newest ``count`` rows (the oldest with ``oldest``), kept in time order."""
+    if count <= 0:
+        return list(rows)
+    return rows[:count] if oldest else rows[-count:]
+
+
+def fills(events: list[Event]) -> list[dict]:
+    return [{"seq": e.seq, "ts": e.ts, **e.payload} for e in events if e.kind == "fill"]
+
+
+def position_changes(events: list[Event]) -> list[dict]:
+    """Bars whose holdings differ from the bar before (each block starts flat)."""
+    out, before, block = [], None, None
+    for e in events:
+        if e.kind != "bar":
+            continue
+        if e.payload["block"] != block:
+            block, before = e.payload["block"], dict.fromkeys(e.payload["positions"], 0)
+        if e.payload["positions"] != before:
+            out.append(
+                {
+                    "seq": e.seq,
+                    "ts": e.ts,
+                    "block": block,
+                    **e.payload["positions"],
+                    "equity": e.payload["equity"],
+                }
+            )
+            before = e.payload["positions"]
+    return out
+
+
+def summary(run: dict, events: list[Event]) -> dict:
+    """The run's identity (from its run_start event), its end figures and its blocks."""
+    start = next((e.payload for e in events if e.kind == "run_start"), {})
+    end = next((e.payload for e in events if e.kind == "run_end"), None)
+    return {
+        "run_id": run["run_id"],
+        "status": run["status"],
+        "started_at": run["started_at"],
+        "events": len(events),
+        "head": run["head"],
+        "model": start.get("model"),
+        "data": start.get("data"),
+        "config": start.get("config"),
+        "in_sample": start.get("in_sample"),
+        "versions": start.get("versions"),
+        "blocks": [e.payload for e in events if e.kind == "block_end"],
+        "summary": end["summary"] if end else None,
+        "parity": end["parity"] if end else None,
+    }
+
+
+def export_rows(run_id: str, events: list[Event]) -> list[dict]:
+    """Every event with its chain fields and time in UTC; ``payload`` as an object and
+    ``payload_canonical`` as the exact string hashed, so that anyone can recompute
+    ``hash = sha256(prev_hash + kind + payload_canonical)``."""
+    return [
+        {
+            "run_id": run_id,
+            "seq": e.seq,
+            "ts": e.ts,
+            "time_utc": pd.Timestamp(e.ts, tz="UTC").isoformat(),
+            "kind": e.kind,
+            "payload": e.payload,
+            "payload_canonical": e.raw,
+            "prev_hash": e.prev_hash,
+            "hash": e.hash,
+        }
+        for e in events
+    ]
+
+
+__all__ = [
+    "Event",
+    "export_rows",
+    "fills",
+    "flow",
+    "load",
+    "new_york",
+    "parse_since",
+    "position_changes",
+    "select",
+    "summary",
+]

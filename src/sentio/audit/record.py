@@ -1,0 +1,349 @@
+"""Recording a strattest run into the audit store (``sentio strattest --audit DB``).
+
+One chain per run, in the order things happen at each bar t of each block:
+
+- ``run_start``: the full config, the model (path, manifest and spec hashes, seed,
+  thresholds), the data (file hashes, the hash of the QQQ bars used, simulated siblings),
+  package versions and the seed;
+- ``fill`` events of the orders decided at t-1 (they fill at t's open, the default mode);
+- ``bar``: p from the sequence context (what the strategy used) and from the stream
+  context, their difference, the signal and its reason code, the target exposure and
+  weights, the closes, the shares held and the equity at the close;
+- ``order`` events decided at t's close; with ``--fill close`` their ``fill`` events follow;
+- ``block_end`` after a block's last bar, ``run_end`` (metrics, parity, event count) last.
+
+The stream context is the live path: per block it starts from the bars before the block
+(``StreamContext.from_history``: the feature state advanced over them in one call of the same
+kernel, the last T bars pushed one by one) and then takes every block bar through ``on_bar``.
+Blocks are independent, so they stream on a small thread pool (ONNX Runtime releases the GIL;
+one intra-op thread per call gives the same bits in any thread). Events are written block by
+block, each block in one transaction: a killed run leaves every finished block readable.
+
+Wall-clock time never enters the chain, so two identical runs have the same head; the run id
+is derived from the ``run_start`` payload (``-2``, ``-3`` ... when the database holds it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sentio.audit.store import AuditStore
+from sentio.backtest.strattest import SYMBOLS, Plan, StrattestResult, backtest
+from sentio.core.clock import build_time
+from sentio.core.hashing import canonical_json, sha256_file, sha256_hex
+from sentio.features.inputs import BarInput, as_input
+from sentio.infer import StreamContext, bars_of, load_model
+from sentio.infer.seq import data_hash
+
+PACKAGES = (
+    "sentio",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "numba",
+    "onnxruntime",
+    "pydantic",
+    "exchange_calendars",
+)
+
+
+def number(x) -> float | None:
+    """A float for the payload; NaN and infinities become null (JSON has neither)."""
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def clean(obj):
+    """``obj`` with every non-finite float replaced by None and tuples made lists."""
+    if isinstance(obj, dict):
+        return {k: clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [clean(v) for v in obj]
+    if isinstance(obj, float | np.floating):
+        return number(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def signal_of(exposure: float) -> str:
+    """The side a target exposure takes: long, short or flat.
+
+    >>> signal_of(2.0), signal_of(-1.0), signal_of(0.0)
+    ('long', 'short', 'flat')
+    """
+    return "long" if exposure > 0 else "short" if exposure < 0 else "flat"
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "absent"
+    return found
+
+
+def run_start_payload(result: StrattestResult, model) -> dict:
+    """What the run depends on: config, model, data, versions, seeds."""
+    config = result.config
+    meta = json.loads((Path(result.model) / "model.meta.json").read_text())
+    files = [
+        {"path": name, "sha256": sha256_file(name)} for name in config.data if name != "builtin"
+    ]
+    ts = result.market["ts"].to_numpy(np.int64)
+    return clean(
+        {
+            "command": "strattest",
+            "config": json.loads(config.model_dump_json()),
+            "seed": config.seed,
+            "model": {
+                "path": str(result.model),
+                "manifest_hash": model.manifest_hash,
+                "spec_hash": model.spec_hash,
+                "seq_len": model.seq_len,
+                "features": len(model.feature_names),
+                "train_seed": meta.get("seed"),
+                "thresholds": meta.get("thresholds"),
+            },
+            "data": {
+                "files": files,
+                "builtin": meta["data"].get("synth") if config.data == ("builtin",) else None,
+                "qqq_bars": len(ts),
+                "qqq_bars_sha256": data_hash(as_input(result.market)),
+                "range": [_iso(ts[0]), _iso(ts[-1])],
+                "blocks_range": list(result.data_range),
+                "simulated": result.simulated,
+            },
+            "symbols": list(SYMBOLS),
+            "in_sample": result.in_sample,
+            "blocks_asked": result.blocks_asked,
+            "blocks_run": result.blocks_run,
+            "versions": versions(),
+        }
+    )
+
+
+def _iso(ns) -> str:
+    return pd.Timestamp(int(ns), tz="UTC").isoformat()
+
+
+def stream_block(model, data: BarInput, frame: pd.DataFrame, start: int, stop: int) -> np.ndarray:
+    """Stream probabilities of rows ``start:stop``: a context that has seen rows before
+    ``start``, then ``on_bar`` for each row."""
+    context = StreamContext.from_history(model, data.slice(0, start))
+    return np.array([context.on_bar(bar) for bar in bars_of(frame.iloc[start:stop])])
+
+
+def new_run_id(store: AuditStore, payload: dict) -> str:
+    base = "st-" + sha256_hex(canonical_json(payload))[:12]
+    taken = {run["run_id"] for run in store.runs()}
+    run_id, n = base, 1
+    while run_id in taken:
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def audited_strattest(
+    plan: Plan,
+    store: AuditStore,
+    *,
+    workers: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[StrattestResult, str]:
+    """Backtest ``plan`` and record it as one run; returns (result, run id).
+
+    The stream path runs each block on a worker thread while the backtest runs (the blocks
+    are known before anything is computed); events are then written block by block.
+    ``progress(stage, done, total)``: stage "blocks" from the backtest, "audit" per block
+    written.
+    """
+    threads = workers or max(1, min(plan.blocks_run, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        model = pool.submit(load_model, plan.model, door="metadata.json")
+        data = pool.submit(as_input, plan.qqq)
+        streams = [
+            pool.submit(
+                lambda span: stream_block(model.result(), data.result(), plan.qqq, *span), span
+            )
+            for span in plan.spans
+        ]
+        blocks = (lambda done, total: progress("blocks", done, total)) if progress else None
+        result = backtest(plan, blocks)
+        written = (lambda done, total: progress("audit", done, total)) if progress else None
+        run_id = record(store, result, model.result(), (f.result() for f in streams), written)
+    return result, run_id
+
+
+def record(
+    store: AuditStore,
+    result: StrattestResult,
+    model,
+    streams: Iterable[np.ndarray],
+    progress: Callable[[int, int], None] | None = None,
+) -> str:
+    """Write ``result`` with the stream probabilities of each block (in block order) as one
+    run, a transaction per block; returns the run id."""
+    start_payload = run_start_payload(result, model)
+    run_id = new_run_id(store, start_payload)
+    per_bar = result.per_bar
+    store.start_run(run_id, start_payload, started_at=build_time().isoformat())
+    store.append(run_id, [(int(per_bar["ts"].iloc[0]), "run_start", start_payload)])
+    blocks = per_bar["block"].to_numpy()
+    bar_ts = per_bar["ts"].to_numpy(np.int64)
+    fills = result.fills.assign(
+        block=blocks[np.searchsorted(bar_ts, result.fills["ts"].to_numpy(np.int64))]
+    )
+    compared = {"bars": 0, "compared": 0, "missing_both": 0, "bars_differ": 0, "max_abs_diff": 0.0}
+    for b, p_stream in enumerate(streams):
+        inside = per_bar[blocks == b]
+        _count(compared, inside["probability"].to_numpy(), p_stream)
+        store.append(run_id, block_events(result, b, inside, p_stream, fills))
+        if progress:
+            progress(b + 1, result.blocks_run)
+    end = {
+        "summary": {k: v.to_dict() for k, v in result.summary.items()},
+        "blocks_run": result.blocks_run,
+        "parity": compared,
+        "events": store.count(run_id) + 1,
+    }
+    store.append(run_id, [(int(bar_ts[-1]), "run_end", clean(end))])
+    store.end_run(run_id)
+    return run_id
+
+
+def _count(tally: dict, p_seq: np.ndarray, p_stream: np.ndarray) -> None:
+    both = ~np.isnan(p_seq) & ~np.isnan(p_stream)
+    missing_one = np.isnan(p_seq) != np.isnan(p_stream)
+    diff = np.abs(p_stream[both] - p_seq[both])
+    tally["bars"] += len(p_seq)
+    tally["compared"] += int(both.sum())
+    tally["missing_both"] += int((np.isnan(p_seq) & np.isnan(p_stream)).sum())
+    tally["bars_differ"] += int((diff != 0).sum() + missing_one.sum())
+    tally["max_abs_diff"] = max(tally["max_abs_diff"], float(diff.max()) if len(diff) else 0.0)
+
+
+def block_events(
+    result: StrattestResult, b: int, bars: pd.DataFrame, p_stream: np.ndarray, fills: pd.DataFrame
+) -> list[tuple[int, str, dict]]:
+    """Every event of block ``b`` in the order it happened."""
+    at_close = result.config.fill == "close"
+    fills_at = by_ts(fills[fills["block"] == b])
+    orders_at = by_ts(result.orders)
+    positions = dict.fromkeys(SYMBOLS, 0)
+    events = []
+    columns = {c: bars[c].to_numpy() for c in bars.columns}
+    for i in range(len(bars)):
+        t = int(columns["ts"][i])
+        if not at_close and t in fills_at:
+            events += _fills(fills_at[t], b, positions)
+        p_seq, p_live = columns["probability"][i], p_stream[i]
+        exposure = float(columns["exposure"][i])
+        events.append(
+            (
+                t,
+                "bar",
+                {
+                    "block": b,
+                    "p_seq": number(p_seq),
+                    "p_stream": number(p_live),
+                    "diff": number(p_live - p_seq),
+                    "signal": signal_of(exposure),
+                    "reason": str(columns["reason"][i]),
+                    "exposure": exposure,
+                    "weights": {s: float(columns[f"weight_{s}"][i]) for s in SYMBOLS},
+                    "close": {s: float(columns[f"close_{s}"][i]) for s in SYMBOLS},
+                    "positions": {s: int(columns[f"shares_{s}"][i]) for s in SYMBOLS},
+                    "equity": float(columns["equity"][i]),
+                },
+            )
+        )
+        for order in orders_at.get(t, ()):
+            events.append(
+                (
+                    t,
+                    "order",
+                    {
+                        "block": b,
+                        "symbol": order["symbol"],
+                        "side": "buy" if order["qty"] > 0 else "sell",
+                        "qty": abs(int(order["qty"])),
+                        "target": int(order["target"]),
+                        "fills_at": "this close" if at_close else "next open",
+                    },
+                )
+            )
+        if at_close and t in fills_at:
+            events += _fills(fills_at[t], b, positions)
+    last = bars.iloc[-1]
+    events.append(
+        (
+            int(last["ts"]),
+            "block_end",
+            clean(
+                {
+                    "block": b,
+                    **result.per_block.iloc[b][
+                        ["start", "end", "return_pct", "fills", "fees", "buy_and_hold_return_pct"]
+                    ].to_dict(),
+                    "equity_end": float(last["equity"]),
+                }
+            ),
+        )
+    )
+    return events
+
+
+def by_ts(frame: pd.DataFrame) -> dict[int, list[dict]]:
+    """The rows of an orders or fills frame as plain records, grouped by bar time."""
+    out: dict[int, list[dict]] = {}
+    for record in frame.to_dict(orient="records"):
+        out.setdefault(int(record["ts"]), []).append(record)
+    return out
+
+
+def _fills(group: list[dict], b: int, positions: dict) -> list[tuple[int, str, dict]]:
+    out = []
+    for fill in group:
+        positions[fill["symbol"]] = int(fill["shares_after"])
+        out.append(
+            (
+                int(fill["ts"]),
+                "fill",
+                {
+                    "block": b,
+                    "symbol": fill["symbol"],
+                    "side": "buy" if fill["qty"] > 0 else "sell",
+                    "qty": abs(int(fill["qty"])),
+                    "price": float(fill["price"]),
+                    "fees": float(fill["fees"]),
+                    "simulated": bool(fill["simulated"]),
+                    "cash_after": float(fill["cash_after"]),
+                    "position_after": int(fill["shares_after"]),
+                    "positions_after": dict(positions),
+                },
+            )
+        )
+    return out
+
+
+__all__ = [
+    "audited_strattest",
+    "block_events",
+    "clean",
+    "number",
+    "record",
+    "run_start_payload",
+    "signal_of",
+]

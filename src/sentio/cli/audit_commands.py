@@ -1,0 +1,377 @@
+"""``saudit`` (also ``sentio audit``): read and verify the audit store.
+
+Every command takes ``--db`` (default audit.db in the working directory) and ``--json``;
+``--run`` defaults to the newest run in the database.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from sentio.cli.output import console, print_json, table
+
+app = typer.Typer(
+    name="saudit",
+    help="Audit runs recorded by `sentio strattest --audit DB`: list, signal flow, trades, "
+    "positions, summary, verify (chain + replay from fills), export.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+DB = typer.Option(Path("audit.db"), "--db", help="Audit database (SQLite).")
+JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
+RUN = typer.Option(None, "--run", help="Run id (default: the newest run in the database).")
+
+
+def _open(db: Path, run_id: str | None):
+    from sentio.audit import AuditStore
+    from sentio.audit.read import load
+
+    store = AuditStore(db, create=False)
+    run = store.run(run_id)
+    return store, run, load(store, run["run_id"])
+
+
+def _p(value) -> str:
+    return "n/a" if value is None else f"{value:.6f}"
+
+
+def _diff(value) -> str:
+    if value is None:
+        return "n/a"
+    return "0" if value == 0 else f"{value:+.2e}"
+
+
+def _header(kind: str, shown: list, total: int, oldest: bool, run: dict, extra: str) -> str:
+    from sentio.audit.read import new_york
+
+    if not shown:
+        return f"{kind} of run {run['run_id']} ({run['status']}): none match{extra}"
+    which = "oldest" if oldest else "newest"
+    return (
+        f"{kind} of run {run['run_id']} ({run['status']}): the {which} {len(shown)} of "
+        f"{total}{extra}, {new_york(shown[0]['ts'])} .. {new_york(shown[-1]['ts'])} New York"
+    )
+
+
+@app.command("list")
+def list_command(db: Path = DB, json_out: bool = JSON) -> None:
+    """Every run: status (complete / incomplete), model, data, blocks, events, chain head."""
+    from sentio.audit import AuditStore
+
+    store = AuditStore(db, create=False)
+    runs = []
+    for entry in store.runs():
+        run = store.run(entry["run_id"])
+        start = run["config"]
+        data = start.get("data", {})
+        runs.append(
+            {
+                "run_id": run["run_id"],
+                "status": run["status"],
+                "started_at": run["started_at"],
+                "model": start.get("model", {}).get("path"),
+                "manifest_hash": start.get("model", {}).get("manifest_hash"),
+                "data": [f["path"] for f in data.get("files", [])] or ["builtin"],
+                "blocks": start.get("blocks_run"),
+                "events": run["events"],
+                "head": run["head"],
+            }
+        )
+    if json_out:
+        print_json(runs)
+        return
+    rows = [
+        [
+            r["run_id"],
+            r["status"],
+            r["started_at"],
+            f"{r['model']} ({(r['manifest_hash'] or '')[:12]})",
+            ", ".join(r["data"]),
+            r["blocks"],
+            r["events"],
+            r["head"][:16],
+        ]
+        for r in runs
+    ]
+    console.print(
+        table(
+            f"runs in {db}",
+            ["run", "status", "started", "model", "data", "blocks", "events", "head"],
+            rows,
+            left=5,
+        )
+    )
+
+
+@app.command("signal-flow")
+def signal_flow_command(
+    max_rows: int = typer.Option(20, "--max", help="Rows to show (0: all)."),
+    run_id: str | None = RUN,
+    since: str | None = typer.Option(
+        None, "--since", help="Only bars at or after this time (no zone: New York time)."
+    ),
+    trades_only: bool = typer.Option(
+        False, "--trades-only", help="Only bars with an order or a fill."
+    ),
+    oldest: bool = typer.Option(
+        False, "--oldest", help="Show the oldest rows instead of the newest."
+    ),
+    db: Path = DB,
+    json_out: bool = JSON,
+) -> None:
+    """Bar by bar, the NEWEST rows by default: New York time, p(seq), p(stream), their
+    difference, signal, reason, orders, fills, position, equity."""
+    from sentio.audit.read import flow, holding, new_york, parse_since, select
+
+    _, run, events = _open(db, run_id)
+    rows = flow(events)
+    extra = ""
+    if since:
+        start = parse_since(since)
+        rows = [r for r in rows if r["ts"] >= start]
+        extra += f" bars since {new_york(start)} New York"
+    else:
+        extra += " bars"
+    if trades_only:
+        rows = [r for r in rows if r["orders"] or r["fills"]]
+        extra += " with an order or a fill"
+    shown = select(rows, max_rows, oldest)
+    header = _header("signal flow", shown, len(rows), oldest, run, extra)
+    if json_out:
+        print_json({"header": header, "rows": shown})
+        return
+    console.print(
+        table(
+            header,
+            [
+                "time (New York)",
+                "p(seq)",
+                "p(stream)",
+                "diff",
+                "signal",
+                "reason",
+                "order",
+                "fill",
+                "position",
+                "equity",
+            ],
+            [
+                [
+                    new_york(r["ts"]),
+                    _p(r["p_seq"]),
+                    _p(r["p_stream"]),
+                    _diff(r["diff"]),
+                    r["signal"],
+                    r["reason"],
+                    "; ".join(r["orders"]),
+                    "; ".join(r["fills"]),
+                    holding(r["positions"]),
+                    f"{r['equity']:,.2f}",
+                ]
+                for r in shown
+            ],
+            left=1,
+        )
+    )
+
+
+@app.command("trades")
+def trades_command(
+    max_rows: int = typer.Option(20, "--max", help="Fills to show, the newest (0: all)."),
+    run_id: str | None = RUN,
+    db: Path = DB,
+    json_out: bool = JSON,
+) -> None:
+    """Every fill: time, block, side, quantity, instrument, price, fees, cash and holdings
+    after it."""
+    from sentio.audit.read import fills, holding, new_york, select
+
+    _, run, events = _open(db, run_id)
+    rows = fills(events)
+    shown = select(rows, max_rows, False)
+    header = _header("fills", shown, len(rows), False, run, "")
+    if json_out:
+        print_json({"header": header, "rows": shown})
+        return
+    console.print(
+        table(
+            header,
+            ["time (New York)", "seq", "block", "side", "qty", "symbol", "price", "fees", "cash"]
+            + ["holdings"],
+            [
+                [
+                    new_york(r["ts"]),
+                    r["seq"],
+                    r["block"],
+                    r["side"],
+                    r["qty"],
+                    r["symbol"] + (" (sim)" if r["simulated"] else ""),
+                    f"{r['price']:.4f}",
+                    f"{r['fees']:.2f}",
+                    f"{r['cash_after']:,.2f}",
+                    holding(r["positions_after"]),
+                ]
+                for r in shown
+            ],
+            left=1,
+        )
+    )
+
+
+@app.command("positions")
+def positions_command(
+    max_rows: int = typer.Option(20, "--max", help="Changes to show, the newest (0: all)."),
+    run_id: str | None = RUN,
+    db: Path = DB,
+    json_out: bool = JSON,
+) -> None:
+    """Holdings at every bar where they changed, with the equity at that close."""
+    from sentio.audit.read import new_york, position_changes, select
+
+    _, run, events = _open(db, run_id)
+    rows = position_changes(events)
+    shown = select(rows, max_rows, False)
+    header = _header("position changes", shown, len(rows), False, run, "")
+    if json_out:
+        print_json({"header": header, "rows": shown})
+        return
+    symbols = [k for k in (shown[0] if shown else {}) if k not in ("seq", "ts", "block", "equity")]
+    console.print(
+        table(
+            header,
+            ["time (New York)", "seq", "block", *symbols, "equity"],
+            [
+                [new_york(r["ts"]), r["seq"], r["block"], *[r[s] for s in symbols]]
+                + [f"{r['equity']:,.2f}"]
+                for r in shown
+            ],
+            left=1,
+        )
+    )
+
+
+@app.command("summary")
+def summary_command(run_id: str | None = RUN, db: Path = DB, json_out: bool = JSON) -> None:
+    """The run: model, data, config, metrics as recorded at its end, parity, blocks."""
+    from sentio.audit.read import summary
+    from sentio.cli.backtest_commands import FIGURES, _fmt
+
+    _, run, events = _open(db, run_id)
+    doc = summary(run, events)
+    if json_out:
+        print_json(doc)
+        return
+    model, data, config = doc["model"] or {}, doc["data"] or {}, doc["config"] or {}
+    files = ", ".join(f"{f['path']} (sha256 {f['sha256'][:12]})" for f in data.get("files", []))
+    console.print(
+        f"run {doc['run_id']} ({doc['status']}), {doc['events']} events, head {doc['head']}\n"
+        f"model {model.get('path')} (manifest {str(model.get('manifest_hash'))[:12]}, spec "
+        f"{str(model.get('spec_hash'))[:19]}); data {files or 'built-in market'}; bars "
+        f"{data.get('blocks_range')}; fill {config.get('fill')}; seed {config.get('seed')}"
+        + ("; IN-SAMPLE" if doc["in_sample"] else ""),
+        soft_wrap=True,
+    )
+    if doc["summary"] is None:
+        console.print("no run_end: the run is incomplete, it has no final metrics", style="yellow")
+    else:
+        names = list(doc["summary"])
+        rows = [
+            [label]
+            + [
+                _fmt(tuple(v) if isinstance(v, list) else v)
+                for v in (doc["summary"][n][key] for n in names)
+            ]
+            for label, key in FIGURES
+        ]
+        console.print(table("metrics recorded at the run end", ["figure", *names], rows, left=1))
+        parity = doc["parity"]
+        console.print(
+            f"inference paths: {parity['compared']} of {parity['bars']} bars compared, "
+            f"{parity['bars_differ']} differ, max |p(stream) - p(seq)| {parity['max_abs_diff']}"
+        )
+    if doc["blocks"]:
+        columns = ["block", "start", "end", "return_pct", "fills", "fees"]
+        console.print(
+            table(
+                "blocks",
+                columns,
+                [[_fmt(b[c]) for c in columns] for b in doc["blocks"]],
+                left=3,
+            )
+        )
+
+
+@app.command("verify")
+def verify_command(run_id: str | None = RUN, db: Path = DB, json_out: bool = JSON) -> None:
+    """Walk the hash chain, replay cash, positions, equity and every strategy metric from the
+    fills with strattest's own metrics code, and compare with what the run recorded. Exits 1
+    naming the first bad seq and what differs."""
+    from sentio.audit import AuditStore, verify_run
+
+    verdict = verify_run(AuditStore(db, create=False), run_id)
+    if json_out:
+        print_json(verdict.to_dict())
+    elif verdict.ok:
+        checked, parity = verdict.checked, verdict.checked["parity"]
+        console.print(
+            f"run {verdict.run_id}: OK. Chain of {verdict.events} events intact; replayed "
+            f"{checked['bars']} bars, {checked['fills']} fills, {checked['blocks']} blocks: "
+            "cash, positions, equity and every strategy metric match the record; the two "
+            f"inference paths agree on all {parity['compared']} compared bars.",
+            soft_wrap=True,
+        )
+    else:
+        console.print(
+            f"run {verdict.run_id}: FAILED at seq {verdict.first_bad_seq}: {verdict.problem}",
+            style="red",
+            soft_wrap=True,
+        )
+    if not verdict.ok:
+        raise typer.Exit(1)
+
+
+@app.command("export")
+def export_command(
+    fmt: str = typer.Option("jsonl", "--format", help="csv or jsonl."),
+    out: Path | None = typer.Option(None, "--out", help="File to write (default: stdout)."),
+    run_id: str | None = RUN,
+    db: Path = DB,
+    json_out: bool = JSON,
+) -> None:
+    """Every event of a run with its chain fields (payload_canonical is the exact string
+    hashed: hash = sha256(prev_hash + kind + payload_canonical))."""
+    from sentio.audit.read import export_rows
+
+    if fmt not in ("csv", "jsonl"):
+        raise typer.BadParameter("--format must be csv or jsonl")
+    _, run, events = _open(db, run_id)
+    rows = export_rows(run["run_id"], events)
+    stream = out.open("w", newline="") if out else sys.stdout
+    try:
+        if fmt == "jsonl":
+            for row in rows:
+                stream.write(json.dumps(row, sort_keys=True) + "\n")
+        else:
+            writer = csv.writer(stream)
+            columns = ["run_id", "seq", "ts", "time_utc", "kind", "payload_canonical"]
+            columns += ["prev_hash", "hash"]
+            writer.writerow(columns)
+            for row in rows:
+                writer.writerow([row[c] for c in columns])
+    finally:
+        if out:
+            stream.close()
+    if out and json_out:
+        print_json({"run_id": run["run_id"], "events": len(rows), "format": fmt, "out": out})
+    elif out:
+        console.print(f"wrote {len(rows)} events of run {run['run_id']} to {out} ({fmt})")
+
+
+__all__ = ["app"]

@@ -102,14 +102,16 @@ def test_help_explains_every_flag(command, flags):
         assert flag in done.stdout, flag
 
 
-def test_aliases_exist_and_saudit_does_not_pretend():
+def test_aliases_exist_and_saudit_is_the_audit_group():
     sencli = subprocess.run(
         [sys.executable, "-c", "from sentio.cli.app import sencli_main; sencli_main()", "--help"],
         capture_output=True, text=True,
     )  # fmt: skip
-    assert sencli.returncode == 0 and "data" in sencli.stdout
+    assert sencli.returncode == 0 and "data" in sencli.stdout and "audit" in sencli.stdout
     saudit = subprocess.run(
-        [sys.executable, "-c", "from sentio.cli.app import saudit_main; saudit_main()"],
+        [sys.executable, "-c", "from sentio.cli.app import saudit_main; saudit_main()", "--help"],
         capture_output=True, text=True,
     )  # fmt: skip
-    assert saudit.returncode == 2 and "not built yet" in saudit.stderr
+    assert saudit.returncode == 0
+    for command in ("list", "signal-flow", "trades", "positions", "summary", "verify", "export"):
+        assert command in saudit.stdout, command

@@ -125,6 +125,7 @@ class Replay:
         self.block_fees = 0.0
         self.pending = None  # the last bar event: checked once its bar's fills are in
         self.parity = {"bars": 0, "compared": 0, "bars_differ": 0, "max_abs_diff": 0.0}
+        self.summary: dict | None = None  # the strategy metrics replayed at run_end
 
     def run(self) -> dict:
         if not self.rows or self.rows[0][2] != "run_start":
@@ -162,6 +163,7 @@ class Replay:
             "fills": len(self.fills),
             "blocks": len({b for _, b, _, _ in self.bars}),
             "metrics_replayed": ended,
+            "metrics": self.summary,
             "parity": self.parity,
         }
 
@@ -211,6 +213,8 @@ class Replay:
             self.parity["compared"] += 1
             if not same(diff, p_stream - p_seq):
                 raise Mismatch(seq, f"diff {diff} is not p(stream) - p(seq) = {p_stream - p_seq}")
+            gap = abs(p_stream - p_seq)
+            self.parity["max_abs_diff"] = max(self.parity["max_abs_diff"], gap)
             if p_stream != p_seq:
                 self.parity["bars_differ"] += 1
                 raise Mismatch(
@@ -274,8 +278,9 @@ class Replay:
             fills[i, [F_BAR, F_INSTRUMENT, F_QTY, F_PRICE, F_FEES]] = bar, j, qty, price, fees
         day = clock_columns(ts)[1]
         summary, _ = evaluate_run(equity, held, fills, block, day, self.capital, self.config)
+        self.summary = summary.to_dict()
         recorded = e["summary"]["strategy"]
-        for name, value in summary.to_dict().items():
+        for name, value in self.summary.items():
             pairs = (
                 zip(recorded[name], value, strict=True)
                 if isinstance(value, tuple)

@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-console = Console()
+# Piped or captured output is 160 columns wide rather than rich's 80, so wide tables such as
+# the signal flow keep one line per row; in a terminal, the terminal's width.
+console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 

@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The main job on the built-in default data: generate the synthetic market, summarise it, train
-# a quick TFA model, verify its artifact and backtest it out of sample (`strattest --blocks 5`).
+# a quick TFA model, verify its artifact, backtest it out of sample (`strattest --blocks 5`) with
+# the audit on, verify the audit by replay and show the newest ten bars of its signal flow.
 # It installs only what the job needs (the train extra), so it fits in 5 minutes from a fresh
 # clone; `make test` adds the dev tools.
 DEMO_STAMP := $(VENV)/.installed-demo
@@ -25,12 +26,14 @@ $(DEMO_STAMP): pyproject.toml
 	touch $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)
-	rm -rf demo/tfa demo/tfa.ckpt
+	rm -rf demo/tfa demo/tfa.ckpt demo/audit.db demo/audit.db-wal demo/audit.db-shm
 	$(VENV)/bin/sentio data synth --out demo/market --seed 7
 	$(VENV)/bin/sentio data info demo/market/QQQ.parquet demo/market/TQQQ.parquet
 	$(VENV)/bin/sentio train --quick --output demo/tfa
 	$(VENV)/bin/sentio model verify demo/tfa
-	$(VENV)/bin/sentio strattest tfa --model demo/tfa --blocks 5
+	$(VENV)/bin/sentio strattest tfa --model demo/tfa --blocks 5 --audit demo/audit.db
+	$(VENV)/bin/saudit verify --db demo/audit.db
+	$(VENV)/bin/saudit signal-flow --db demo/audit.db --max 10
 
 test: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench
@@ -42,6 +45,7 @@ bench: $(STAMP)
 	$(PY) bench/features.py
 	$(PY) bench/train.py
 	$(PY) bench/backtest.py
+	$(PY) bench/audit.py
 
 # Re-fit the shipped synthetic-market parameters from the real QQQ files (needs ../shared/data).
 calibrate: $(STAMP)

@@ -109,3 +109,25 @@ def test_identical_runs_share_a_chain_head(tmp_path, tiny_artifact):
     other = config.model_copy(update={"seed": 8})
     _, third = audited_strattest(historical_plan(other), AuditStore(tmp_path / "c.db"))
     assert third != ids[0] and AuditStore(tmp_path / "c.db").head(third) != heads[0]
+
+
+def test_close_fills_replay_too(tmp_path, tiny_artifact):
+    """With --fill close an order's fills follow its bar in the chain; the replay still
+    rebuilds every bar's equity after them and the metrics."""
+    config = StrattestConfig(
+        model=tiny_artifact,
+        blocks=2,
+        fill="close",
+        allow_in_sample=True,
+        cache_dir=None,
+        strategy=StrategyConfig(rule="adaptive"),
+    )
+    store = AuditStore(tmp_path / "a.db")
+    result, run_id = audited_strattest(historical_plan(config), store)
+    assert len(result.fills) > 0
+    kinds = [e.kind for e in load(store, run_id)]
+    first_fill = kinds.index("fill")
+    assert kinds[first_fill - 1] == "order"  # the fill follows its own order at that close
+    verdict = verify_run(store, run_id)
+    assert verdict.ok, verdict.problem
+    assert verdict.checked["fills"] == len(result.fills)

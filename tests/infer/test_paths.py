@@ -170,3 +170,31 @@ print(report.identical, report.compared)
     assert done.returncode == 0, done.stderr
     identical, compared = done.stdout.split()
     assert identical == "True" and int(compared) > 500
+
+
+def test_a_context_started_from_history_continues_bit_for_bit(artifact):
+    """``from_history`` (features advanced over the history in one call, the last T bars
+    pushed) then ``on_bar`` equals the sequence path, whatever the cut: before the warm-up,
+    around T, and just before, at and after segment changes of the LSE file."""
+    from sentio.features.inputs import as_input
+
+    bars, _ = import_files([real_file("lse/QQQ_1min.parquet")])
+    frame = bars.of("QQQ")
+    data = as_input(frame)
+    seq = SequenceContext(artifact).calculate_probability(frame)
+    model = load_model(artifact, door="metadata.json")
+    changes = np.flatnonzero(np.diff(data.segment)) + 1
+    assert len(changes) >= 2
+    cuts = [0, 3, model.seq_len - 1, model.seq_len, model.seq_len + 1]
+    for start in changes[:2]:  # around the segment change and its first valid window
+        first = int(start + np.flatnonzero(~np.isnan(seq[start:]))[0])
+        cuts += [int(start) + d for d in (-1, 0, 1, model.seq_len)]
+        cuts += [first + d for d in (-model.seq_len, -1, 0, 1, 100)]
+    informative = 0  # cuts whose next 1000 bars mostly carry a probability
+    for cut in cuts:
+        context = StreamContext.from_history(model, data.slice(0, cut))
+        got = stream_probabilities(context, frame.iloc[cut : cut + 1000])
+        want = seq[cut : cut + 1000]
+        assert np.array_equal(got, want, equal_nan=True), cut
+        informative += int((~np.isnan(want)).sum() > 500)
+    assert informative >= 5

@@ -42,6 +42,7 @@ from sentio.core.clock import build_time
 from sentio.core.hashing import canonical_json, sha256_file, sha256_hex
 from sentio.features.inputs import BarInput, as_input
 from sentio.infer import StreamContext, bars_of, load_model
+from sentio.infer.parity import tally
 from sentio.infer.seq import data_hash
 
 PACKAGES = (
@@ -205,33 +206,23 @@ def record(
     fills = result.fills.assign(
         block=blocks[np.searchsorted(bar_ts, result.fills["ts"].to_numpy(np.int64))]
     )
-    compared = {"bars": 0, "compared": 0, "missing_both": 0, "bars_differ": 0, "max_abs_diff": 0.0}
+    p_seq, p_live = [], []
     for b, p_stream in enumerate(streams):
         inside = per_bar[blocks == b]
-        _count(compared, inside["probability"].to_numpy(), p_stream)
+        p_seq.append(inside["probability"].to_numpy())
+        p_live.append(p_stream)
         store.append(run_id, block_events(result, b, inside, p_stream, fills))
         if progress:
             progress(b + 1, result.blocks_run)
     end = {
         "summary": {k: v.to_dict() for k, v in result.summary.items()},
         "blocks_run": result.blocks_run,
-        "parity": compared,
+        "parity": tally(np.concatenate(p_seq), np.concatenate(p_live)).to_dict(),
         "events": store.count(run_id) + 1,
     }
     store.append(run_id, [(int(bar_ts[-1]), "run_end", clean(end))])
     store.end_run(run_id)
     return run_id
-
-
-def _count(tally: dict, p_seq: np.ndarray, p_stream: np.ndarray) -> None:
-    both = ~np.isnan(p_seq) & ~np.isnan(p_stream)
-    missing_one = np.isnan(p_seq) != np.isnan(p_stream)
-    diff = np.abs(p_stream[both] - p_seq[both])
-    tally["bars"] += len(p_seq)
-    tally["compared"] += int(both.sum())
-    tally["missing_both"] += int((np.isnan(p_seq) & np.isnan(p_stream)).sum())
-    tally["bars_differ"] += int((diff != 0).sum() + missing_one.sum())
-    tally["max_abs_diff"] = max(tally["max_abs_diff"], float(diff.max()) if len(diff) else 0.0)
 
 
 def block_events(

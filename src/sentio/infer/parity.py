@@ -48,26 +48,31 @@ def stream_probabilities(context: StreamContext, frame: pd.DataFrame) -> np.ndar
     return np.array([context.on_bar(bar) for bar in bars_of(frame)], dtype=np.float64)
 
 
-def compare(
-    artifact: str | Path, frame: pd.DataFrame
-) -> tuple[ParityReport, np.ndarray, np.ndarray]:
-    """(report, sequence probabilities, stream probabilities) over ``frame``."""
-    seq = SequenceContext(artifact).calculate_probability(frame)
-    stream = stream_probabilities(StreamContext(artifact), frame)
+def tally(seq: np.ndarray, stream: np.ndarray) -> ParityReport:
+    """Bar-by-bar comparison of the two paths' probabilities (NaN: no valid window)."""
     both = ~np.isnan(seq) & ~np.isnan(stream)
     either_missing = np.isnan(seq) != np.isnan(stream)
     diff = np.abs(seq[both] - stream[both])
     differ = int((seq[both].view(np.int64) != stream[both].view(np.int64)).sum())
     flipped = int(((seq[both] >= 0.5) != (stream[both] >= 0.5)).sum() + either_missing.sum())
-    report = ParityReport(
-        bars=len(frame),
+    return ParityReport(
+        bars=len(seq),
         compared=int(both.sum()),
         missing_both=int((np.isnan(seq) & np.isnan(stream)).sum()),
         max_abs_diff=float(diff.max()) if len(diff) else 0.0,
         bars_differ=differ + int(either_missing.sum()),
         decisions_flipped=flipped,
     )
+
+
+def compare(
+    artifact: str | Path, frame: pd.DataFrame
+) -> tuple[ParityReport, np.ndarray, np.ndarray]:
+    """(report, sequence probabilities, stream probabilities) over ``frame``."""
+    seq = SequenceContext(artifact).calculate_probability(frame)
+    stream = stream_probabilities(StreamContext(artifact), frame)
+    report = tally(seq, stream)
     return report, seq, stream
 
 
-__all__ = ["ParityReport", "bars_of", "compare", "stream_probabilities"]
+__all__ = ["ParityReport", "bars_of", "compare", "stream_probabilities", "tally"]

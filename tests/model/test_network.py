@@ -47,7 +47,23 @@ def test_explicit_attention_equals_torch_sdpa():
 
 
 def test_flops_count_matches_a_hand_count():
-    # T=2, D=4, F=3, one layer, ff 1: embed 2*3*4 = 24 MACs; per layer qkv 2*48, proj 2*16,
-    # mlp 2*32, scores and mixing 2*(2*2*4) -> 224; head 4: 252 MACs = 504 FLOPs
+    # T=2, D=4, F=3, one layer (the last: only its keys and values span both rows), ff 1:
+    # embed 2*3*4 = 24 MACs; qkv 2*48, proj 16, mlp 32, scores and mixing 2*(1*2*4) -> 160;
+    # head 4: 188 MACs = 376 FLOPs
     cfg = TFAConfig(d_model=4, nhead=1, num_layers=1, seq_len=2, ff_mult=1)
-    assert flops_per_window(cfg, 3) == 504
+    assert flops_per_window(cfg, 3) == 376
+
+
+def test_last_block_on_the_last_row_alone_is_the_same_function():
+    """The network against itself with every block computed on every row (the textbook
+    transformer) and the last row taken at the end."""
+    torch.manual_seed(2)
+    cfg = TFAConfig(d_model=32, nhead=4, num_layers=3, seq_len=12, dropout=0.0)
+    model = TFA(cfg, torch.zeros(5), torch.ones(5)).eval()
+    x = torch.randn(7, 12, 5)
+    with torch.no_grad():
+        h = model.embed(((x - model.mean) / model.std).clamp(-cfg.clip, cfg.clip)) + model.pos
+        for block in model.blocks:
+            h = block(h)  # every row
+        full = model.head(model.ln_f(h)[:, -1, :])
+        assert torch.allclose(model(x), full, atol=1e-6)

@@ -30,6 +30,7 @@ import os
 import platform
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -45,6 +46,7 @@ from sentio.infer import StreamContext, bars_of, load_model
 from sentio.infer.parity import tally
 from sentio.infer.seq import data_hash
 
+CHUNK = 160  # bars per stream job: small pieces keep every worker busy to the end
 PACKAGES = (
     "sentio",
     "numpy",
@@ -139,11 +141,40 @@ def _iso(ns) -> str:
     return pd.Timestamp(int(ns), tz="UTC").isoformat()
 
 
-def stream_block(model, data: BarInput, frame: pd.DataFrame, start: int, stop: int) -> np.ndarray:
-    """Stream probabilities of rows ``start:stop``: a context that has seen rows before
-    ``start``, then ``on_bar`` for each row."""
-    context = StreamContext.from_history(model, data.slice(0, start))
+def chunks(spans: list[tuple[int, int]], size: int) -> list[tuple[int, int, int]]:
+    """(block, start, stop) pieces of at most ``size`` rows, in order.
+
+    >>> chunks([(10, 15), (15, 18)], 2)
+    [(0, 10, 12), (0, 12, 14), (0, 14, 15), (1, 15, 17), (1, 17, 18)]
+    """
+    return [
+        (b, a, min(a + size, stop))
+        for b, (start, stop) in enumerate(spans)
+        for a in range(start, stop, size)
+    ]
+
+
+def stream_chunk(model, features, data: BarInput, frame: pd.DataFrame, cut, start, stop):
+    """Stream probabilities of rows ``start:stop``: a context whose features have seen the
+    rows before ``cut`` resumes, pushes ``cut:start`` (the ring) and takes each row through
+    ``on_bar``."""
+    context = StreamContext.resuming(model, features, data.slice(cut, start))
     return np.array([context.on_bar(bar) for bar in bars_of(frame.iloc[start:stop])])
+
+
+def launch(pool: ThreadPoolExecutor, plan: Plan, size: int):
+    """Load the model through the stream door and queue every chunk, each with a copy of one
+    feature state carried forward over the rows between chunks (one pass over the series)."""
+    model = load_model(plan.model, door="metadata.json")
+    data = as_input(plan.qqq)
+    cursor, seen, jobs = model.engine.stream(), 0, []
+    for block, start, stop in chunks(plan.spans, size):
+        cut = max(start - model.seq_len, seen)
+        cursor.catch_up(data.slice(seen, cut))
+        seen = cut
+        job = pool.submit(stream_chunk, model, cursor.copy(), data, plan.qqq, cut, start, stop)
+        jobs.append((block, job))
+    return model, jobs
 
 
 def new_run_id(store: AuditStore, payload: dict) -> str:
@@ -165,26 +196,34 @@ def audited_strattest(
 ) -> tuple[StrattestResult, str]:
     """Backtest ``plan`` and record it as one run; returns (result, run id).
 
-    The stream path runs each block on a worker thread while the backtest runs (the blocks
-    are known before anything is computed); events are then written block by block.
+    The stream path runs in pieces of CHUNK block bars on worker threads while the backtest
+    runs (the blocks are known before anything is computed); events are then written block by
+    block. Work still queued is cancelled if anything fails.
     ``progress(stage, done, total)``: stage "blocks" from the backtest, "audit" per block
     written.
     """
-    threads = workers or max(1, min(plan.blocks_run, os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        model = pool.submit(load_model, plan.model, door="metadata.json")
-        data = pool.submit(as_input, plan.qqq)
-        streams = [
-            pool.submit(
-                lambda span: stream_block(model.result(), data.result(), plan.qqq, *span), span
-            )
-            for span in plan.spans
-        ]
+    threads = workers or os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=threads) as pool, _cancel_on_error(pool):
+        launched = pool.submit(launch, pool, plan, CHUNK)
         blocks = (lambda done, total: progress("blocks", done, total)) if progress else None
         result = backtest(plan, blocks)
+        model, jobs = launched.result()
+        streams = (
+            np.concatenate([job.result() for block, job in jobs if block == b])
+            for b in range(plan.blocks_run)
+        )
         written = (lambda done, total: progress("audit", done, total)) if progress else None
-        run_id = record(store, result, model.result(), (f.result() for f in streams), written)
+        run_id = record(store, result, model, streams, written)
     return result, run_id
+
+
+@contextmanager
+def _cancel_on_error(pool: ThreadPoolExecutor):
+    try:
+        yield
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
 
 
 def record(

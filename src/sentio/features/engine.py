@@ -106,27 +106,28 @@ class FeatureEngine:
 
     def stream(self, history: BarInput | pd.DataFrame | None = None) -> StreamState:
         """A stream: ``update(bar)`` advances every feature by one bar. With ``history``, a
-        stream that has already seen those bars, advanced over them in one call of the batch
-        driver (the same ``advance`` as ``update``, so the state is the same bits)."""
+        stream that has already seen those bars (``StreamState.catch_up``)."""
         stream = StreamState(self)
-        if history is not None and len(history):
-            data = as_input(history)
-            _, _, state = self._run(data)
-            stream.resume(state, int(data.segment[-1]))
+        if history is not None:
+            stream.catch_up(as_input(history))
         return stream
 
-    def _run(self, data: BarInput) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(values, warm-up counters, state after the last row) of the batch driver."""
+    def _run(
+        self, data: BarInput, state: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(values, warm-up counters, state after the last row) of the batch driver, from a
+        fresh state or from ``state`` (advanced in place)."""
         self._require_clock(data)
         n, p = len(data), self.program
         values = np.empty((n, len(p.names)), dtype=np.float32)
         counters = np.empty((n, 2), dtype=np.int64)
-        state = p.init.copy()
+        state = p.init.copy() if state is None else state
         if n:
-            state = run_batch(
+            run_batch(
                 p.codes,
                 p.fparams,
                 p.init,
+                state,
                 data.rows,
                 data.segment,
                 values,

@@ -304,20 +304,19 @@ def advance(codes, fparams, state, rows, out, r, emit_from, pad, compat):
 
 
 @kernel
-def run_batch(codes, fparams, init, rows, segment, out, counters, emit_from, pad, compat):
-    """The batch driver: ``advance`` over every row, restarting at each segment change.
+def run_batch(codes, fparams, init, state, rows, segment, out, counters, emit_from, pad, compat):
+    """The batch driver: ``advance`` ``state`` over every row, restarting it from ``init`` at
+    each segment change within ``rows`` (the caller handles a change at row 0).
 
     ``counters[r]`` receives (row index within the segment, session starts seen) for the
-    warm-up report. Returns the state after the last row (a stream can continue from it).
+    warm-up report. ``state`` is advanced in place (a stream can continue from it).
     """
-    state = init.copy()
     for r in range(rows.shape[0]):
         if r > 0 and segment[r] != segment[r - 1]:
             state[:] = init
         advance(codes, fparams, state, rows, out, r, emit_from, pad, compat)
         counters[r, 0] = int(state[H_N]) - 1
         counters[r, 1] = int(state[H_SESSIONS])
-    return state
 
 
 __all__ = ["ROW_WIDTH", "Program", "advance", "compile_spec", "run_batch", "step"]

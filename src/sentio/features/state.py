@@ -23,6 +23,7 @@ from sentio.features.program import ROW_WIDTH, advance
 
 if TYPE_CHECKING:
     from sentio.features.engine import FeatureEngine
+    from sentio.features.inputs import BarInput
 
 STATE_FORMAT = "sentio.feature-state/1"
 
@@ -84,11 +85,29 @@ class StreamState:
         )
         return out[0]
 
-    def resume(self, state: np.ndarray, segment: int) -> None:
-        """Continue from an engine state (``FeatureEngine.stream(history)``)."""
-        self._state[:] = state
-        self._segment = segment
+    def catch_up(self, history: BarInput) -> None:
+        """Advance over many bars at once: one call of the batch driver, which runs the same
+        ``advance`` as :meth:`update`, so the state ends as the same bits as bar-by-bar
+        updates would leave it (tests/features). A segment change restarts it as usual."""
+        if not len(history):
+            return
+        if self._segment is not None and int(history.segment[0]) != self._segment:
+            self._state[:] = self.engine.program.init
+        self.engine._run(history, self._state)
+        self._segment = int(history.segment[-1])
         self._session = None
+
+    def copy(self) -> StreamState:
+        """An independent stream in the same state."""
+        other = StreamState(self.engine)
+        other._state[:] = self._state
+        other._segment = self._segment
+        return other
+
+    @property
+    def segment(self) -> int | None:
+        """The segment of the last bar seen (None before the first)."""
+        return self._segment
 
     @property
     def rows_seen(self) -> int:

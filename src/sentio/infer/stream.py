@@ -43,23 +43,28 @@ class StreamContext:
     @classmethod
     def from_history(cls, artifact, history: BarInput) -> StreamContext:
         """A context that has seen every bar of ``history``: the features advanced over all but
-        the last T bars in one call (``FeatureEngine.stream(history)``), then those T bars
-        pushed one by one to fill the window ring, as a live loop starts from the day's bars."""
+        the last T bars in one call (``StreamState.catch_up``), then those T bars pushed one by
+        one to fill the window ring, as a live loop starts from the day's bars."""
         model = (
             artifact
             if isinstance(artifact, LoadedModel)
             else load_model(artifact, door="metadata.json")
         )
         cut = max(len(history) - model.seq_len, 0)
-        head = history.slice(0, cut)
-        context = cls(model, state=model.engine.stream(head))
-        if cut:
-            context.segment = int(head.segment[-1])
-        rows, ts = history.rows, history.ts
-        for r in range(cut, len(history)):
+        features = model.engine.stream(history.slice(0, cut))
+        return cls.resuming(model, features, history.slice(cut, len(history)))
+
+    @classmethod
+    def resuming(cls, model: LoadedModel, features: StreamState, tail: BarInput) -> StreamContext:
+        """A context whose feature state has seen every bar before ``tail``; ``tail`` (its
+        last T bars fill the ring) is pushed bar by bar."""
+        context = cls(model, state=features)
+        context.segment = features.segment
+        rows, ts = tail.rows, tail.ts
+        for r in range(len(tail)):
             o, h, lo, c, v = (float(x) for x in rows[r, :5])
             stamp = None if ts is None else int(ts[r])
-            context.push(Bar(stamp, o, h, lo, c, v, int(history.segment[r])))
+            context.push(Bar(stamp, o, h, lo, c, v, int(tail.segment[r])))
         return context
 
     def on_bar(self, bar: Bar) -> float:

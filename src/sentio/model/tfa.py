@@ -4,6 +4,10 @@ raw (B, T, F) -> (x - mean) / std, clipped (statistics fitted on the training sp
 buffers) -> linear embedding -> + learned positions -> N pre-norm blocks (explicit attention,
 as nanoGPT writes it; no nn.TransformerEncoder, whose inference fast path computes differently
 from training) -> LayerNorm -> the last position -> Linear -> logit (B, 1).
+
+Only the last position reaches the head, so the last block computes its queries, attention,
+projection and MLP for that position alone (keys and values still span the window): the same
+function, about a third fewer FLOPs for the quick preset (``flops_per_window``).
 """
 
 from __future__ import annotations
@@ -24,21 +28,29 @@ class SelfAttention(nn.Module):
     def __init__(self, cfg: TFAConfig) -> None:
         super().__init__()
         self.nhead = cfg.nhead
+        self.d_model, self.seq_len = cfg.d_model, cfg.seq_len
         self.head_dim = cfg.d_model // cfg.nhead
         self.scale = 1.0 / math.sqrt(self.head_dim)
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, d = x.shape  # (B, T, D)
+    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """(B, T, D) -> (B, T, D), or (B, 1, D) for the last position's query alone.
+
+        Shapes are the config's constants with -1 for the batch, never read from ``x``: the
+        exported graph then has no shape arithmetic (Shape/Gather/Concat nodes) to run."""
+        t, d, h, hd = self.seq_len, self.d_model, self.nhead, self.head_dim
         q, k, v = self.qkv(x).split(d, dim=2)
-        q = q.view(b, t, self.nhead, self.head_dim).transpose(1, 2)  # (B, H, T, D/H)
-        k = k.view(b, t, self.nhead, self.head_dim).transpose(1, 2)
-        v = v.view(b, t, self.nhead, self.head_dim).transpose(1, 2)
-        att = (q @ k.transpose(-2, -1)) * self.scale  # (B, H, T, T)
+        t_q = 1 if last_only else t
+        if last_only:
+            q = q[:, -1:, :]
+        q = q.reshape(-1, t_q, h, hd).transpose(1, 2)  # (B, H, Tq, D/H)
+        k = k.reshape(-1, t, h, hd).transpose(1, 2)  # (B, H, T, D/H)
+        v = v.reshape(-1, t, h, hd).transpose(1, 2)
+        att = (q @ k.transpose(-2, -1)) * self.scale  # (B, H, Tq, T)
         att = self.drop(F.softmax(att, dim=-1))
-        y = (att @ v).transpose(1, 2).contiguous().view(b, t, d)  # (B, T, D)
+        y = (att @ v).transpose(1, 2).reshape(-1, t_q, d)  # (B, Tq, D)
         return self.drop(self.proj(y))
 
 
@@ -57,8 +69,9 @@ class Block(nn.Module):
             nn.Dropout(cfg.dropout),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
+    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """``last_only``: the output at the last position alone, (B, 1, D)."""
+        x = (x[:, -1:, :] if last_only else x) + self.attn(self.ln1(x), last_only)
         return x + self.mlp(self.ln2(x))
 
 
@@ -83,8 +96,9 @@ class TFA(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = ((x - self.mean) / self.std).clamp(-self.cfg.clip, self.cfg.clip)  # (B, T, F)
         h = self.drop(self.embed(z) + self.pos)  # (B, T, D)
-        for block in self.blocks:
-            h = block(h)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            h = block(h, last_only=i == last)  # the last block: (B, 1, D)
         return self.head(self.ln_f(h)[:, -1, :])  # (B, 1) logit
 
 
@@ -95,14 +109,16 @@ def _init(module: nn.Module) -> None:
 
 
 def flops_per_window(cfg: TFAConfig, features: int) -> int:
-    """Multiply-adds x 2 of one forward pass over one window (matrix products only).
+    """Multiply-adds x 2 of one forward pass over one window (matrix products only); the last
+    block computes keys and values for every row and the rest for the last row alone.
 
     >>> flops_per_window(TFAConfig(d_model=4, nhead=1, num_layers=1, seq_len=2, ff_mult=1), 3)
-    504
+    376
     """
-    t, d = cfg.seq_len, cfg.d_model
-    per_layer = t * (3 * d * d + d * d + 2 * cfg.ff_mult * d * d) + 2 * t * t * d
-    return 2 * (t * features * d + cfg.num_layers * per_layer + d)
+    t, d, ff = cfg.seq_len, cfg.d_model, cfg.ff_mult
+    full = t * (3 * d * d + d * d + 2 * ff * d * d) + 2 * t * t * d
+    last = t * 3 * d * d + (d * d + 2 * ff * d * d) + 2 * t * d
+    return 2 * (t * features * d + (cfg.num_layers - 1) * full + last + d)
 
 
 __all__ = ["TFA", "Block", "SelfAttention", "flops_per_window"]

@@ -241,11 +241,15 @@ def test_summary_trades_positions_and_list(audited):
         assert saudit(command, "--db", str(db)).returncode == 0, command
 
 
-def test_bad_use_is_a_message_not_a_traceback(tmp_path, tiny_artifact):
+def test_bad_use_is_a_message_not_a_traceback(tmp_path, tiny_artifact, audited):
     missing = tmp_path / "nope.db"
     done = saudit("list", "--db", str(missing))
     assert done.returncode == 2 and "no audit database" in done.stderr
     assert "Traceback" not in done.stderr and not missing.exists()
+    done = saudit("signal-flow", "--db", str(audited[0]), "--since", "yesterday-ish")
+    assert done.returncode == 2 and "--since" in done.stderr and "Traceback" not in done.stderr
+    done = saudit("verify", "--db", str(audited[0]), "--run", "st-nope")
+    assert done.returncode == 2 and "no run 'st-nope'" in done.stderr
     done = sentio(
         "strattest", "tfa", "--model", str(tiny_artifact), "--mode", "simulation",
         "--audit", str(tmp_path / "a.db"),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from sentio.audit.store import AuditStore
+from sentio.audit.store import AuditError, AuditStore
 
 NEW_YORK = "America/New_York"
 
@@ -47,7 +47,14 @@ def parse_since(text: str) -> int:
     >>> new_york(parse_since("2024-03-27 08:00"))
     '2024-03-27 08:00'
     """
-    stamp = pd.Timestamp(text)
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError as exc:
+        raise AuditError(
+            f"--since: cannot read {text!r} as a time (e.g. '2024-03-27 15:00', New York)"
+        ) from exc
+    if stamp is pd.NaT:
+        raise AuditError(f"--since: {text!r} is not a time")
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize(NEW_YORK)
     return int(stamp.tz_convert("UTC").as_unit("ns").value)

@@ -305,10 +305,7 @@ def block_events(
                     t,
                     "order",
                     {
-                        "block": b,
-                        "symbol": order["symbol"],
-                        "side": "buy" if order["qty"] > 0 else "sell",
-                        "qty": abs(int(order["qty"])),
+                        **_trade(b, order),
                         "target": int(order["target"]),
                         "fills_at": "this close" if at_close else "next open",
                     },
@@ -335,6 +332,13 @@ def block_events(
     return events
 
 
+def _trade(block: int, row: dict) -> dict:
+    """What an order and a fill share: block, symbol, side and unsigned quantity."""
+    qty = int(row["qty"])
+    side = "buy" if qty > 0 else "sell"
+    return {"block": block, "symbol": row["symbol"], "side": side, "qty": abs(qty)}
+
+
 def by_ts(frame: pd.DataFrame) -> dict[int, list[dict]]:
     """The rows of an orders or fills frame as plain records, grouped by bar time."""
     out: dict[int, list[dict]] = {}
@@ -352,10 +356,7 @@ def _fills(group: list[dict], b: int, positions: dict) -> list[tuple[int, str, d
                 int(fill["ts"]),
                 "fill",
                 {
-                    "block": b,
-                    "symbol": fill["symbol"],
-                    "side": "buy" if fill["qty"] > 0 else "sell",
-                    "qty": abs(int(fill["qty"])),
+                    **_trade(b, fill),
                     "price": float(fill["price"]),
                     "fees": float(fill["fees"]),
                     "simulated": bool(fill["simulated"]),

@@ -60,6 +60,18 @@ def _header(kind: str, shown: list, total: int, oldest: bool, run: dict, extra: 
     )
 
 
+def _show(title, run, rows, max_rows, oldest, extra, columns, cells, json_out) -> None:
+    """The selected rows under a header that says which they are, as a table or JSON."""
+    from sentio.audit.read import select
+
+    shown = select(rows, max_rows, oldest)
+    header = _header(title, shown, len(rows), oldest, run, extra)
+    if json_out:
+        print_json({"header": header, "rows": shown})
+        return
+    console.print(table(header, columns, [cells(r) for r in shown], left=1))
+
+
 @app.command("list")
 def list_command(db: Path = DB, json_out: bool = JSON) -> None:
     """Every run: status (complete / incomplete), model, data, blocks, events, chain head."""
@@ -128,7 +140,7 @@ def signal_flow_command(
 ) -> None:
     """Bar by bar, the NEWEST rows by default: New York time, p(seq), p(stream), their
     difference, signal, reason, orders, fills, position, equity."""
-    from sentio.audit.read import flow, holding, new_york, parse_since, select
+    from sentio.audit.read import flow, holding, new_york, parse_since
 
     _, run, events = _open(db, run_id)
     rows = flow(events)
@@ -142,43 +154,29 @@ def signal_flow_command(
     if trades_only:
         rows = [r for r in rows if r["orders"] or r["fills"]]
         extra += " with an order or a fill"
-    shown = select(rows, max_rows, oldest)
-    header = _header("signal flow", shown, len(rows), oldest, run, extra)
-    if json_out:
-        print_json({"header": header, "rows": shown})
-        return
-    console.print(
-        table(
-            header,
-            [
-                "time (New York)",
-                "p(seq)",
-                "p(stream)",
-                "diff",
-                "signal",
-                "reason",
-                "order",
-                "fill",
-                "position",
-                "equity",
-            ],
-            [
-                [
-                    new_york(r["ts"]),
-                    _p(r["p_seq"]),
-                    _p(r["p_stream"]),
-                    _diff(r["diff"]),
-                    r["signal"],
-                    r["reason"],
-                    "; ".join(r["orders"]),
-                    "; ".join(r["fills"]),
-                    holding(r["positions"]),
-                    f"{r['equity']:,.2f}",
-                ]
-                for r in shown
-            ],
-            left=1,
-        )
+    columns = ["time (New York)", "p(seq)", "p(stream)", "diff", "signal", "reason", "order"]
+    columns += ["fill", "position", "equity"]
+    _show(
+        "signal flow",
+        run,
+        rows,
+        max_rows,
+        oldest,
+        extra,
+        columns,
+        lambda r: [
+            new_york(r["ts"]),
+            _p(r["p_seq"]),
+            _p(r["p_stream"]),
+            _diff(r["diff"]),
+            r["signal"],
+            r["reason"],
+            "; ".join(r["orders"]),
+            "; ".join(r["fills"]),
+            holding(r["positions"]),
+            f"{r['equity']:,.2f}",
+        ],
+        json_out,
     )
 
 
@@ -191,37 +189,32 @@ def trades_command(
 ) -> None:
     """Every fill: time, block, side, quantity, instrument, price, fees, cash and holdings
     after it."""
-    from sentio.audit.read import fills, holding, new_york, select
+    from sentio.audit.read import fills, holding, new_york
 
     _, run, events = _open(db, run_id)
-    rows = fills(events)
-    shown = select(rows, max_rows, False)
-    header = _header("fills", shown, len(rows), False, run, "")
-    if json_out:
-        print_json({"header": header, "rows": shown})
-        return
-    console.print(
-        table(
-            header,
-            ["time (New York)", "seq", "block", "side", "qty", "symbol", "price", "fees", "cash"]
-            + ["holdings"],
-            [
-                [
-                    new_york(r["ts"]),
-                    r["seq"],
-                    r["block"],
-                    r["side"],
-                    r["qty"],
-                    r["symbol"] + (" (sim)" if r["simulated"] else ""),
-                    f"{r['price']:.4f}",
-                    f"{r['fees']:.2f}",
-                    f"{r['cash_after']:,.2f}",
-                    holding(r["positions_after"]),
-                ]
-                for r in shown
-            ],
-            left=1,
-        )
+    columns = ["time (New York)", "seq", "block", "side", "qty", "symbol", "price", "fees"]
+    columns += ["cash", "holdings"]
+    _show(
+        "fills",
+        run,
+        fills(events),
+        max_rows,
+        False,
+        "",
+        columns,
+        lambda r: [
+            new_york(r["ts"]),
+            r["seq"],
+            r["block"],
+            r["side"],
+            r["qty"],
+            r["symbol"] + (" (sim)" if r["simulated"] else ""),
+            f"{r['price']:.4f}",
+            f"{r['fees']:.2f}",
+            f"{r['cash_after']:,.2f}",
+            holding(r["positions_after"]),
+        ],
+        json_out,
     )
 
 
@@ -233,27 +226,24 @@ def positions_command(
     json_out: bool = JSON,
 ) -> None:
     """Holdings at every bar where they changed, with the equity at that close."""
-    from sentio.audit.read import new_york, position_changes, select
+    from sentio.audit.read import new_york, position_changes
 
     _, run, events = _open(db, run_id)
     rows = position_changes(events)
-    shown = select(rows, max_rows, False)
-    header = _header("position changes", shown, len(rows), False, run, "")
-    if json_out:
-        print_json({"header": header, "rows": shown})
-        return
-    symbols = [k for k in (shown[0] if shown else {}) if k not in ("seq", "ts", "block", "equity")]
-    console.print(
-        table(
-            header,
-            ["time (New York)", "seq", "block", *symbols, "equity"],
-            [
-                [new_york(r["ts"]), r["seq"], r["block"], *[r[s] for s in symbols]]
-                + [f"{r['equity']:,.2f}"]
-                for r in shown
-            ],
-            left=1,
-        )
+    symbols = [k for k in (rows[0] if rows else {}) if k not in ("seq", "ts", "block", "equity")]
+    _show(
+        "position changes",
+        run,
+        rows,
+        max_rows,
+        False,
+        "",
+        ["time (New York)", "seq", "block", *symbols, "equity"],
+        lambda r: (
+            [new_york(r["ts"]), r["seq"], r["block"], *[r[s] for s in symbols]]
+            + [f"{r['equity']:,.2f}"]
+        ),
+        json_out,
     )
 
 

@@ -12,12 +12,14 @@ One chain per run, in the order things happen at each bar t of each block:
 - ``order`` events decided at t's close; with ``--fill close`` their ``fill`` events follow;
 - ``block_end`` after a block's last bar, ``run_end`` (metrics, parity, event count) last.
 
-The stream context is the live path: per block it starts from the bars before the block
-(``StreamContext.from_history``: the feature state advanced over them in one call of the same
-kernel, the last T bars pushed one by one) and then takes every block bar through ``on_bar``.
-Blocks are independent, so they stream on a small thread pool (ONNX Runtime releases the GIL;
-one intra-op thread per call gives the same bits in any thread). Events are written block by
-block, each block in one transaction: a killed run leaves every finished block readable.
+The stream context is the live path: every block bar goes through ``on_bar``. The block bars
+are cut into chunks of CHUNK bars that stream on a thread pool while the backtest runs (ONNX
+Runtime releases the GIL; one intra-op thread per call gives the same bits in any thread).
+Each chunk's context resumes from a copy of one feature state carried forward over the series
+(``StreamState.catch_up``: one call of the same ``advance`` kernel as ``update``) and pushes
+the T bars before the chunk to fill its window ring, so it is in the state a context that saw
+every bar would be in. Events are written block by block, each block in one transaction: a
+killed run leaves every finished block readable.
 
 Wall-clock time never enters the chain, so two identical runs have the same head; the run id
 is derived from the ``run_start`` payload (``-2``, ``-3`` ... when the database holds it).

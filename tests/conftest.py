@@ -39,6 +39,26 @@ def tiny_run(output: Path, **train_overrides):
     )
 
 
+def real_qqq_config(tmp: Path, artifact: Path):
+    """strattest on the real IBKR QQQ 1-minute file (imported to Parquet under ``tmp``), 5
+    blocks, no cache, the adaptive rule: the tiny model's probabilities are only informative
+    relative to each other, so it trades there."""
+    from sentio.backtest.strattest import StrattestConfig
+    from sentio.data import import_files, write_bars
+    from sentio.strategy import StrategyConfig
+
+    bars, _ = import_files([real_file("ibkr/QQQ_1min.csv")])
+    path = tmp / "qqq.parquet"
+    write_bars(bars, path)
+    return StrattestConfig(
+        model=artifact,
+        data=(str(path),),
+        blocks=5,
+        cache_dir=None,
+        strategy=StrategyConfig(rule="adaptive"),
+    )
+
+
 @pytest.fixture(scope="session")
 def tiny_artifact(tmp_path_factory) -> Path:
     """One trained tiny artifact for every test that only reads it (model, infer, backtest)."""

@@ -12,28 +12,17 @@ import pytest
 from sentio.audit import AuditStore, audited_strattest, verify_run
 from sentio.audit.read import flow, load
 from sentio.backtest.strattest import StrattestConfig, historical_plan
-from sentio.data import import_files, write_bars
 from sentio.strategy import StrategyConfig
-from tests.conftest import real_file
+from tests.conftest import real_qqq_config
 
 pytest.importorskip("torch", reason="training the test artifact needs the train extra")
 
 
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory, tiny_artifact):
-    """5 audited blocks of the real IBKR QQQ 1-minute file (adaptive rule: the toy model's
-    probabilities are only informative relative to each other, so it trades)."""
+    """5 audited blocks of the real IBKR QQQ 1-minute file."""
     tmp = tmp_path_factory.mktemp("audit")
-    bars, _ = import_files([real_file("ibkr/QQQ_1min.csv")])
-    path = tmp / "qqq.parquet"
-    write_bars(bars, path)
-    config = StrattestConfig(
-        model=tiny_artifact,
-        data=(str(path),),
-        blocks=5,
-        cache_dir=None,
-        strategy=StrategyConfig(rule="adaptive"),
-    )
+    config = real_qqq_config(tmp, tiny_artifact)
     store = AuditStore(tmp / "audit.db")
     result, run_id = audited_strattest(historical_plan(config), store)
     return store, result, run_id

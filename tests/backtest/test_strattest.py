@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 
 from sentio.backtest.strattest import SYMBOLS, StrattestConfig, load_market, run_strattest
-from sentio.data import import_files, write_bars
 from sentio.model import load_verified
-from sentio.strategy import StrategyConfig
-from tests.conftest import real_file
+from tests.conftest import real_qqq_config
 
 pytest.importorskip("torch", reason="training the test artifact needs the train extra")
 
@@ -55,17 +53,7 @@ def test_only_out_of_sample_blocks_unless_asked(artifact):
 
 def test_every_fill_and_the_equity_match_vectorbt_on_a_real_file(tmp_path, artifact):
     vbt = pytest.importorskip("vectorbt", reason="vectorbt is a dev dependency")
-    bars, _ = import_files([real_file("ibkr/QQQ_1min.csv")])
-    path = tmp_path / "qqq.parquet"
-    write_bars(bars, path)
-    # the adaptive rule trades on relative probabilities, so this toy model trades here too
-    config = StrattestConfig(
-        model=artifact,
-        data=(str(path),),
-        blocks=5,
-        cache_dir=None,
-        strategy=StrategyConfig(rule="adaptive"),
-    )
+    config = real_qqq_config(tmp_path, artifact)
     result = run_strattest(config)
     assert result.blocks_run == 5 and len(result.fills) >= 20
     qqq, prices, simulated = load_market(config, load_verified(artifact))

@@ -99,7 +99,7 @@ def versions() -> dict[str, str]:
     return found
 
 
-def run_start_payload(result: StrattestResult, model) -> dict:
+def run_start_payload(result: StrattestResult, model, data: BarInput) -> dict:
     """What the run depends on: config, model, data, versions, seeds."""
     config = result.config
     meta = json.loads((Path(result.model) / "model.meta.json").read_text())
@@ -125,7 +125,7 @@ def run_start_payload(result: StrattestResult, model) -> dict:
                 "files": files,
                 "builtin": meta["data"].get("synth") if config.data == ("builtin",) else None,
                 "qqq_bars": len(ts),
-                "qqq_bars_sha256": data_hash(as_input(result.market)),
+                "qqq_bars_sha256": data_hash(data),
                 "range": [_iso(ts[0]), _iso(ts[-1])],
                 "blocks_range": list(result.data_range),
                 "simulated": result.simulated,
@@ -176,7 +176,7 @@ def launch(pool: ThreadPoolExecutor, plan: Plan, size: int):
         seen = cut
         job = pool.submit(stream_chunk, model, cursor.copy(), data, plan.qqq, cut, start, stop)
         jobs.append((block, job))
-    return model, jobs
+    return model, data, jobs
 
 
 def new_run_id(store: AuditStore, payload: dict) -> str:
@@ -209,13 +209,13 @@ def audited_strattest(
         launched = pool.submit(launch, pool, plan, CHUNK)
         blocks = (lambda done, total: progress("blocks", done, total)) if progress else None
         result = backtest(plan, blocks)
-        model, jobs = launched.result()
+        model, data, jobs = launched.result()
         streams = (
             np.concatenate([job.result() for block, job in jobs if block == b])
             for b in range(plan.blocks_run)
         )
         written = (lambda done, total: progress("audit", done, total)) if progress else None
-        run_id = record(store, result, model, streams, written)
+        run_id = record(store, result, model, data, streams, written)
     return result, run_id
 
 
@@ -232,12 +232,13 @@ def record(
     store: AuditStore,
     result: StrattestResult,
     model,
+    data: BarInput,
     streams: Iterable[np.ndarray],
     progress: Callable[[int, int], None] | None = None,
 ) -> str:
     """Write ``result`` with the stream probabilities of each block (in block order) as one
     run, a transaction per block; returns the run id."""
-    start_payload = run_start_payload(result, model)
+    start_payload = run_start_payload(result, model, data)
     run_id = new_run_id(store, start_payload)
     per_bar = result.per_bar
     store.start_run(run_id, start_payload, started_at=build_time().isoformat())

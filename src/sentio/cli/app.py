@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from pydantic import ValidationError
 from rich.text import Text
 
 from sentio import __version__
@@ -20,7 +21,7 @@ from sentio.cli import (
     model_commands,
 )
 from sentio.cli.output import err_console
-from sentio.core.errors import SentioError
+from sentio.core.errors import SentioError, excerpt
 
 app = typer.Typer(
     name="sentio",
@@ -52,13 +53,41 @@ def _root(
     """Sentio command line."""
 
 
+def _fail(message: str, code: int = 2) -> None:
+    # One line: newlines inside a message (an OS error's text, a bad cell) would split it.
+    line = " ".join(str(message).split())
+    err_console.print(Text(f"error: {line}", style="red"), soft_wrap=True)
+    sys.exit(code)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    """A pydantic error as one line: the first failing field, its rule and the value's excerpt."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or exc.title
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {first.get('msg', 'invalid')}, got {excerpt(first.get('input'))}{more}"
+
+
 def _run(application: typer.Typer, prog: str) -> None:
-    """Run a typer app; a SentioError becomes its message on stderr and a non-zero exit."""
+    """Run a typer app; every error a user can cause becomes one line on stderr and exit 2.
+
+    SentioError carries its own message; a pydantic ValidationError that escaped a command's own
+    mapping names its field; an OS error names its file. Anything else is a bug and keeps its
+    traceback, so that it gets reported and fixed.
+    """
     try:
         application(prog_name=prog)
     except SentioError as exc:
-        err_console.print(Text(f"error: {exc}", style="red"), soft_wrap=True)
-        sys.exit(exc.exit_code)
+        _fail(str(exc), exc.exit_code)
+    except ValidationError as exc:
+        _fail(_validation_message(exc))
+    except OSError as exc:
+        target = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{target}{exc.strerror or exc}")
+    except MemoryError:
+        _fail("out of memory; reduce the size of the input or of the spec's windows")
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
 
 
 def main() -> None:

@@ -99,3 +99,39 @@ class ArtifactError(SentioError):
 
 class ParityError(SentioError):
     """Two things that must agree do not: a model and its inputs, or the two inference paths."""
+
+
+class OptionError(SentioError):
+    """A command-line flag (or config field) with a value that breaks its rule.
+
+    >>> str(OptionError("must be > 0, got -5", flag="--capital"))
+    '--capital: must be > 0, got -5'
+    """
+
+    def __init__(self, message: str, *, flag: str | None = None) -> None:
+        self.flag = flag
+        self.detail = message
+        super().__init__(f"{flag}: {message}" if flag else message)
+
+
+class OutputError(OptionError):
+    """An output path that would destroy an input or cannot be written.
+
+    >>> str(OutputError("out.csv is the same file as the input out.csv", flag="--out"))
+    '--out: out.csv is the same file as the input out.csv'
+    """
+
+
+def excerpt(value: object, limit: int = 60) -> str:
+    """``repr`` of a user's value, cut to ``limit`` characters so that a 10 MB cell is never
+    echoed in full.
+
+    >>> excerpt("x" * 100, limit=12)
+    "'xxxxxxx... (102 characters)"
+    >>> excerpt(3.5)
+    '3.5'
+    """
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 4]}... ({len(text)} characters)"

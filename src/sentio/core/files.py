@@ -1,0 +1,137 @@
+"""Writing a user's files safely: never onto an input, never half-written.
+
+Every command that writes a file goes through :func:`check_output` (before any work, so a bad
+path fails in a second, not after a training run) and :func:`atomic_output` (the write itself):
+
+- the output may not resolve, after symlinks, to any input of the same command;
+- the bytes go to a unique temporary sibling created with ``O_EXCL`` (:func:`tempfile.mkstemp`),
+  are flushed with ``fsync`` and renamed over the target, so a reader (or a kill -9) sees the old
+  file or the complete new one, never a prefix;
+- a symlink planted at the target is replaced, never followed (``os.replace`` renames over the
+  link itself), and a fixed temporary name cannot be pre-planted because there is none;
+- an OS error (read-only directory, full disk, a directory where a file is expected) becomes one
+  :class:`OutputError` line naming the flag and the path.
+
+>>> import tempfile, pathlib
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> with atomic_output(folder / "a.txt") as tmp:
+...     _ = tmp.write_text("hello")
+>>> (folder / "a.txt").read_text()
+'hello'
+>>> sorted(p.name for p in folder.iterdir())
+['a.txt']
+>>> try:
+...     check_output(folder / "a.txt", folder / "a.txt", flag="--out")
+... except OutputError as exc:
+...     print(str(exc).endswith("choose another path"), str(exc)[:6])
+True --out:
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from sentio.core.errors import OutputError
+
+
+def _same(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name the same file (after symlinks, hard links included)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_output(
+    out: str | Path, *inputs: str | Path | None, flag: str = "--out", directory: bool = False
+) -> Path:
+    """Refuse an output path that is an input, an existing directory (or file, for
+    ``directory=True``) or lies in a folder that cannot be written; return it as a Path.
+
+    Nothing is created. Inputs given as ``None`` are skipped.
+    """
+    path = Path(out)
+    for given in inputs:
+        if given is None:
+            continue
+        if _same(path, Path(given)):
+            raise OutputError(
+                f"{path} is the same file as the input {given}; choose another path", flag=flag
+            )
+    if not directory and path.is_dir():
+        raise OutputError(f"{path} is a directory; give a file path", flag=flag)
+    if directory and path.exists() and not path.is_dir():
+        raise OutputError(f"{path} is a file; give a directory path", flag=flag)
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"{parent} is not a directory, so {path} cannot be written", flag=flag)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write into {parent}: permission denied", flag=flag)
+    return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # some filesystems refuse fsync on directories
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _os_error(exc: OSError, path: Path, flag: str | None) -> OutputError:
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        reason = "no space left on the device"
+    return OutputError(f"cannot write {path}: {reason}", flag=flag)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, *, flag: str | None = "--out") -> Iterator[Path]:
+    """Yield a fresh temporary path beside ``path``; on success rename it over ``path``.
+
+    The body writes the temporary file by name (``pq.write_table(table, tmp)``, ``np.save``,
+    ``tmp.write_bytes``...). If the body raises, the temporary file is removed and ``path`` is
+    untouched. Parent folders are created.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _os_error(exc, path, flag) from exc
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; an output is the user's ordinary file
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _os_error(exc, path, flag) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: str | Path, data: bytes, *, flag: str | None = "--out") -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_output`)."""
+    path = Path(path)
+    with atomic_output(path, flag=flag) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
+__all__ = ["atomic_output", "check_output", "write_bytes_atomic"]

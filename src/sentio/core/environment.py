@@ -9,7 +9,7 @@ and the CPU's instruction-set extensions from ``/proc/cpuinfo`` (Linux) or ``pla
 
 >>> env = environment()
 >>> sorted(env)[1:3]
-['cpu_isa', 'cpu_model', 'machine']
+['cpu_isa', 'cpu_model']
 >>> env["packages"]["numpy"] != ""
 True
 """

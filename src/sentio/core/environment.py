@@ -10,6 +10,8 @@ and the CPU's instruction-set extensions from ``/proc/cpuinfo`` (Linux) or ``pla
 >>> env = environment()
 >>> sorted(env)[1:3]
 ['cpu_isa', 'cpu_model']
+>>> 'X86_V2' in env['numpy_simd'] or env['machine'] != 'x86_64'
+True
 >>> env["packages"]["numpy"] != ""
 True
 """
@@ -45,6 +47,17 @@ ISA_FLAGS = (
 )
 
 
+# Environment variables that select kernels (torch, oneDNN, OpenBLAS, numpy, numba).
+ENV_VARS = (
+    "ATEN_CPU_CAPABILITY",
+    "ONEDNN_MAX_CPU_ISA",
+    "OPENBLAS_CORETYPE",
+    "NPY_DISABLE_CPU_FEATURES",
+    "NUMBA_CPU_NAME",
+    "NUMBA_CPU_FEATURES",
+)
+
+
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     """Installed version of each distribution, ``"absent"`` when it is not installed."""
     out = {}
@@ -73,8 +86,24 @@ def _cpu() -> tuple[str, tuple[str, ...]]:
     return model, tuple(f for f in ISA_FLAGS if f in flags)
 
 
+def numpy_simd() -> list[str]:
+    """The SIMD targets numpy dispatches to here (baseline + those found at run time).
+
+    numpy's exp and log pick an implementation per target: on an AVX-512 machine (X86_V4) and
+    an AVX2 one (X86_V3) they differ in the last bit of a few percent of values, which is
+    enough to change the built-in market's prices (docs/reproducibility.md).
+    """
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # pragma: no cover - numpy < 2
+        from numpy.core import _multiarray_umath as umath
+    found = [t for t in umath.__cpu_dispatch__ if umath.__cpu_features__.get(t)]
+    return list(umath.__cpu_baseline__) + found
+
+
 def environment() -> dict:
-    """Machine, CPU instruction set, thread settings and library versions, as plain JSON."""
+    """Machine, CPU instruction set, numpy's SIMD targets, thread-related settings and library
+    versions, as plain JSON."""
     model, isa = _cpu()
     return {
         "machine": platform.machine(),
@@ -83,13 +112,10 @@ def environment() -> dict:
         "cpu_model": model,
         "cpu_isa": list(isa),
         "cpu_count": os.cpu_count(),
+        "numpy_simd": numpy_simd(),
         "packages": package_versions(),
-        "env": {
-            name: os.environ[name]
-            for name in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE")
-            if name in os.environ
-        },
+        "env": {name: os.environ[name] for name in ENV_VARS if name in os.environ},
     }
 
 
-__all__ = ["ISA_FLAGS", "PACKAGES", "environment", "package_versions"]
+__all__ = ["ENV_VARS", "ISA_FLAGS", "PACKAGES", "environment", "numpy_simd", "package_versions"]

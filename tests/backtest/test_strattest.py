@@ -142,3 +142,194 @@ def test_simulation_never_reuses_the_training_market(artifact):
     # the seed that would collide is skipped, not reused
     first = module.track_seeds(7, "bull", 1, avoid=None)[0]
     assert first not in module.track_seeds(7, "bull", 3, avoid=first)
+
+
+# --- issue 12: flags, named inputs, JSON, time zone, atomic --out, the cache -------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "flag"),
+    [
+        ({"capital": -5.0}, "--capital"),
+        ({"blocks": 0}, "--blocks"),
+        ({"block_size": 1}, "--block-size"),
+        ({"seed": -1}, "--seed"),
+        ({"commission_per_share": -1.0}, "--commission-per-share"),
+        ({"commission_min": float("nan")}, "--commission-min"),
+        ({"sec_fee_per_million": float("inf")}, "--sec-fee-per-million"),
+        ({"taf_per_share": -1.0}, "--taf-per-share"),
+        ({"rule": "fited"}, "--rule"),
+        ({"fill": "clos"}, "--fill"),
+        ({"half_spread_bp": ["QQQ=x"]}, "--half-spread-bp"),
+        ({"data": ["builtin", "builtin"]}, "--data"),
+    ],
+)
+def test_from_flags_names_the_flag_of_every_bad_value(flags, flag):
+    from sentio.core.errors import OptionError
+
+    with pytest.raises(OptionError) as caught:
+        StrattestConfig.from_flags(**flags)
+    assert caught.value.flag == flag and str(caught.value).startswith(f"{flag}: ")
+
+
+def test_from_flags_builds_what_the_fields_say():
+    spreads = ["QQQ=0.5", "TQQQ=1", "PSQ=2", "SQQQ=1.5"]
+    config = StrattestConfig.from_flags(
+        blocks=2, rule="bands", fill="close", cache=False, half_spread_bp=spreads
+    )
+    assert config.blocks == 2 and config.strategy.rule == "bands" and config.fill == "close"
+    assert config.cache_dir is None and config.data == ("builtin",) and config.model is None
+    assert config.costs.half_spread_bp == {"QQQ": 0.5, "TQQQ": 1.0, "PSQ": 2.0, "SQQQ": 1.5}
+    # the defaults of the flags are the defaults of the config: the command changes nothing
+    assert StrattestConfig.from_flags() == StrattestConfig()
+
+
+def strict_json(text: str):
+    """json.loads that refuses NaN and Infinity (which Python's parser accepts by default)."""
+
+    def refuse(name):
+        raise ValueError(f"bare {name} in JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def run_cli(*args, cwd=None, env=None):
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "sentio", "strattest", "tfa", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_json_is_strict_and_names_the_model_and_data(artifact):
+    done = strattest("--model", str(artifact), "--blocks", "1")
+    assert done.returncode == 0, done.stderr
+    report = strict_json(done.stdout)
+    # staying flat has no daily variation: its Sharpe is undefined, so null (never NaN)
+    assert report["summary"]["flat"]["sharpe"] is None
+    assert (
+        report["inputs"]["model"] == str(artifact) and report["inputs"]["model_from"] == "--model"
+    )
+    assert (
+        report["inputs"]["data"] == "builtin" and "built-in market" in report["inputs"]["data_from"]
+    )
+
+
+def test_the_report_is_in_new_york_time_and_has_no_dict_reprs(artifact):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    as_json = strict_json(strattest("--model", str(artifact), "--blocks", "1").stdout)
+    done = run_cli("--model", str(artifact), "--blocks", "1", "--no-cache")
+    assert done.returncode == 0, done.stderr
+    for row in as_json["blocks"]:
+        for key in ("start", "end"):  # the JSON's UTC time, converted by the standard library
+            local = datetime.fromisoformat(row[key]).astimezone(ZoneInfo("America/New_York"))
+            assert local.strftime("%Y-%m-%d %H:%M") in done.stdout
+    assert "+00:00" not in done.stdout and "UTC" not in done.stdout
+    assert "{" not in done.stdout and "':" not in done.stdout  # no dict repr (costs were one)
+    assert f"model {artifact} (--model)" in done.stdout
+
+
+def test_a_poisoned_cache_is_recomputed_not_trusted(tmp_path, artifact):
+    """The issue's attack: every cached probability set to 0.99 moved the exposure; now the
+    file fails its checksum, is recomputed, and the run says so."""
+    args = ("--model", str(artifact), "--blocks", "1", "--json")
+    truth = strict_json(run_cli(*args, "--no-cache", cwd=tmp_path).stdout)
+    first = strict_json(run_cli(*args, cwd=tmp_path).stdout)  # writes the cache
+    (path,) = (tmp_path / ".sentio-cache").glob("*.prob")
+    blob = path.read_bytes()
+    end = blob.index(b"\n") + 1
+    values = np.frombuffer(blob[end:], "<f8").copy()
+    values[~np.isnan(values)] = 0.99
+    path.write_bytes(blob[:end] + values.tobytes())
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    report = strict_json(again.stdout)
+    exposure = [r["summary"]["strategy"]["exposure_pct"] for r in (truth, first, report)]
+    assert exposure[0] == exposure[1] == exposure[2]
+    assert len(report["probability_cache"]["rejected"]) == 1
+    assert "sha256" in report["probability_cache"]["rejected"][0]
+    assert first["probability_cache"]["rejected"] == [] and truth["probability_cache"]["hits"] == 0
+
+
+SLOW_WRITER = """
+import pathlib, sys, time
+import pandas
+signal = pathlib.Path(sys.argv[1])
+original = pandas.DataFrame.to_parquet
+def slow(self, path, *args, **kwargs):
+    original(self, path, *args, **kwargs)
+    signal.write_text(str(path))  # the file is written: a kill now must leave the old one
+    time.sleep(120)
+pandas.DataFrame.to_parquet = slow
+sys.argv = ["sentio", *sys.argv[2:]]
+from sentio.cli.app import main
+main()
+"""
+
+OUT_FILES = ("blocks.parquet", "bars.parquet", "fills.parquet", "summary.json")
+OLD = {name: f"old {name}".encode() for name in OUT_FILES}
+
+
+def complete_or_old(out):
+    """Each output file is either the planted old bytes or a complete new file."""
+    import pandas as pd
+
+    for name, old in OLD.items():
+        blob = (out / name).read_bytes()
+        if blob == old:
+            continue
+        if name.endswith(".json"):
+            assert strict_json(blob.decode())["blocks_run"] == 1
+        else:
+            assert len(pd.read_parquet(out / name)) > 0
+
+
+def test_kill_9_while_writing_out_leaves_the_old_files(tmp_path, artifact):
+    import signal as signals
+    import time
+
+    out = tmp_path / "runs"
+    out.mkdir()
+    for name, old in OLD.items():
+        (out / name).write_bytes(old)
+    marker = tmp_path / "written"
+    args = ["strattest", "tfa", "--model", str(artifact), "--blocks", "1", "--no-cache"]
+    child = subprocess.Popen(
+        [sys.executable, "-c", SLOW_WRITER, str(marker), *args, "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), child.stderr.read() if child.poll() is not None else "timeout"
+        child.send_signal(signals.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    # the first table was written in full, but under a temporary name: the target is the old one
+    assert marker.read_text() != str(out / "blocks.parquet")
+    assert {n: (out / n).read_bytes() for n in OLD} == OLD
+    # kill -9 of the real script at several moments: every file old or complete
+    for delay in (0.5, 1.0, 1.5, 2.0):
+        child = subprocess.Popen(
+            [sys.executable, "-m", "sentio", *args, "--out", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        child.send_signal(signals.SIGKILL)
+        child.wait()
+        complete_or_old(out)
+    done = run_cli(*args[2:], "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    complete_or_old(out)
+    assert all((out / n).read_bytes() != old for n, old in OLD.items())

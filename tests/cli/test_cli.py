@@ -115,3 +115,34 @@ def test_aliases_exist_and_saudit_is_the_audit_group():
     assert saudit.returncode == 0
     for command in ("list", "signal-flow", "trades", "positions", "summary", "verify", "export"):
         assert command in saudit.stdout, command
+
+
+def test_print_json_writes_null_for_nan_and_plain_numbers(capsys):
+    """JSON has no NaN or Infinity (RFC 8259 section 6): a strict parser must read every
+    ``--json`` output; numpy scalars and arrays print as the numbers they hold."""
+    import numpy as np
+
+    from sentio.cli.output import print_json
+
+    print_json(
+        {
+            "sharpe": float("nan"),
+            "calmar": np.float64("-inf"),
+            "interval": (np.float32(0.5), float("inf")),
+            "trades": np.int64(3),
+            "flags": np.array([True, False]),
+        }
+    )
+    text = capsys.readouterr().out
+
+    def refuse(name):
+        raise ValueError(name)
+
+    doc = json.loads(text, parse_constant=refuse)
+    assert doc == {
+        "sharpe": None,
+        "calmar": None,
+        "interval": [0.5, None],
+        "trades": 3,
+        "flags": [True, False],
+    }

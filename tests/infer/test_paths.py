@@ -79,7 +79,7 @@ def test_probabilities_are_cached_by_model_data_and_spec(tmp_path, artifact, bui
     assert context.cache_hits == 1 and np.array_equal(first, again, equal_nan=True)
     shifted = builtin_qqq.assign(close=builtin_qqq["close"] * 1.0001)
     context.calculate_probability(shifted)
-    assert context.cache_hits == 1 and len(list(tmp_path.glob("*.npy"))) == 2
+    assert context.cache_hits == 1 and len(list(tmp_path.glob("*.prob"))) == 2
 
 
 def test_stream_context_saves_restores_and_switches(artifact, sibling, other_spec, builtin_qqq):

@@ -24,7 +24,7 @@ TICK = 0.01  # US equities trade in whole cents above $1
 class CostModel(BaseModel):
     """Per-fill costs; every field has a unit and a dated default (module table)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     commission_per_share: float = Field(0.005, ge=0)  # $ per share
     commission_min: float = Field(1.00, ge=0)  # $ per order
@@ -45,6 +45,24 @@ class CostModel(BaseModel):
                 self.taf_per_share,
                 self.taf_max,
             ]
+        )
+
+    def describe(self) -> str:
+        """The costs in one line of words (for a report header; never a dict's repr).
+
+        >>> CostModel().describe().split("; ")[:2]
+        ['commission $0.005/share (min $1.00, max 1% of the value)', 'SEC fee $27.80 per $1M sold']
+        """
+        if self.half_spread_bp is None:
+            spread = "half a tick at each median price"
+        else:
+            spread = ", ".join(f"{s} {bp:g} bp" for s, bp in self.half_spread_bp.items())
+        return (
+            f"commission ${self.commission_per_share:g}/share (min ${self.commission_min:.2f}, "
+            f"max {100 * self.commission_max_fraction:g}% of the value); "
+            f"SEC fee ${self.sec_fee_per_million:.2f} per $1M sold; "
+            f"FINRA TAF ${self.taf_per_share:g}/share sold (max ${self.taf_max:.2f}); "
+            f"half-spread: {spread}"
         )
 
     def half_spreads(self, symbols: list[str], close: np.ndarray) -> np.ndarray:

@@ -11,13 +11,14 @@ IN-SAMPLE).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sentio.backtest import flags
 from sentio.backtest.costs import CostModel
 from sentio.backtest.execution import (
     F_BAR,
@@ -40,16 +41,19 @@ from sentio.backtest.metrics import (
     bootstrap_mean_interval,
     summarize,
 )
+from sentio.core.clock import NEW_YORK
 from sentio.core.errors import SentioError
 from sentio.data import read_bars
 from sentio.data.synth.generate import SIBLINGS, SynthConfig, generate, leveraged
 from sentio.features.inputs import clock_columns
 from sentio.infer import SequenceContext
 from sentio.model.artifact import load_verified
-from sentio.strategy import StrategyConfig, StrategyState, allocate, run_strategy
+from sentio.strategy import RULES, StrategyConfig, StrategyState, allocate, run_strategy
 from sentio.strategy.signal import minutes_left
 
 SYMBOLS = ("QQQ", "TQQQ", "PSQ", "SQQQ")
+FILLS = ("next-open", "close")
+ARTIFACTS = Path("artifacts/TFA")  # where a run without --model looks for the newest artifact
 
 
 class BacktestError(SentioError):
@@ -59,20 +63,73 @@ class BacktestError(SentioError):
 class StrattestConfig(BaseModel):
     """Everything one strattest run depends on (printed and written into --json)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     model: Path | None = None  # artifact directory; None: the newest under artifacts/TFA
     data: tuple[str, ...] = ("builtin",)  # canonical Parquet files, or builtin
-    blocks: int = Field(5, ge=1)  # blocks to run, the last ones of the eligible bars
-    block_size: int = Field(480, ge=2)  # bars per block
-    capital: float = Field(100_000.0, gt=0)  # fresh capital per block, $
+    blocks: int = Field(5, ge=1, le=100_000)  # blocks to run, the last ones of the eligible bars
+    block_size: int = Field(480, ge=2, le=1_000_000)  # bars per block
+    capital: float = Field(100_000.0, gt=0, le=1e12)  # fresh capital per block, $
     fill: str = Field("next-open", pattern="^(next-open|close)$")  # close is optimistic
     costs: CostModel = CostModel()
     strategy: StrategyConfig = StrategyConfig()
     allocation: str = Field("blend", pattern="^(blend|leveraged_only|unleveraged_only)$")
-    seed: int = 7  # bootstrap of the metrics
+    seed: int = Field(7, ge=0, lt=2**63)  # bootstrap of the metrics, simulated siblings
     allow_in_sample: bool = False  # use bars before the validation end (banner IN-SAMPLE)
     cache_dir: Path | None = Path(".sentio-cache")  # probabilities cache (None: off)
+
+    @classmethod
+    def from_flags(
+        cls,
+        *,
+        model: Path | None = None,
+        data: list[str] | tuple[str, ...] = (),
+        blocks: int = 5,
+        block_size: int = 480,
+        capital: float = 100_000.0,
+        fill: str = "next-open",
+        rule: str = "fitted",
+        seed: int = 7,
+        allow_in_sample: bool = False,
+        cache: bool = True,
+        commission_per_share: float = 0.005,
+        commission_min: float = 1.0,
+        sec_fee_per_million: float = 27.80,
+        taf_per_share: float = 0.000166,
+        half_spread_bp: list[str] | tuple[str, ...] = (),
+    ) -> StrattestConfig:
+        """The config of ``sentio strattest``'s flags, checked before any work: a bad value
+        raises :class:`~sentio.core.errors.OptionError` naming its flag.
+
+        >>> StrattestConfig.from_flags(blocks=2, rule="bands").strategy.rule
+        'bands'
+        >>> StrattestConfig.from_flags(capital=-5)
+        Traceback (most recent call last):
+        sentio.core.errors.OptionError: --capital: Input should be greater than 0, got -5
+        """
+        costs = {
+            "commission_per_share": commission_per_share,
+            "commission_min": commission_min,
+            "sec_fee_per_million": sec_fee_per_million,
+            "taf_per_share": taf_per_share,
+            "half_spread_bp": flags.half_spreads(list(half_spread_bp), SYMBOLS),
+        }
+        try:  # nested dicts, so that pydantic's error location names the field (costs.x)
+            return cls(
+                model=flags.model_dir(model),
+                data=flags.data_files(list(data)),
+                blocks=blocks,
+                block_size=block_size,
+                capital=capital,
+                fill=flags.choice("--fill", fill, FILLS),
+                seed=seed,
+                allow_in_sample=allow_in_sample,
+                cache_dir=Path(".sentio-cache") if cache else None,
+                strategy={"rule": flags.choice("--rule", rule, RULES)},
+                costs=costs,
+            )
+        except ValidationError as exc:
+            raise flags.option_error(exc) from None
 
 
 @dataclass
@@ -90,9 +147,40 @@ class StrattestResult:
     fills: pd.DataFrame  # ts (bar it filled in), symbol, qty, price, fees, cash and shares after
     orders: pd.DataFrame  # ts (the bar it was decided at), symbol, qty, target
     market: pd.DataFrame  # every QQQ bar the probabilities were computed over
+    inputs: dict = field(default_factory=dict)  # the model and data, and who chose them
+    cache: dict = field(default_factory=dict)  # what the probability cache did (hits, rejected)
 
 
-def newest_artifact(root: Path = Path("artifacts/TFA")) -> Path:
+def inputs_of(config: StrattestConfig, model: Path) -> dict[str, str]:
+    """The model and data a run uses and where each came from: a run never uses a default
+    without saying so (every header, JSON and error names them and the flag to change them).
+
+    >>> inputs_of(StrattestConfig(), Path("artifacts/TFA/v1"))["model_from"]
+    'the newest artifact under artifacts/TFA, as no --model was given'
+    """
+    builtin = config.data == ("builtin",)
+    return {
+        "model": str(model),
+        "model_from": "--model"
+        if config.model is not None
+        else f"the newest artifact under {ARTIFACTS}, as no --model was given",
+        "data": ", ".join(config.data),
+        "data_from": "the model's own built-in market, regenerated from its recorded settings; "
+        "--data FILE.parquet gives real bars"
+        if builtin
+        else "--data",
+    }
+
+
+def describe_inputs(inputs: dict[str, str]) -> str:
+    """One line naming the model and the data and where each came from."""
+    return (
+        f"model {inputs['model']} ({inputs['model_from']}); "
+        f"data {inputs['data']} ({inputs['data_from']})"
+    )
+
+
+def newest_artifact(root: Path = ARTIFACTS) -> Path:
     """The most recently written artifact under ``root`` (by its saved_at, then its name)."""
     found = sorted(p.parent for p in root.glob("*/manifest.json")) if root.exists() else []
     if not found:
@@ -224,6 +312,7 @@ class Plan:
     block: np.ndarray
     blocks_run: int
     in_sample: bool
+    inputs: dict = field(default_factory=dict)  # inputs_of(): the model, the data, who chose
 
     @property
     def spans(self) -> list[tuple[int, int]]:
@@ -241,10 +330,12 @@ def make_plan(config, model, meta, qqq, prices, simulated, eligible) -> Plan:
     block, run = choose_blocks(eligible, config.blocks, config.block_size)
     validation_end = meta["data"]["splits"]["validation"]["last_ts"]
     if run == 0:
+        end = pd.Timestamp(validation_end, tz="UTC").tz_convert(NEW_YORK)
         raise BacktestError(
             f"{int(eligible.sum())} bars lie after the model's validation end "
-            f"({pd.Timestamp(validation_end, tz='UTC')}); a block needs {config.block_size}. "
-            "Give later data, a smaller --block-size, or --allow-in-sample"
+            f"({end:%Y-%m-%d %H:%M} New York); a block needs {config.block_size}. "
+            "Give --data with bars after that, --model with an earlier validation end, "
+            "a smaller --block-size, or --allow-in-sample"
         )
     inside = block >= 0
     in_sample = config.allow_in_sample and bool((ts[inside] <= validation_end).any())
@@ -252,14 +343,22 @@ def make_plan(config, model, meta, qqq, prices, simulated, eligible) -> Plan:
 
 
 def historical_plan(config: StrattestConfig) -> Plan:
-    """The last blocks after the model's validation end (all bars with allow_in_sample)."""
+    """The last blocks after the model's validation end (all bars with allow_in_sample).
+
+    Every refusal names the model and the data and who chose them (``inputs_of``)."""
     model = config.model or newest_artifact()
-    meta = load_verified(model)
-    qqq, prices, simulated = load_market(config, meta)
-    ts = qqq["ts"].to_numpy(np.int64)
-    validation_end = meta["data"]["splits"]["validation"]["last_ts"]
-    eligible = np.ones(len(ts), bool) if config.allow_in_sample else ts > validation_end
-    return make_plan(config, model, meta, qqq, prices, simulated, eligible)
+    inputs = inputs_of(config, Path(model))
+    try:
+        meta = load_verified(model)
+        qqq, prices, simulated = load_market(config, meta)
+        ts = qqq["ts"].to_numpy(np.int64)
+        validation_end = meta["data"]["splits"]["validation"]["last_ts"]
+        eligible = np.ones(len(ts), bool) if config.allow_in_sample else ts > validation_end
+        plan = make_plan(config, model, meta, qqq, prices, simulated, eligible)
+    except SentioError as exc:
+        raise BacktestError(f"{describe_inputs(inputs)}: {exc}") from exc
+    plan.inputs = inputs
+    return plan
 
 
 def run_strattest(
@@ -279,7 +378,15 @@ def run_simulation(
     ``config.seed`` and the regime, never the seed of the model's own training market; every
     bar is out of sample, the last ``blocks`` blocks of each track are run."""
     model = config.model or newest_artifact()
-    meta = load_verified(model)
+    inputs = {
+        **inputs_of(config, Path(model)),
+        "data": "fresh built-in tracks",
+        "data_from": "simulation: seeds from --seed and --regime",
+    }
+    try:
+        meta = load_verified(model)
+    except SentioError as exc:
+        raise BacktestError(f"model {model} ({inputs['model_from']}): {exc}") from exc
     used = (meta["data"].get("synth") or {}).get("seed")
     days = -(-(config.blocks * config.block_size) // 390) + 12  # + warm-up and the rule's history
     out: dict[str, list[StrattestResult]] = {}
@@ -293,6 +400,7 @@ def run_simulation(
             eligible = np.ones(len(qqq), bool)
             simulated = {s: True for s in SYMBOLS}
             plan = make_plan(config, model, meta, qqq, _prices(tables), simulated, eligible)
+            plan.inputs = inputs
             out[regime].append(backtest(plan, progress))
     return out
 
@@ -337,7 +445,8 @@ def backtest(plan: Plan, progress: Callable[[int, int], None] | None = None) -> 
     config, meta, qqq, prices = plan.config, plan.meta, plan.qqq, plan.prices
     block, run = plan.block, plan.blocks_run
     ts = qqq["ts"].to_numpy(np.int64)
-    p = SequenceContext(plan.model, cache_dir=config.cache_dir).calculate_probability(qqq)
+    context = SequenceContext(plan.model, cache_dir=config.cache_dir)
+    p = context.calculate_probability(qqq)
     left = minutes_left(ts)
     thresholds = meta["thresholds"]
     exposure = np.zeros(len(ts))
@@ -440,18 +549,24 @@ def backtest(plan: Plan, progress: Callable[[int, int], None] | None = None) -> 
         fill_frame,
         order_frame,
         qqq,
+        plan.inputs,
+        context.cache_report(),
     )
 
 
 __all__ = [
+    "ARTIFACTS",
     "BacktestError",
+    "FILLS",
     "Plan",
     "REGIMES",
     "StrattestConfig",
     "StrattestResult",
     "backtest",
     "choose_blocks",
+    "describe_inputs",
     "historical_plan",
+    "inputs_of",
     "make_plan",
     "newest_artifact",
     "regime_summary",

@@ -1,13 +1,20 @@
-"""``sentio strattest tfa`` (also ``sencli strattest tfa``): block backtests with costs."""
+"""``sentio strattest tfa`` (also ``sencli strattest tfa``): block backtests with costs.
+
+The command holds no logic: ``StrattestConfig.from_flags`` checks and builds the config (every
+bad value names its flag), ``sentio.backtest.strattest`` runs it; here are only the checks that
+concern the command line as a whole (which mode a flag belongs to, outputs that would overwrite
+an input) and the printing.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
-from sentio.cli.output import console, print_json, table
+from sentio.cli.output import console, json_text, new_york, print_json, table
+from sentio.core.errors import OptionError, OutputError, excerpt
+from sentio.core.files import atomic_output, check_output, write_bytes_atomic
 
 FIGURES = [
     ("mean RPB %", "mean_rpb_pct"),
@@ -26,14 +33,19 @@ FIGURES = [
     ("turnover / block", "turnover"),
     ("fees $", "fees"),
 ]
+MODES = ("historical", "simulation")
+OUT_FILES = ("blocks.parquet", "bars.parquet", "fills.parquet", "summary.json")
+MAX_TRACKS = 100
+MAX_SIMULATED_BARS = 2_000_000  # per track: about 20 years of 1-minute sessions
+BANNER = "IN-SAMPLE: these bars include the model's training or validation period. "
 
 
 def _fmt(value) -> str:
-    if isinstance(value, tuple):
-        return f"{value[0]:.3f} .. {value[1]:.3f}"
+    if isinstance(value, tuple | list):
+        return f"{_fmt(value[0])} .. {_fmt(value[1])}"
     if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
+        return "n/a" if value != value else f"{value:.3f}"  # NaN: the figure is undefined
+    return "n/a" if value is None else str(value)
 
 
 def strattest_command(
@@ -44,22 +56,24 @@ def strattest_command(
         help="historical: the model's out-of-sample bars; simulation: "
         "fresh seeded tracks of the built-in market.",
     ),
-    tracks: int = typer.Option(3, "--tracks", min=1, help="Simulation: tracks per regime."),
-    regime: list[str] = typer.Option(
-        ["mixed"],
-        "--regime",
-        help="Simulation: bull, bear, sideways, volatile or mixed; repeatable.",
+    tracks: int | None = typer.Option(
+        None, "--tracks", help="Simulation only: tracks per regime (default 3)."
     ),
-    blocks: int = typer.Option(5, "--blocks", min=1, help="Blocks to run (the last ones)."),
-    block_size: int = typer.Option(480, "--block-size", min=2, help="Bars per block."),
+    regime: list[str] | None = typer.Option(
+        None,
+        "--regime",
+        help="Simulation only: bull, bear, sideways, volatile or mixed (default); repeatable.",
+    ),
+    blocks: int = typer.Option(5, "--blocks", help="Blocks to run (the last ones), >= 1."),
+    block_size: int = typer.Option(480, "--block-size", help="Bars per block, >= 2."),
     model: Path | None = typer.Option(
         None, "--model", help="Artifact directory (default: the newest under artifacts/TFA)."
     ),
-    data: list[str] = typer.Option(
-        ["builtin"],
+    data: list[str] | None = typer.Option(
+        None,
         "--data",
-        help="Canonical Parquet files: QQQ plus any of TQQQ/PSQ/SQQQ "
-        "(missing ones are simulated from QQQ and labelled); 'builtin': the model's own "
+        help="Historical only: canonical Parquet files, QQQ plus any of TQQQ/PSQ/SQQQ "
+        "(missing ones are simulated from QQQ and labelled); default 'builtin': the model's own "
         "built-in market. Repeatable.",
     ),
     fill: str = typer.Option(
@@ -78,79 +92,146 @@ def strattest_command(
         help="SEC Section 31 fee on sells, $ per $1M (see docs/backtest.md for the dates).",
     ),
     taf_per_share: float = typer.Option(0.000166, "--taf-per-share", help="FINRA TAF, $/share"),
-    half_spread_bp: list[str] = typer.Option(
-        [],
+    half_spread_bp: list[str] | None = typer.Option(
+        None,
         "--half-spread-bp",
-        help="SYMBOL=BP, repeatable (default: half a cent tick at each instrument's median price).",
+        help="SYMBOL=BP for each of QQQ, TQQQ, PSQ, SQQQ, repeatable (default: half a cent "
+        "tick at each instrument's median price).",
     ),
-    seed: int = typer.Option(7, "--seed", help="Seed of the bootstrap interval."),
+    seed: int = typer.Option(7, "--seed", help="Seed of the bootstrap interval, >= 0."),
     allow_in_sample: bool = typer.Option(
         False,
         "--allow-in-sample",
-        help="Also use bars up to the model's validation end (every output then says IN-SAMPLE).",
+        help="Historical only: also use bars up to the model's validation end (every output "
+        "then says IN-SAMPLE).",
     ),
-    cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse cached probabilities."),
+    cache: bool = typer.Option(
+        True, "--cache/--no-cache", help="Reuse cached probabilities (each file checked)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print every number as JSON."),
     out: Path | None = typer.Option(
         None,
         "--out",
-        help="Write per-block, per-bar and fill tables (Parquet) and summary.json here.",
+        help="Historical only: write per-block, per-bar and fill tables (Parquet) and "
+        "summary.json into this directory (each file replaced atomically).",
     ),
     audit: Path | None = typer.Option(
         None,
         "--audit",
-        help="Record the run into this audit database (SQLite; created if absent): config, "
-        "hashes, both inference paths per bar, signals, orders, fills, block and run ends. "
-        "Read it with `saudit`.",
+        help="Historical only: record the run into this audit database (SQLite; created if "
+        "absent): config, hashes, both inference paths per bar, signals, orders, fills, block "
+        "and run ends. Read it with `saudit`.",
     ),
 ) -> None:
     """Run the TFA strategy over the last N blocks with real costs; compare with buy-and-hold
     QQQ and with staying flat over the same blocks."""
-    from rich.progress import Progress
-
-    from sentio.backtest.costs import CostModel
-    from sentio.backtest.strattest import StrattestConfig, run_strattest
-    from sentio.strategy import StrategyConfig
+    from sentio.backtest.strattest import StrattestConfig
 
     if strategy != "tfa":
-        raise typer.BadParameter("only the tfa strategy exists")
-    if mode not in ("historical", "simulation"):
-        raise typer.BadParameter("--mode must be historical or simulation")
-    spreads = None
-    if half_spread_bp:
-        spreads = {}
-        for item in half_spread_bp:
-            symbol, _, value = item.partition("=")
-            spreads[symbol] = float(value)
-        if set(spreads) != {"QQQ", "TQQQ", "PSQ", "SQQQ"}:
-            raise typer.BadParameter("--half-spread-bp needs all of QQQ, TQQQ, PSQ, SQQQ")
-    config = StrattestConfig(
+        raise OptionError(f"only tfa exists; got {excerpt(strategy)}", flag="STRATEGY")
+    if mode not in MODES:
+        raise OptionError(f"must be one of {', '.join(MODES)}; got {excerpt(mode)}", flag="--mode")
+    _check_mode_flags(mode, tracks, regime, data, allow_in_sample, out, audit)
+    config = StrattestConfig.from_flags(
         model=model,
-        data=tuple(data),
+        data=data or [],
         blocks=blocks,
         block_size=block_size,
         capital=capital,
         fill=fill,
+        rule=rule,
         seed=seed,
         allow_in_sample=allow_in_sample,
-        cache_dir=Path(".sentio-cache") if cache else None,
-        strategy=StrategyConfig(rule=rule),
-        costs=CostModel(
-            commission_per_share=commission_per_share,
-            commission_min=commission_min,
-            sec_fee_per_million=sec_fee_per_million,
-            taf_per_share=taf_per_share,
-            half_spread_bp=spreads,
-        ),
+        cache=cache,
+        commission_per_share=commission_per_share,
+        commission_min=commission_min,
+        sec_fee_per_million=sec_fee_per_million,
+        taf_per_share=taf_per_share,
+        half_spread_bp=half_spread_bp or [],
     )
     if mode == "simulation":
-        if audit is not None:
-            raise typer.BadParameter(
-                "--audit records historical runs; simulation tracks are not audited"
-            )
-        _simulation(config, tracks, tuple(regime), json_out)
+        tracks = 3 if tracks is None else tracks  # None: not given (historical refuses it)
+        regimes = _regimes(regime or ["mixed"], tracks, config)
+        _simulation(config, tracks, regimes, json_out)
         return
-    recorded = None
+    _check_outputs(config, out, audit)
+    result, recorded = _historical(config, audit, json_out)
+    document = _document(config, result, recorded)
+    if out is not None:
+        _write_out(out, result, document)
+    if json_out:
+        print_json(document)
+        return
+    _report(strategy, config, result, recorded, audit)
+
+
+def _check_mode_flags(mode, tracks, regime, data, allow_in_sample, out, audit) -> None:
+    """A flag that the chosen mode would ignore is an error, never silently dropped."""
+    if mode == "historical":
+        only_simulation = {"--tracks": tracks is not None, "--regime": bool(regime)}
+        for flag, given in only_simulation.items():
+            if given:
+                raise OptionError(
+                    "applies to --mode simulation only; this run is historical", flag=flag
+                )
+        return
+    only_historical = {
+        "--data": bool(data),
+        "--allow-in-sample": allow_in_sample,
+        "--out": out is not None,
+        "--audit": audit is not None,
+    }
+    for flag, given in only_historical.items():
+        if given:
+            raise OptionError(
+                "applies to --mode historical only; simulation runs fresh built-in tracks "
+                "and records or writes nothing",
+                flag=flag,
+            )
+
+
+def _regimes(regimes: list[str], tracks: int, config) -> tuple[str, ...]:
+    from sentio.backtest.strattest import REGIMES
+
+    for name in regimes:
+        if name not in REGIMES:
+            raise OptionError(
+                f"must be among {', '.join(REGIMES)}; got {excerpt(name)}", flag="--regime"
+            )
+        if regimes.count(name) > 1:
+            raise OptionError(f"{name} is given twice", flag="--regime")
+    if not 1 <= tracks <= MAX_TRACKS:
+        raise OptionError(f"must be between 1 and {MAX_TRACKS}; got {tracks}", flag="--tracks")
+    bars = config.blocks * config.block_size
+    if bars > MAX_SIMULATED_BARS:  # each track is generated in memory
+        raise OptionError(
+            f"--blocks x --block-size is {bars:,} simulated bars per track; at most "
+            f"{MAX_SIMULATED_BARS:,}",
+            flag="--blocks",
+        )
+    return tuple(regimes)
+
+
+def _check_outputs(config, out: Path | None, audit: Path | None) -> None:
+    """Before any work: no output may be (or be written into) an input of this run."""
+    from sentio.backtest.strattest import newest_artifact
+
+    model = Path(config.model or newest_artifact())
+    inputs = [model, *(p for p in model.iterdir() if p.is_file())]
+    inputs += [Path(d) for d in config.data if d != "builtin"]
+    if audit is not None:
+        check_output(audit, *inputs, flag="--audit")
+    if out is not None:
+        check_output(out, *inputs, audit, flag="--out", directory=True)
+        for name in OUT_FILES:
+            check_output(out / name, *inputs, audit, flag="--out")
+
+
+def _historical(config, audit: Path | None, json_out: bool):
+    from rich.progress import Progress
+
+    from sentio.backtest.strattest import historical_plan, run_strattest
+
     with Progress(console=console, transient=True, disable=json_out) as bar:
         tasks = {"blocks": bar.add_task("blocks", total=None)}
         if audit is None:
@@ -158,59 +239,77 @@ def strattest_command(
                 config,
                 lambda done, total: bar.update(tasks["blocks"], completed=done, total=total),
             )
-        else:
-            from sentio.audit import AuditStore, audited_strattest
-            from sentio.backtest.strattest import historical_plan
+            return result, None
+        from sentio.audit import AuditStore, audited_strattest
 
-            tasks["audit"] = bar.add_task("audit", total=None)
-            store = AuditStore(audit)
-            result, run_id = audited_strattest(
-                historical_plan(config),
-                store,
-                progress=lambda stage, done, total: bar.update(
-                    tasks[stage], completed=done, total=total
-                ),
-            )
-            recorded = {
-                "db": str(audit),
-                "run_id": run_id,
-                "events": store.count(run_id),
-                "head": store.head(run_id),
-            }
-    document = {
+        tasks["audit"] = bar.add_task("audit", total=None)
+        store = AuditStore(audit)
+        result, run_id = audited_strattest(
+            historical_plan(config),
+            store,
+            progress=lambda stage, done, total: bar.update(
+                tasks[stage], completed=done, total=total
+            ),
+        )
+    recorded = {
+        "db": str(audit),
+        "run_id": run_id,
+        "events": store.count(run_id),
+        "head": store.head(run_id),
+    }
+    return result, recorded
+
+
+def _document(config, result, recorded) -> dict:
+    """Every number of a historical run, JSON-ready (``--json`` and summary.json)."""
+    return {
         "in_sample": result.in_sample,
         "fill": config.fill,
         "optimistic_fill": config.fill == "close",
         "model": str(result.model),
         "data": list(config.data),
+        "inputs": result.inputs,
         "data_range": list(result.data_range),
         "simulated": result.simulated,
         "blocks_asked": result.blocks_asked,
         "blocks_run": result.blocks_run,
-        "config": json.loads(config.model_dump_json()),
+        "config": config.model_dump(mode="json"),
         "summary": {k: v.to_dict() for k, v in result.summary.items()},
         "blocks": result.per_block.to_dict(orient="records"),
+        "probability_cache": result.cache,
         "audit": recorded,
     }
-    if out is not None:
+
+
+def _write_out(out: Path, result, document: dict) -> None:
+    """Each file replaced atomically (a kill leaves the old file or the complete new one);
+    summary.json last, so it is never newer than the tables it describes."""
+    try:
         out.mkdir(parents=True, exist_ok=True)
-        result.per_block.to_parquet(out / "blocks.parquet")
-        result.per_bar.to_parquet(out / "bars.parquet")
-        result.fills.to_parquet(out / "fills.parquet")
-        (out / "summary.json").write_text(json.dumps(document, indent=2, default=str) + "\n")
-    if json_out:
-        print_json(document)
-        return
-    banner = "IN-SAMPLE: these bars include the model's training or validation period. "
+    except OSError as exc:
+        raise OutputError(f"cannot create {out}: {exc.strerror or exc}", flag="--out") from exc
+    tables = {"blocks": result.per_block, "bars": result.per_bar, "fills": result.fills}
+    for name, frame in tables.items():
+        with atomic_output(out / f"{name}.parquet") as tmp:
+            frame.to_parquet(tmp)
+    write_bytes_atomic(out / "summary.json", (json_text(document) + "\n").encode())
+
+
+def _report(strategy: str, config, result, recorded, audit) -> None:
+    """The human-readable report; every time in New York."""
+    from sentio.backtest.strattest import describe_inputs
+
     if result.in_sample:
-        console.print(banner * 1, style="bold red")
+        console.print(BANNER, style="bold red")
     simulated = [s for s, flag in result.simulated.items() if flag]
+    start, end = (new_york(t) for t in result.data_range)
     console.print(
-        f"model {result.model}; data {', '.join(config.data)} {result.data_range[0]} .. "
-        f"{result.data_range[1]}; fill {config.fill}"
+        f"{describe_inputs(result.inputs)}; blocks {start} .. {end} New York; fill {config.fill}"
         + (" (OPTIMISTIC: at the signal bar's close)" if config.fill == "close" else "")
-        + f"; costs {config.costs.model_dump()}; simulated: {', '.join(simulated) or 'none'}"
+        + f"; costs: {config.costs.describe()}; simulated: {', '.join(simulated) or 'none'}",
+        soft_wrap=True,
     )
+    _cache_note(result.cache)
     if result.blocks_run < result.blocks_asked:
         console.print(
             f"only {result.blocks_run} of {result.blocks_asked} blocks fit after the "
@@ -221,20 +320,23 @@ def strattest_command(
         [label] + [_fmt(getattr(result.summary[k], key)) for k in result.summary]
         for label, key in FIGURES
     ]
-    console.print(
-        table(
-            f"strattest {strategy}: {result.blocks_run} blocks of {config.block_size} bars",
-            ["figure", *result.summary],
-            rows,
-            left=1,
-        )
-    )
-    block_rows = result.per_block.assign(
-        return_pct=result.per_block["return_pct"].round(3),
-        fees=result.per_block["fees"].round(2),
-        buy_and_hold_return_pct=result.per_block["buy_and_hold_return_pct"].round(3),
-    ).values.tolist()
-    console.print(table("blocks", list(result.per_block.columns), block_rows, left=3))
+    title = f"strattest {strategy}: {result.blocks_run} blocks of {config.block_size} bars"
+    console.print(table(title, ["figure", *result.summary], rows, left=1))
+    blocks = result.per_block
+    block_rows = [
+        [
+            row.block,
+            new_york(row.start),
+            new_york(row.end),
+            f"{row.return_pct:.3f}",
+            row.fills,
+            f"{row.fees:.2f}",
+            f"{row.buy_and_hold_return_pct:.3f}",
+        ]
+        for row in blocks.itertuples()
+    ]
+    columns = ["block", "start (New York)", "end (New York)", "return %", "fills", "fees $"]
+    console.print(table("blocks", [*columns, "buy-and-hold return %"], block_rows, left=3))
     if recorded is not None:
         console.print(
             f"audit: run {recorded['run_id']}, {recorded['events']} events, chain head "
@@ -243,31 +345,50 @@ def strattest_command(
             soft_wrap=True,
         )
     if result.in_sample:
-        console.print(banner, style="bold red")
+        console.print(BANNER, style="bold red")
+
+
+def _cache_note(cache: dict) -> None:
+    """Say when cached probabilities were refused (recomputed) or could not be written."""
+    if cache.get("rejected"):
+        console.print(
+            f"probability cache: {len(cache['rejected'])} file(s) could not be trusted and "
+            f"were recomputed and replaced ({cache['rejected'][0]})",
+            style="yellow",
+            soft_wrap=True,
+        )
+    if cache.get("unwritten"):
+        console.print(
+            f"probability cache: not written ({cache['unwritten'][0]}); --no-cache skips it",
+            style="yellow",
+            soft_wrap=True,
+        )
 
 
 def _simulation(config, tracks: int, regimes: tuple[str, ...], json_out: bool) -> None:
-    from sentio.backtest.strattest import REGIMES, regime_summary, run_simulation
+    from sentio.backtest.strattest import describe_inputs, regime_summary, run_simulation
 
-    unknown = set(regimes) - set(REGIMES)
-    if unknown:
-        raise typer.BadParameter(f"--regime must be among {REGIMES}, got {sorted(unknown)}")
     with console.status(f"{tracks} fresh track(s) x {len(regimes)} regime(s)"):
         results = run_simulation(config, tracks, regimes)
+    first = results[regimes[0]][0]
     document = {
         "mode": "simulation",
+        "model": str(first.model),
+        "inputs": first.inputs,
         "fill": config.fill,
         "optimistic_fill": config.fill == "close",
         "simulated": True,
         "regimes": {r: regime_summary(results[r], config) for r in regimes},
-        "config": json.loads(config.model_dump_json()),
+        "config": config.model_dump(mode="json"),
     }
     if json_out:
         print_json(document)
         return
     console.print(
-        f"simulation on fresh built-in tracks (every instrument simulated); fill "
-        f"{config.fill}; costs {config.costs.model_dump()}"
+        f"{describe_inputs(first.inputs)}; every instrument simulated; fill {config.fill}"
+        + (" (OPTIMISTIC: at the signal bar's close)" if config.fill == "close" else "")
+        + f"; costs: {config.costs.describe()}",
+        soft_wrap=True,
     )
     rows = []
     for r, s in document["regimes"].items():
@@ -278,7 +399,7 @@ def _simulation(config, tracks: int, regimes: tuple[str, ...], json_out: bool) -
                     who,
                     s[who]["blocks"],
                     _fmt(s[who]["mean_rpb_pct"]),
-                    _fmt(tuple(s[who]["rpb_ci95_pct"])),
+                    _fmt(s[who]["rpb_ci95_pct"]),
                     _fmt(s[who]["arb_pct"]),
                 ]
             )

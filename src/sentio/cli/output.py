@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import sys
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from sentio.core.clock import NEW_YORK
 
 # Piped or captured output is 160 columns wide rather than rich's 80, so wide tables such as
 # the signal flow keep one line per row; in a terminal, the terminal's width.
@@ -16,9 +26,65 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 
+def plain(obj: Any) -> Any:
+    """``obj`` as JSON-ready Python: non-finite floats become None (JSON has no NaN or
+    Infinity), numpy scalars and arrays become numbers and lists, tuples lists, paths and times
+    strings (ISO 8601), enums their value, pydantic models and dataclasses their fields; any
+    other object its ``str`` (as ``json.dumps(default=str)`` did before).
+
+    >>> plain({"a": np.float32(1.5), "b": (float("nan"), np.int64(2)), "c": [np.inf]})
+    {'a': 1.5, 'b': [None, 2], 'c': [None]}
+    """
+    if isinstance(obj, dict):
+        return {str(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset | np.ndarray):
+        return [plain(v) for v in obj]
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, datetime | date):
+        return obj.isoformat()
+    if isinstance(obj, Enum):
+        return plain(obj.value)
+    if isinstance(obj, BaseModel):
+        return plain(obj.model_dump(mode="json"))
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return plain(dataclasses.asdict(obj))
+    return str(obj)
+
+
+def json_text(obj: Any) -> str:
+    """Indented JSON of ``obj`` (see :func:`plain`), never bare NaN or Infinity.
+
+    >>> print(json_text({"sharpe": float("nan")}))
+    {
+      "sharpe": null
+    }
+    """
+    return json.dumps(plain(obj), indent=2, sort_keys=True, allow_nan=False)
+
+
 def print_json(obj: Any) -> None:
     """Print ``obj`` as indented JSON on stdout (for ``--json``)."""
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    sys.stdout.write(json_text(obj) + "\n")
+
+
+def new_york(value: str | int) -> str:
+    """A time (ISO 8601 with an offset, or int64 ns UTC) as New York wall time, the one time
+    zone of every human-readable table.
+
+    >>> new_york("2025-09-12T13:30:00+00:00"), new_york(1757683800000000000)
+    ('2025-09-12 09:30', '2025-09-12 09:30')
+    """
+    stamp = pd.Timestamp(value, tz="UTC") if isinstance(value, int) else pd.Timestamp(value)
+    return stamp.tz_convert(NEW_YORK).strftime("%Y-%m-%d %H:%M")
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]], left: int = 2) -> Table:

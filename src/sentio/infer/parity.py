@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from sentio.core.domain import Bar
+from sentio.core.errors import ParityError
 from sentio.infer.seq import SequenceContext
 from sentio.infer.stream import StreamContext
 
@@ -49,8 +50,29 @@ def stream_probabilities(context: StreamContext, frame: pd.DataFrame) -> np.ndar
 
 
 def tally(seq: np.ndarray, stream: np.ndarray) -> ParityReport:
-    """Bar-by-bar comparison of the two paths' probabilities (NaN: no valid window)."""
+    """Bar-by-bar comparison of the two paths' probabilities (NaN: no valid window).
+
+    A comparison of zero bars proves nothing, so it is refused rather than reported as
+    identical (issue 12: a NaN close gave "compared 0 ... identical True").
+
+    >>> tally(np.array([0.5, np.nan]), np.array([0.5, np.nan])).identical
+    True
+    >>> try:
+    ...     tally(np.array([np.nan]), np.array([np.nan]))
+    ... except ParityError as exc:
+    ...     print(str(exc)[:64])
+    compared 0 bars: of 1 bars, 1 have no probability on either path
+    """
+    if len(seq) != len(stream):
+        raise ParityError(f"the paths gave {len(seq)} and {len(stream)} probabilities")
     both = ~np.isnan(seq) & ~np.isnan(stream)
+    if not both.any():
+        neither = int((np.isnan(seq) & np.isnan(stream)).sum())
+        raise ParityError(
+            f"compared 0 bars: of {len(seq)} bars, {neither} have no probability on either path "
+            f"and {len(seq) - neither} on one path only; give more bars than the model's warm-up "
+            "and window, or data with valid prices"
+        )
     either_missing = np.isnan(seq) != np.isnan(stream)
     diff = np.abs(seq[both] - stream[both])
     differ = int((seq[both].view(np.int64) != stream[both].view(np.int64)).sum())

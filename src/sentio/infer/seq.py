@@ -1,9 +1,10 @@
 """The sequence context (``calculate_probability``): a whole series in batch.
 
 Features over the series (the engine's batch), a window for every bar whose rows t-T+1..t are
-valid (the training rule, ``sentio.train.samples.valid_windows``), ONNX Runtime over the windows
+valid (the training rule, ``sentio.model.windows.valid_windows``), ONNX Runtime over the windows
 in batches, probability = sigmoid(logit); NaN ("missing"), never a fake 0.5, where no valid
-window exists. Probabilities are cached on disk under (manifest hash, data hash, spec hash).
+window exists. Probabilities are cached on disk under (manifest hash, data hash, spec hash),
+each file checked against its key and checksum before it is used (``sentio.infer.cache``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from sentio.core.errors import OutputError
 from sentio.features.inputs import BarInput, as_input
+from sentio.infer.cache import ProbabilityCache, cache_key
 from sentio.infer.registry import LoadedModel, load_model
-from sentio.train.samples import valid_windows, windows
+from sentio.model.windows import valid_windows, windows
 
 BATCH = 1024
 
@@ -38,19 +41,49 @@ def data_hash(data: BarInput) -> str:
 
 
 class SequenceContext:
-    """``calculate_probability(bars) -> (N,) float64`` with NaN before the first valid window."""
+    """``calculate_probability(bars) -> (N,) float64`` with NaN before the first valid window.
+
+    With a ``cache_dir``, counts what the cache did: ``cache_hits`` (files used),
+    ``cache_rejected`` (files found but not trusted, with the reason; recomputed and
+    overwritten) and ``cache_unwritten`` (files that could not be written; the run goes on).
+    """
 
     def __init__(self, artifact: str | Path | LoadedModel, cache_dir: str | Path | None = None):
         self.model = artifact if isinstance(artifact, LoadedModel) else load_model(artifact)
-        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.cache = ProbabilityCache(cache_dir) if cache_dir else None
         self.cache_hits = 0
+        self.cache_rejected: list[str] = []
+        self.cache_unwritten: list[str] = []
 
     def calculate_probability(self, bars, symbol: str | None = None) -> np.ndarray:
         data = as_input(bars, symbol)
-        path = self._cache_path(data)
-        if path is not None and path.exists():
+        if self.cache is None:
+            return self._compute(data)
+        hashes = (self.model.manifest_hash, data_hash(data), self.model.spec_hash)
+        key = cache_key(*hashes)
+        cached, why = self.cache.load(key, bars=len(data))
+        if cached is not None:
             self.cache_hits += 1
-            return np.load(path, allow_pickle=False)
+            return cached
+        if why is not None:
+            self.cache_rejected.append(f"{self.cache.path(key)} {why}")
+        out = self._compute(data)
+        try:
+            self.cache.store(key, out, hashes)
+        except OutputError as exc:  # a cache is an optimisation: report it, do not fail the run
+            self.cache_unwritten.append(str(exc))
+        return out
+
+    def cache_report(self) -> dict:
+        """What the cache did, for a command's output (JSON-ready)."""
+        return {
+            "directory": None if self.cache is None else str(self.cache.directory),
+            "hits": self.cache_hits,
+            "rejected": list(self.cache_rejected),
+            "unwritten": list(self.cache_unwritten),
+        }
+
+    def _compute(self, data: BarInput) -> np.ndarray:
         model = self.model
         frame = model.engine.compute(data)
         valid = valid_windows(data.segment, frame.ready, model.seq_len)
@@ -60,20 +93,7 @@ class SequenceContext:
             chunk = rows[start : start + BATCH]
             logits = model.onnx.logits(windows(frame.values, chunk, model.seq_len))
             out[chunk] = probability(logits)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npy")
-            np.save(tmp, out, allow_pickle=False)
-            tmp.replace(path)
         return out
-
-    def _cache_path(self, data: BarInput) -> Path | None:
-        if self.cache_dir is None:
-            return None
-        key = hashlib.sha256(
-            f"{self.model.manifest_hash}|{data_hash(data)}|{self.model.spec_hash}".encode()
-        ).hexdigest()
-        return self.cache_dir / f"{key}.npy"
 
 
 __all__ = ["SequenceContext", "data_hash", "probability"]

@@ -9,9 +9,10 @@ import json
 import numpy as np
 import pytest
 
-from sentio.audit import AuditStore, audited_strattest, verify_run
+from sentio.audit import AuditError, AuditStore, audited_strattest, verify_run
 from sentio.audit.read import flow, load
 from sentio.backtest.strattest import StrattestConfig, historical_plan
+from sentio.core.environment import environment
 from sentio.strategy import StrategyConfig
 from tests.conftest import real_qqq_config
 
@@ -79,6 +80,28 @@ def test_run_start_names_what_the_run_depends_on(real_run):
     assert len(file["sha256"]) == 64
     assert payload["seed"] == 7 and payload["versions"]["onnxruntime"]
     assert json.loads(result.config.model_dump_json()) == payload["config"]
+    # the machine it ran on (issue 12): the same fingerprint this process reads
+    assert payload["environment"] == json.loads(json.dumps(environment()))
+    assert isinstance(payload["environment"]["cpu_isa"], list)
+
+
+def test_a_run_that_does_not_follow_from_its_probabilities_fails_at_recording(
+    tmp_path, tiny_artifact, monkeypatch
+):
+    """The recorder verifies its own run before it returns: probabilities that are not the
+    model's (a poisoned cache, here a shifted sequence path) make the stream path disagree,
+    and the run is refused instead of ending with exit 0."""
+    from sentio.backtest import strattest
+
+    real = strattest.SequenceContext.calculate_probability
+
+    def poisoned(self, bars):
+        return real(self, bars) + 1e-6
+
+    monkeypatch.setattr(strattest.SequenceContext, "calculate_probability", poisoned)
+    config = StrattestConfig(model=tiny_artifact, blocks=1, cache_dir=None)
+    with pytest.raises(AuditError, match="fails its own verification at seq .*inference paths"):
+        audited_strattest(historical_plan(config), AuditStore(tmp_path / "a.db"))
 
 
 def test_identical_runs_share_a_chain_head(tmp_path, tiny_artifact):

@@ -4,11 +4,16 @@ writer leaves a readable database with the run marked incomplete."""
 from __future__ import annotations
 
 import hashlib
+import json
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 
-from sentio.audit import AuditStore, verify_chain
+import pytest
+
+from sentio.audit import AuditError, AuditStore, verify_chain
 from sentio.audit.store import genesis
 
 
@@ -88,3 +93,121 @@ os.kill(os.getpid(), 9)
     assert run["status"] == "incomplete"
     check = verify_chain(store, "k")
     assert check.ok and check.events == 50
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from sentio.audit.store import AuditStore
+
+db, go, n = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+while not go.exists():  # every process opens the new database at the same moment
+    time.sleep(0.001)
+store = AuditStore(db)
+run = store.claim_run("st-same", {"writer": n})
+for batch in range(10):
+    store.append(run, [(batch * 50 + i, "bar", {"writer": n, "i": i}) for i in range(50)])
+store.append(run, [(500, "run_end", {"events": 501})])
+store.end_run(run)
+print(run)
+"""
+
+
+def test_concurrent_writers_on_a_new_database_all_land(tmp_path):
+    """Five processes create the schema of one new database, claim the same run name and
+    append at once: none crashes (one BEGIN IMMEDIATE creates the schema, the others wait on
+    the busy timeout), each gets its own run and every chain is complete and intact."""
+    db, go, n = tmp_path / "new.db", tmp_path / "go", 5
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(db), str(go), str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(n)
+    ]
+    time.sleep(1.5)  # let every interpreter reach its wait loop
+    go.touch()
+    outputs = [w.communicate(timeout=120) for w in writers]
+    assert [w.returncode for w in writers] == [0] * n, [err[-800:] for _, err in outputs]
+    names = sorted(out.strip() for out, _ in outputs)
+    assert names == sorted(["st-same"] + [f"st-same-{k}" for k in range(2, n + 1)])
+    store = AuditStore(db, create=False)
+    runs = store.runs()
+    assert sorted(r["run_id"] for r in runs) == names and {r["status"] for r in runs} == {
+        "complete"
+    }
+    for run in runs:
+        check = verify_chain(store, run["run_id"])
+        assert check.ok and check.events == 501, (run, check)
+        assert run["head"] == store.head(run["run_id"])
+    # each writer's events stayed in its own run
+    writers_seen = {
+        r["run_id"]: {json.loads(e[3])["writer"] for e in store.events(r["run_id"])[:-1]}
+        for r in runs
+    }
+    assert sorted(len(w) for w in writers_seen.values()) == [1] * n
+    assert set().union(*writers_seen.values()) == set(range(n))
+
+
+def test_a_reader_never_changes_the_file_it_refuses(tmp_path):
+    """An empty file and an unrelated SQLite database are refused by a reader (named) and a
+    writer (it would otherwise put its schema into someone else's database); the bytes stay."""
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as con:
+        con.execute("CREATE TABLE t (x)")
+    con.close()
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (empty, other)}
+    with pytest.raises(AuditError, match="empty database"):
+        AuditStore(empty, create=False)
+    with pytest.raises(AuditError, match="not a Sentio audit database"):
+        AuditStore(other, create=False)
+    with pytest.raises(AuditError, match="not a Sentio audit database"):
+        AuditStore(other)
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (empty, other)} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db", "other.db"]
+
+
+EXPORT = """
+import sys
+from sentio.cli.app import saudit_main
+sys.argv = ["saudit", "export", "--db", sys.argv[1], "--out", sys.argv[2]]
+saudit_main()
+"""
+
+
+def test_export_killed_mid_write_leaves_the_old_file(tmp_path):
+    """SIGKILL while ``saudit export`` writes: the target keeps its old bytes (the new ones
+    went to a temporary sibling, renamed only when complete); a full export then replaces it."""
+    db = tmp_path / "big.db"
+    store = AuditStore(db)
+    store.start_run("r", {"seed": 1})
+    for batch in range(24):
+        store.append(
+            "r", [(batch * 2500 + i, "bar", {"i": i, "pad": "x" * 40}) for i in range(2500)]
+        )
+    store.end_run("r")
+    store.close()
+    out = tmp_path / "events.jsonl"
+    out.write_text("the old export\n")
+    old = out.read_bytes()
+    writer = subprocess.Popen([sys.executable, "-c", EXPORT, str(db), str(out)])
+    seen = 0
+    deadline = time.monotonic() + 120
+    while writer.poll() is None and time.monotonic() < deadline:
+        temps = list(tmp_path.glob(".events.jsonl.*.tmp"))
+        if temps and temps[0].stat().st_size > 1_000_000:  # well into the 60,000 lines
+            seen = temps[0].stat().st_size
+            writer.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    writer.wait()
+    assert seen and writer.returncode == -signal.SIGKILL, "the export was not caught mid-write"
+    assert out.read_bytes() == old
+    done = subprocess.run([sys.executable, "-c", EXPORT, str(db), str(out)], capture_output=True)
+    assert done.returncode == 0, done.stderr
+    lines = out.read_text().splitlines()
+    assert len(lines) == 60_000 and json.loads(lines[-1])["seq"] == 59_999

@@ -14,6 +14,7 @@ import sys
 
 import pytest
 
+from sentio.audit import AuditStore, verify_run
 from sentio.audit.store import chain_hash, genesis
 
 pytest.importorskip("torch", reason="training the test artifact needs the train extra")
@@ -65,8 +66,9 @@ def test_an_untouched_run_verifies(audited):
     assert verdict["run_id"] == report["audit"]["run_id"]
     assert verdict["checked"]["bars"] == 3 * 480 and verdict["checked"]["blocks"] == 3
     assert verdict["checked"]["parity"]["bars_differ"] == 0
+    assert verdict["checked"]["decisions"] == 3 * 480 and verdict["unchecked"] == ""
     human = saudit("verify", "--db", str(db))
-    assert human.returncode == 0 and "OK" in human.stdout
+    assert human.returncode == 0 and "OK" in human.stdout and "NOT CHECKED" not in human.stdout
 
 
 def test_a_changed_byte_is_named_by_its_seq(audited, tmp_path):
@@ -132,7 +134,128 @@ def test_rows_cut_from_the_end_are_found(audited, tmp_path):
     with sqlite3.connect(db) as con:
         con.execute("DELETE FROM events WHERE seq > ?", (last - 3,))
     done = saudit("verify", "--db", str(db))
-    assert done.returncode == 1 and "removed from the end" in done.stdout
+    assert done.returncode == 1 and "not with its run_end" in done.stdout
+
+
+def test_a_cut_tail_with_the_head_rewritten_fails(audited, tmp_path):
+    """The attack of issue 12: delete the tail and write the last surviving hash as the head.
+    The chain is intact and the head agrees, but a complete run must end with its run_end."""
+    db = copy(audited[0], tmp_path)
+    with sqlite3.connect(db) as con:
+        con.execute("DELETE FROM events WHERE seq >= 1000")
+        (head,) = con.execute("SELECT hash FROM events WHERE seq = 999").fetchone()
+        con.execute("UPDATE runs SET head = ?", (head,))
+    done = saudit("verify", "--db", str(db))
+    assert done.returncode == 1
+    assert "FAILED at seq 1000" in done.stdout and "seq 999" in done.stdout
+    assert "not with its run_end" in done.stdout
+
+
+def rewrite(db, seq: int, change) -> dict:
+    """A forger's edit: ``change`` the payload at ``seq``, then recompute every later hash, the
+    hash run_end names, the run's head and (for run_start) the runs table's copy, so that the
+    chain is intact."""
+    events = rows(db)
+    (run_id,) = sqlite3.connect(db).execute("SELECT run_id FROM runs").fetchone()
+    prev = events[seq - 1][5] if seq else genesis(run_id)
+    with sqlite3.connect(db) as con:
+        for at, _, kind, payload, _, _ in events[seq:]:
+            if at == seq:
+                doc = json.loads(payload)
+                change(doc)
+                payload = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+                if seq == 0:
+                    con.execute("UPDATE runs SET config = ?", (payload,))
+                edited = doc
+            if kind == "run_end":  # a thorough forger also rewrites the hash it names
+                doc = json.loads(payload)
+                doc["last_hash"] = prev
+                payload = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+            digest = chain_hash(prev, kind, payload)
+            con.execute(
+                "UPDATE events SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                (payload, prev, digest, at),
+            )
+            prev = digest
+        con.execute("UPDATE runs SET head = ?", (prev,))
+    return edited
+
+
+def a_bar(db, reason: str) -> tuple[int, dict]:
+    """The seq and payload of the first bar with this reason and a probability."""
+    for seq, _, _, payload, _, _ in rows(db, "kind = 'bar'"):
+        doc = json.loads(payload)
+        if doc["reason"] == reason and doc["p_seq"] is not None:
+            return seq, doc
+    raise AssertionError(f"no bar with reason {reason}")
+
+
+def test_a_forged_reason_is_caught_by_replaying_the_decisions(audited, tmp_path):
+    """The reason alone moves no money, so only the strategy's decide() can catch it."""
+    db = copy(audited[0], tmp_path)
+    seq, _ = a_bar(db, "inside_band")
+    rewrite(db, seq, lambda doc: doc.update(reason="hold"))
+    done = saudit("verify", "--db", str(db))
+    assert done.returncode == 1
+    assert f"FAILED at seq {seq}" in done.stdout and "decide()" in done.stdout
+
+
+def test_a_forged_probability_is_caught_by_the_full_stream_rerun(audited, tmp_path):
+    """p(seq) = p(stream) moved by 1e-9 on one bar (the paths still agree, the decision does
+    not change, so the replay holds): the stream context on the recorded data gives the true
+    probability, and --full re-runs every bar."""
+    db = copy(audited[0], tmp_path)
+    seq, doc = a_bar(db, "inside_band")
+    p = doc["p_seq"] + 1e-9
+    rewrite(db, seq, lambda d: d.update(p_seq=p, p_stream=p))
+    replay_only = verify_run(AuditStore(db, create=False), stream=False)
+    assert replay_only.ok, replay_only.problem  # the replay alone cannot see it
+    done = saudit("verify", "--db", str(db), "--full")
+    assert done.returncode == 1
+    assert f"FAILED at seq {seq}" in done.stdout and "stream context" in done.stdout
+
+
+def test_the_stream_rerun_is_seeded_and_full_covers_every_bar(audited):
+    db = audited[0]
+    verdict = json.loads(saudit("verify", "--db", str(db), "--json", "--seed", "5").stdout)
+    assert verdict["ok"] and verdict["unchecked"] == ""
+    stream = verdict["checked"]["stream"]
+    # 3 blocks x 480 bars, plus the 250 probabilities the adaptive rule remembers from before
+    # the first block (those of blocks 1 and 2 are recorded bars of the block before)
+    assert stream == {"bars": 64, "of": 3 * 480 + 250, "mode": "seeded sample", "seed": 5}
+    assert verdict["checked"]["decisions"] == 3 * 480
+    full = json.loads(saudit("verify", "--db", str(db), "--json", "--full").stdout)
+    assert full["ok"] and full["checked"]["stream"]["bars"] == 3 * 480 + 250
+
+
+def test_an_absent_data_file_is_said_not_checked(audited, tmp_path):
+    db = copy(audited[0], tmp_path)
+    missing = str(tmp_path / "gone.parquet")
+
+    def elsewhere(doc):
+        doc["data"]["files"] = [{"path": missing, "sha256": "0" * 64}]
+
+    rewrite(db, 0, elsewhere)
+    done = saudit("verify", "--db", str(db))
+    assert done.returncode == 3, done.stdout
+    assert "OK" in done.stdout
+    assert f"NOT CHECKED: stream re-run not checked: data file {missing} absent" in done.stdout
+
+
+def test_list_shows_the_chained_run_start_not_the_runs_table(audited, tmp_path):
+    """runs.config is outside the chain: an edit there changes nothing saudit shows, and
+    verify names it."""
+    db = copy(audited[0], tmp_path)
+    with sqlite3.connect(db) as con:
+        (config,) = con.execute("SELECT config FROM runs").fetchone()
+        forged = json.loads(config)
+        forged["model"]["path"] = "/somewhere/else"
+        con.execute("UPDATE runs SET config = ?", (json.dumps(forged),))
+    listed = json.loads(saudit("list", "--db", str(db), "--json").stdout)
+    start = json.loads(rows(db, "seq = 0")[0][3])
+    assert listed[0]["model"] == start["model"]["path"] != "/somewhere/else"
+    done = saudit("verify", "--db", str(db))
+    assert done.returncode == 1 and "runs table" in done.stdout
 
 
 KILLER = """
@@ -166,6 +289,12 @@ def test_a_killed_run_is_readable_and_marked_incomplete(tmp_path, tiny_artifact)
     doc = json.loads(verdict.stdout)
     assert verdict.returncode == 1 and "incomplete" in doc["problem"]
     assert doc["first_bad_seq"] == doc["events"]  # the chain itself is intact
+    # marked complete by hand, with the last hash as its head: still no run_end
+    with sqlite3.connect(db) as con:
+        (head,) = con.execute("SELECT hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        con.execute("UPDATE runs SET status = 'complete', head = ?", (head,))
+    forged = saudit("verify", "--db", str(db))
+    assert forged.returncode == 1 and "killed run was marked complete" in forged.stdout
 
 
 def test_signal_flow_shows_the_newest_rows_and_says_which(audited):
@@ -254,4 +383,4 @@ def test_bad_use_is_a_message_not_a_traceback(tmp_path, tiny_artifact, audited):
         "strattest", "tfa", "--model", str(tiny_artifact), "--mode", "simulation",
         "--audit", str(tmp_path / "a.db"),
     )  # fmt: skip
-    assert done.returncode == 2 and "--audit records historical runs" in done.stderr
+    assert done.returncode == 2 and "--audit" in done.stderr and "historical" in done.stderr

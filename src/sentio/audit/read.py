@@ -4,12 +4,12 @@ copy of the config, which is not chained)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pandas as pd
 
 from sentio.audit.store import AuditError, AuditStore
+from sentio.core.errors import excerpt
 
 NEW_YORK = "America/New_York"
 
@@ -26,8 +26,10 @@ class Event:
 
 
 def load(store: AuditStore, run_id: str) -> list[Event]:
+    """Every event of a run; a payload that is not a JSON object is an AuditError naming the
+    file, the run and the seq."""
     return [
-        Event(seq, ts, kind, json.loads(payload), prev, digest, payload)
+        Event(seq, ts, kind, store.parse(run_id, seq, payload), prev, digest, payload)
         for seq, ts, kind, payload, prev, digest in store.events(run_id)
     ]
 
@@ -47,17 +49,20 @@ def parse_since(text: str) -> int:
     >>> new_york(parse_since("2024-03-27 08:00"))
     '2024-03-27 08:00'
     """
+    example = "(e.g. '2024-03-27 15:00', New York time)"
     try:
         stamp = pd.Timestamp(text)
-    except ValueError as exc:
+        if stamp is pd.NaT:
+            raise ValueError("not a time")
+        if stamp.tzinfo is None:
+            # a wall time that does not exist or exists twice (daylight saving) is refused
+            stamp = stamp.tz_localize(NEW_YORK, ambiguous="raise", nonexistent="raise")
+        return int(stamp.tz_convert("UTC").as_unit("ns").value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        reason = " ".join(str(exc).split())[:120]
         raise AuditError(
-            f"--since: cannot read {text!r} as a time (e.g. '2024-03-27 15:00', New York)"
-        ) from exc
-    if stamp is pd.NaT:
-        raise AuditError(f"--since: {text!r} is not a time")
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize(NEW_YORK)
-    return int(stamp.tz_convert("UTC").as_unit("ns").value)
+            f"--since: cannot read {excerpt(text)} as a time {example}: {reason}"
+        ) from None
 
 
 def describe_trade(e: dict, price: bool = False) -> str:

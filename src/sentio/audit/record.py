@@ -4,13 +4,17 @@ One chain per run, in the order things happen at each bar t of each block:
 
 - ``run_start``: the full config, the model (path, manifest and spec hashes, seed,
   thresholds), the data (file hashes, the hash of the QQQ bars used, simulated siblings),
-  package versions and the seed;
+  package versions, the machine (``core.environment``: CPU instruction set, library versions)
+  and the seed;
+- ``block_start``: the probabilities the adaptive rule remembers when the block starts (and
+  their bar times), so that ``saudit verify`` can replay every decision;
 - ``fill`` events of the orders decided at t-1 (they fill at t's open, the default mode);
 - ``bar``: p from the sequence context (what the strategy used) and from the stream
   context, their difference, the signal and its reason code, the target exposure and
   weights, the closes, the shares held and the equity at the close;
 - ``order`` events decided at t's close; with ``--fill close`` their ``fill`` events follow;
-- ``block_end`` after a block's last bar, ``run_end`` (metrics, parity, event count) last.
+- ``block_end`` after a block's last bar, ``run_end`` (metrics, parity, event count, the hash
+  of the event before it) last.
 
 The stream context is the live path: every block bar goes through ``on_bar``. The block bars
 are cut into chunks of CHUNK bars that stream on a thread pool while the backtest runs (ONNX
@@ -21,8 +25,10 @@ the T bars before the chunk to fill its window ring, so it is in the state a con
 every bar would be in. Events are written block by block, each block in one transaction: a
 killed run leaves every finished block readable.
 
-Wall-clock time never enters the chain, so two identical runs have the same head; the run id
-is derived from the ``run_start`` payload (``-2``, ``-3`` ... when the database holds it).
+Wall-clock time never enters the chain, so two identical runs on one machine have the same
+head; the run id is derived from the ``run_start`` payload (``-2``, ``-3`` ... when the
+database holds it, claimed in one transaction). Before returning, the recorder verifies the
+run it wrote (chain, replay, decisions) and raises AuditError if it does not hold.
 """
 
 from __future__ import annotations
@@ -39,12 +45,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sentio.audit.store import AuditStore
+from sentio.audit.store import AuditError, AuditStore
+from sentio.audit.verify import verify_run
 from sentio.backtest.strattest import SYMBOLS, Plan, StrattestResult, backtest
 from sentio.core.clock import build_time
+from sentio.core.environment import environment
 from sentio.core.hashing import canonical_json, sha256_file, sha256_hex
 from sentio.features.inputs import BarInput, as_input
-from sentio.infer import StreamContext, bars_of, load_model
+from sentio.infer import SequenceContext, StreamContext, bars_of, load_model
 from sentio.infer.parity import tally
 from sentio.infer.seq import data_hash
 
@@ -135,6 +143,7 @@ def run_start_payload(result: StrattestResult, model, data: BarInput) -> dict:
             "blocks_asked": result.blocks_asked,
             "blocks_run": result.blocks_run,
             "versions": versions(),
+            "environment": environment(),
         }
     )
 
@@ -179,14 +188,33 @@ def launch(pool: ThreadPoolExecutor, plan: Plan, size: int):
     return model, data, jobs
 
 
-def new_run_id(store: AuditStore, payload: dict) -> str:
-    base = "st-" + sha256_hex(canonical_json(payload))[:12]
-    taken = {run["run_id"] for run in store.runs()}
-    run_id, n = base, 1
-    while run_id in taken:
-        n += 1
-        run_id = f"{base}-{n}"
-    return run_id
+def run_base(payload: dict) -> str:
+    """The run id of a run_start payload (the store adds ``-2``, ``-3`` ... when taken)."""
+    return "st-" + sha256_hex(canonical_json(payload))[:12]
+
+
+def histories(result: StrattestResult) -> list[tuple[list[float], list[int]]]:
+    """Per block, the probabilities (and their bar times) the adaptive rule remembers when the
+    block starts: the last ``adaptive_window`` valid ones before it, as strattest gives them.
+    Empty for the other rules, which remember nothing."""
+    strategy = result.config.strategy
+    if strategy.rule != "adaptive":
+        return [([], [])] * result.blocks_run
+    # The same call strattest made (a cache hit when its cache is on): the same bits.
+    p = SequenceContext(result.model, cache_dir=result.config.cache_dir).calculate_probability(
+        result.market
+    )
+    ts = result.market["ts"].to_numpy(np.int64)
+    firsts = result.per_bar.groupby("block")["ts"].first().to_numpy(np.int64)
+    out = []
+    for first in firsts:
+        start = int(np.searchsorted(ts, first))
+        valid = ~np.isnan(p[:start])
+        keep = slice(-strategy.adaptive_window, None)
+        out.append(
+            ([float(x) for x in p[:start][valid][keep]], [int(t) for t in ts[:start][valid][keep]])
+        )
+    return out
 
 
 def audited_strattest(
@@ -239,10 +267,12 @@ def record(
     """Write ``result`` with the stream probabilities of each block (in block order) as one
     run, a transaction per block; returns the run id."""
     start_payload = run_start_payload(result, model, data)
-    run_id = new_run_id(store, start_payload)
     per_bar = result.per_bar
-    store.start_run(run_id, start_payload, started_at=build_time().isoformat())
+    run_id = store.claim_run(
+        run_base(start_payload), start_payload, started_at=build_time().isoformat()
+    )
     store.append(run_id, [(int(per_bar["ts"].iloc[0]), "run_start", start_payload)])
+    remembered = histories(result)
     blocks = per_bar["block"].to_numpy()
     bar_ts = per_bar["ts"].to_numpy(np.int64)
     fills = result.fills.assign(
@@ -253,29 +283,46 @@ def record(
         inside = per_bar[blocks == b]
         p_seq.append(inside["probability"].to_numpy())
         p_live.append(p_stream)
-        store.append(run_id, block_events(result, b, inside, p_stream, fills))
+        store.append(run_id, block_events(result, b, inside, p_stream, fills, remembered[b]))
         if progress:
             progress(b + 1, result.blocks_run)
     end = {
         "summary": {k: v.to_dict() for k, v in result.summary.items()},
         "blocks_run": result.blocks_run,
         "parity": tally(np.concatenate(p_seq), np.concatenate(p_live)).to_dict(),
-        "events": store.count(run_id) + 1,
+        "events": store.count(run_id) + 1,  # run_end included
+        "last_hash": store.head(run_id),  # the hash of the event before run_end
     }
     store.append(run_id, [(int(bar_ts[-1]), "run_end", clean(end))])
     store.end_run(run_id)
+    # The run checks itself before anyone relies on it (issue 12): a poisoned probability cache
+    # or a bug shows here, not later. The stream path was just run on every bar, so the
+    # re-run from the data file is left to `saudit verify`.
+    verdict = verify_run(store, run_id, stream=False)
+    if not verdict.ok:
+        raise AuditError(
+            f"{store.path}: run {run_id} was recorded but fails its own verification at seq "
+            f"{verdict.first_bad_seq}: {verdict.problem}"
+        )
     return run_id
 
 
 def block_events(
-    result: StrattestResult, b: int, bars: pd.DataFrame, p_stream: np.ndarray, fills: pd.DataFrame
+    result: StrattestResult,
+    b: int,
+    bars: pd.DataFrame,
+    p_stream: np.ndarray,
+    fills: pd.DataFrame,
+    history: tuple[list[float], list[int]] = ([], []),
 ) -> list[tuple[int, str, dict]]:
-    """Every event of block ``b`` in the order it happened."""
+    """Every event of block ``b`` in the order it happened, opened by its block_start (the
+    adaptive rule's remembered probabilities ``history``: values and bar times)."""
     at_close = result.config.fill == "close"
     fills_at = by_ts(fills[fills["block"] == b])
     orders_at = by_ts(result.orders)
     positions = dict.fromkeys(SYMBOLS, 0)
-    events = []
+    start = {"block": b, "history": history[0], "history_ts": history[1]}
+    events = [(int(bars["ts"].iloc[0]), "block_start", start)]
     columns = {c: bars[c].to_numpy() for c in bars.columns}
     for i in range(len(bars)):
         t = int(columns["ts"][i])
@@ -376,8 +423,10 @@ __all__ = [
     "audited_strattest",
     "block_events",
     "clean",
+    "histories",
     "number",
     "record",
+    "run_base",
     "run_start_payload",
     "signal_of",
 ]

@@ -7,6 +7,20 @@ batched transactions; a run that never reached its end stays marked ``running`` 
 table and is reported ``incomplete``. A changed byte, a deleted or a swapped row breaks the
 chain at a seq that :func:`verify_chain` names.
 
+Writers and readers (issue 12):
+
+- a writer (``AuditStore(path)``) creates the schema and migrates it inside one
+  ``BEGIN IMMEDIATE`` transaction and waits up to ``BUSY_TIMEOUT_S`` for a busy database, so
+  several processes may record into one new file at once; every write is an immediate
+  transaction (a deferred one that later upgrades to a write can fail instead of waiting);
+- a writer refuses a file that is not an audit database (not SQLite, or someone else's tables)
+  before it changes anything;
+- a reader (``AuditStore(path, create=False)``) opens the file read-only (``mode=ro``) and never
+  changes it; to read a WAL database beside live writers SQLite may create its ``-shm`` index
+  and an empty ``-wal`` next to it (sqlite.org/wal.html). A WAL database whose folder cannot
+  be written, and that has no ``-wal`` file (every commit merged into the main file), is
+  opened ``immutable=1``: SQLite cannot create its ``-shm`` there, and nothing is pending.
+
 >>> store = AuditStore(":memory:")
 >>> store.start_run("r1", {"seed": 7})
 >>> store.append("r1", [(0, "bar", {"p": 0.5})])
@@ -18,9 +32,11 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +45,7 @@ from sentio.core.errors import SentioError
 from sentio.core.hashing import canonical_json
 
 SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 120.0  # a writer waits this long for another writer's transaction
 MIGRATIONS = {
     1: [
         "CREATE TABLE runs (run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, "
@@ -39,6 +56,12 @@ MIGRATIONS = {
         "CREATE INDEX events_kind ON events (run_id, kind, seq)",
         "CREATE INDEX events_ts ON events (run_id, ts)",
     ]
+}
+# The columns each table must have for this sentio to read it.
+TABLES = {
+    "schema_version": ("version",),
+    "runs": ("run_id", "started_at", "status", "config", "head"),
+    "events": ("run_id", "seq", "ts", "kind", "payload", "prev_hash", "hash"),
 }
 
 
@@ -54,20 +77,120 @@ def chain_hash(prev_hash: str, kind: str, payload: str) -> str:
     return hashlib.sha256((prev_hash + kind + payload).encode("utf-8")).hexdigest()
 
 
+def parse_payload(run_id: str, seq: int, payload: str) -> dict:
+    """A stored payload as a dict; anything else is an AuditError naming run and seq.
+
+    >>> parse_payload("r", 3, '{"p":1}')
+    {'p': 1}
+    >>> parse_payload("r", 3, "{oops")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    AuditError: run 'r', seq 3: the payload is not JSON (...)
+    """
+    try:
+        doc = json.loads(payload)
+    except (json.JSONDecodeError, TypeError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise AuditError(
+            f"run {run_id!r}, seq {seq}: the payload is not JSON ({reason}); "
+            "the row was edited (saudit verify names the first bad seq)"
+        ) from None
+    if not isinstance(doc, dict):
+        raise AuditError(
+            f"run {run_id!r}, seq {seq}: the payload is a JSON {type(doc).__name__}, "
+            "not an object; the row was edited"
+        )
+    return doc
+
+
 class AuditStore:
-    """One SQLite database; ``start_run`` / ``append`` / ``end_run`` write, the rest read."""
+    """One SQLite database; ``start_run`` / ``append`` / ``end_run`` write, the rest read.
+
+    ``create=False`` opens an existing database read-only (the ``saudit`` commands).
+    """
 
     def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = str(path)
-        if not create and self.path != ":memory:" and not Path(self.path).is_file():
+        self.writable = create
+        self._tail: dict[str, tuple[int, str]] = {}
+        self.db = self._open_writer() if create else self._open_reader()
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def _open_writer(self) -> sqlite3.Connection:
+        memory = self.path == ":memory:"
+        if not memory and Path(self.path).is_dir():
+            raise AuditError(f"{self.path} is a directory; give a database file")
+        try:
+            # isolation_level=None: no implicit transactions; every write below is BEGIN IMMEDIATE
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise AuditError(f"{self.path}: cannot open the database ({exc})") from None
+        self.db = db
+        with self._errors():
+            self._check_tables(allow_new=True)  # refuse someone else's file before changing it
+            if not memory:
+                db.execute("PRAGMA journal_mode=WAL")
+            with self._write():
+                self._check_tables(allow_new=True)
+                self._migrate()
+        return db
+
+    def _open_reader(self) -> sqlite3.Connection:
+        path = Path(self.path)
+        if not path.exists():
             raise AuditError(
                 f"{self.path}: no audit database here (record one with "
                 "`sentio strattest --audit DB`, or give --db)"
             )
-        self.db = sqlite3.connect(self.path)
-        if self.path != ":memory:":
-            self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        if not path.is_file():
+            raise AuditError(f"{self.path} is not a file; give the audit database file")
+        uri = path.resolve().as_uri()
+        try:
+            self.db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+            self._check_tables(allow_new=False)  # the first read: SQLite opens the file here
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorname", "")
+            wal = Path(f"{self.path}-wal")
+            if code not in ("SQLITE_READONLY_DIRECTORY", "SQLITE_CANTOPEN"):
+                raise self._error(exc) from None
+            if wal.exists():
+                raise AuditError(
+                    f"{self.path}: its write-ahead log {wal.name} holds commits not yet merged "
+                    "into the database, and SQLite cannot open it read-only in this folder "
+                    "(it needs to create its -shm file there); copy the folder somewhere "
+                    "writable and read the copy"
+                ) from None
+            # Nothing pending in a log and a folder we cannot write: the main file is the
+            # whole database, so it is read as an immutable file.
+            self.db = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True)
+            with self._errors():
+                self._check_tables(allow_new=False)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        return self.db
+
+    def _check_tables(self, allow_new: bool) -> None:
+        """Refuse a file that is not a Sentio audit database (or has lost a table)."""
+        names = {
+            row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        found = {
+            name: [row[1] for row in self.db.execute(f"PRAGMA table_info({name})")]
+            for name in TABLES
+            if name in names
+        }
+        if not names:
+            if allow_new:
+                return
+            raise AuditError(
+                f"{self.path}: an empty database, not a Sentio audit database (it has no "
+                "tables); record one with `sentio strattest --audit DB`"
+            )
+        if "schema_version" not in found:
+            raise AuditError(
+                f"{self.path}: not a Sentio audit database (it holds the tables "
+                f"{', '.join(sorted(names)[:8])} and no schema_version)"
+            )
         row = self.db.execute("SELECT max(version) FROM schema_version").fetchone()
         version = row[0] or 0
         if version > SCHEMA_VERSION:
@@ -75,19 +198,88 @@ class AuditStore:
                 f"{self.path}: schema version {version} is newer than this "
                 f"sentio's {SCHEMA_VERSION}; upgrade sentio"
             )
-        with self.db:
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[step]:
-                    self.db.execute(statement)
-                self.db.execute("INSERT INTO schema_version VALUES (?)", (step,))
-        self._tail: dict[str, tuple[int, str]] = {}
+        if version < SCHEMA_VERSION and allow_new:
+            return  # the writer migrates it
+        for table, columns in TABLES.items():
+            if table not in found:
+                raise AuditError(
+                    f"{self.path}: the table {table!r} is missing (found: "
+                    f"{', '.join(sorted(names)[:8])}); the database was damaged or edited"
+                )
+            missing = [c for c in columns if c not in found[table]]
+            if missing:
+                raise AuditError(
+                    f"{self.path}: the table {table!r} lacks the columns {', '.join(missing)}"
+                )
+
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        version = self.db.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[step]:
+                self.db.execute(statement)
+            self.db.execute("INSERT INTO schema_version VALUES (?)", (step,))
+
+    def _error(self, exc: sqlite3.Error) -> AuditError:
+        code = getattr(exc, "sqlite_errorname", "")
+        if code == "SQLITE_NOTADB":
+            return AuditError(f"{self.path}: not a SQLite database (give the audit database)")
+        if code.startswith("SQLITE_BUSY"):
+            return AuditError(
+                f"{self.path}: still locked by another writer after {BUSY_TIMEOUT_S:.0f} s"
+            )
+        if code.startswith("SQLITE_READONLY") or code.startswith("SQLITE_CANTOPEN"):
+            return AuditError(f"{self.path}: cannot write the database here ({exc})")
+        return AuditError(f"{self.path}: {exc}")
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite errors become one AuditError line naming the file."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` transaction: takes the write lock first (waiting up to the
+        busy timeout), so it never fails half way for a lock another writer holds."""
+        with self._errors():
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._errors():
+            return self.db.execute(sql, args).fetchall()
+
+    # -- writing ---------------------------------------------------------------------------
 
     def start_run(self, run_id: str, config: dict[str, Any], started_at: str = "") -> None:
-        with self.db:
-            self.db.execute(
-                "INSERT INTO runs VALUES (?, ?, 'running', ?, NULL)",
-                (run_id, started_at, canonical_json(config).decode()),
-            )
+        with self._write():
+            self._insert_run(run_id, config, started_at)
+
+    def claim_run(self, base: str, config: dict[str, Any], started_at: str = "") -> str:
+        """Start a run named ``base`` (``base-2``, ``-3`` ... when taken); the free name is
+        found and taken in one transaction, so concurrent writers never collide."""
+        with self._write():
+            taken = {row[0] for row in self.db.execute("SELECT run_id FROM runs")}
+            run_id, n = base, 1
+            while run_id in taken:
+                n += 1
+                run_id = f"{base}-{n}"
+            self._insert_run(run_id, config, started_at)
+        return run_id
+
+    def _insert_run(self, run_id: str, config: dict[str, Any], started_at: str) -> None:
+        self.db.execute(
+            "INSERT INTO runs VALUES (?, ?, 'running', ?, NULL)",
+            (run_id, started_at, canonical_json(config).decode()),
+        )
         self._tail[run_id] = (0, genesis(run_id))
 
     def append(self, run_id: str, events: list[tuple[int, str, dict[str, Any]]]) -> None:
@@ -99,29 +291,31 @@ class AuditStore:
             digest = chain_hash(prev, kind, body)
             rows.append((run_id, seq, int(ts), kind, body, prev, digest))
             seq, prev = seq + 1, digest
-        with self.db:
+        with self._write():
             self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         self._tail[run_id] = (seq, prev)
 
     def end_run(self, run_id: str) -> str:
         """Mark the run complete and return its chain head."""
         head = self.head(run_id)
-        with self.db:
+        with self._write():
             self.db.execute(
                 "UPDATE runs SET status = 'complete', head = ? WHERE run_id = ?", (head, run_id)
             )
         return head
 
+    # -- reading ---------------------------------------------------------------------------
+
     def head(self, run_id: str) -> str:
-        row = self.db.execute(
+        rows = self._query(
             "SELECT hash FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1", (run_id,)
-        ).fetchone()
-        return row[0] if row else genesis(run_id)
+        )
+        return rows[0][0] if rows else genesis(run_id)
 
     def runs(self) -> list[dict[str, Any]]:
         """Every run with its status (``incomplete``: started, never ended) and head."""
         out = []
-        for run_id, started, status, head in self.db.execute(
+        for run_id, started, status, head in self._query(
             "SELECT run_id, started_at, status, head FROM runs ORDER BY rowid"
         ):
             out.append(
@@ -134,47 +328,63 @@ class AuditStore:
             )
         return out
 
-    def run(self, run_id: str | None = None) -> dict[str, Any]:
-        """One run (default: the newest) with its recorded run_start payload as ``config``."""
+    def run(self, run_id: str | None = None, *, chained: bool = True) -> dict[str, Any]:
+        """One run (default: the newest). ``config`` is its run_start payload as chained in
+        the events (seq 0; not parsed with ``chained=False``), never the runs table's
+        unchained copy (``table_config``, the text as stored)."""
         query = "SELECT run_id, started_at, status, config, head FROM runs"
-        row = (
-            self.db.execute(query + " WHERE run_id = ?", (run_id,)).fetchone()
+        rows = (
+            self._query(query + " WHERE run_id = ?", (run_id,))
             if run_id
-            else self.db.execute(query + " ORDER BY rowid DESC LIMIT 1").fetchone()
+            else self._query(query + " ORDER BY rowid DESC LIMIT 1")
         )
-        if row is None:
-            known = ", ".join(r["run_id"] for r in self.runs()) or "none"
+        if not rows:
+            known = ", ".join(r["run_id"] for r in self.runs()[:20]) or "none"
             raise AuditError(
                 f"{self.path}: no run {run_id!r} (runs: {known})"
                 if run_id
                 else f"{self.path}: no runs recorded yet"
             )
-        run_id, started, status, config, head = row
+        run_id, started, status, config, head = rows[0]
+        first = self._query(
+            "SELECT kind, payload FROM events WHERE run_id = ? AND seq = 0", (run_id,)
+        )
+        start = {}
+        if chained and first and first[0][0] == "run_start":
+            start = self.parse(run_id, 0, first[0][1])
         return {
             "run_id": run_id,
             "started_at": started,
             "status": "incomplete" if status == "running" else status,
-            "config": json.loads(config),
+            "config": start,
+            "table_config": config,
             "recorded_head": head,
             "head": self.head(run_id),
             "events": self.count(run_id),
         }
 
+    def parse(self, run_id: str, seq: int, payload: str) -> dict:
+        """A stored payload as a dict (``parse_payload``), errors naming this file too."""
+        try:
+            return parse_payload(run_id, seq, payload)
+        except AuditError as exc:
+            raise AuditError(f"{self.path}: {exc}") from None
+
     def count(self, run_id: str) -> int:
-        return self.db.execute(
-            "SELECT count(*) FROM events WHERE run_id = ?", (run_id,)
-        ).fetchone()[0]
+        return self._query("SELECT count(*) FROM events WHERE run_id = ?", (run_id,))[0][0]
 
     def events(self, run_id: str) -> list[tuple]:
-        return self.db.execute(
+        return self._query(
             "SELECT seq, ts, kind, payload, prev_hash, hash FROM events "
             "WHERE run_id = ? ORDER BY seq",
             (run_id,),
-        ).fetchall()
+        )
+
+    def close(self) -> None:
+        self.db.close()
 
     def _resume(self, run_id: str) -> tuple[int, str]:
-        row = self.db.execute("SELECT count(*) FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        if not row[0]:
+        if not self._query("SELECT count(*) FROM runs WHERE run_id = ?", (run_id,))[0][0]:
             raise AuditError(f"{self.path}: no run {run_id!r}")
         events = self.events(run_id)
         return (len(events), events[-1][5]) if events else (0, genesis(run_id))
@@ -204,7 +414,11 @@ def verify_chain(store: AuditStore, run_id: str) -> ChainCheck:
                 "prev_hash does not link to seq "
                 f"{seq - 1}'s hash (a row was removed, reordered or rewritten)",
             )
-        if chain_hash(prev_hash, kind, payload) != digest:
+        if (
+            not isinstance(kind, str)
+            or not isinstance(payload, str)
+            or chain_hash(prev_hash, kind, payload) != digest
+        ):
             return ChainCheck(
                 False,
                 len(events),
@@ -216,11 +430,13 @@ def verify_chain(store: AuditStore, run_id: str) -> ChainCheck:
 
 
 __all__ = [
+    "BUSY_TIMEOUT_S",
     "SCHEMA_VERSION",
     "AuditError",
     "AuditStore",
     "ChainCheck",
     "chain_hash",
     "genesis",
+    "parse_payload",
     "verify_chain",
 ]

@@ -1,8 +1,11 @@
-"""``saudit verify``: walk the chain, then replay the run from its fills alone.
+"""``saudit verify``: walk the chain, replay the run from its records, re-run the stream.
 
 1. The chain (store.verify_chain): every seq present, each prev_hash the previous hash, each
-   hash recomputed from its row; the last hash must be the head written when the run ended
-   (so rows cut from the end are found too).
+   hash recomputed from its row. A complete run must end with its run_end event, whose payload
+   holds the event count and the hash of the event before it; both must agree with the chain,
+   and the head written when the run ended must be the last hash (rows cut from the end, or a
+   killed run marked complete, are found). The runs table's copy of the config must be the
+   chained run_start.
 2. The replay, in seq order, from the run_start config only: each block starts with the
    recorded capital and no shares; each fill moves cash and shares (sells add
    qty x price - fees, buys take qty x price + fees, the engine's arithmetic); the cash and
@@ -10,10 +13,17 @@
    closes, after that bar's fills) and shares must match; each order's target must be the
    shares held when it was decided plus its quantity; each block end's equity and return;
    p(stream) - p(seq) must be the recorded difference, and the two paths must agree.
-3. The metrics: the replayed equity, holdings and fills go through the same code as strattest
+3. The decisions: the strategy's own ``decide`` runs again over the recorded p(seq), the
+   minutes left in the session and the run_start thresholds, from the state each block_start
+   records; every bar's signal, reason, exposure and weights must follow. Each block holds
+   ``block_size`` bars and the run the ``blocks_run`` of its run_start.
+4. The metrics: the replayed equity, holdings and fills go through the same code as strattest
    (``backtest.strattest.evaluate_run`` -> metrics.py); every strategy figure must equal the
    recorded run_end figure. Buy-and-hold and flat figures are recorded, not replayed (they
    have no fills in the run).
+5. The stream re-run (rerun.py): a seeded sample of bars (all with ``full``) through a fresh
+   stream context on the recorded model and data; when those are absent or differ the verdict
+   says "not checked" (``unchecked``) instead of passing.
 
 Money is compared to the cent; the other figures to 1e-9 relative (the replay does the same
 float operations in the same order, so they agree exactly unless something was changed).
@@ -21,15 +31,16 @@ float operations in the same order, so they agree exactly unless something was c
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from sentio.audit.store import AuditStore, verify_chain
+from sentio.audit.store import AuditError, AuditStore, parse_payload, verify_chain
 from sentio.backtest.execution import F_BAR, F_FEES, F_INSTRUMENT, F_PRICE, F_QTY
 from sentio.backtest.strattest import SYMBOLS, StrattestConfig, evaluate_run
 from sentio.features.inputs import clock_columns
+from sentio.strategy import StrategyState, allocate, decide
+from sentio.strategy.signal import minutes_left
 
 CENT = 0.005
 RELATIVE = 1e-9
@@ -46,6 +57,16 @@ class Verdict:
     first_bad_seq: int | None = None
     problem: str = ""
     checked: dict = field(default_factory=dict)
+    unchecked: str = ""  # why the stream re-run was not done ("" when it was, or not asked)
+    head: str = ""  # the last hash of the chain: compare it with the head anchored elsewhere
+
+    @property
+    def exit_code(self) -> int:
+        """0: everything checked holds; 1: something does not; 3: nothing found wrong, but
+        the stream re-run could not be done (``unchecked`` says why)."""
+        if not self.ok:
+            return 1
+        return 3 if self.unchecked else 0
 
     def to_dict(self) -> dict:
         return {
@@ -56,6 +77,8 @@ class Verdict:
             "first_bad_seq": self.first_bad_seq,
             "problem": self.problem,
             "checked": self.checked,
+            "unchecked": self.unchecked,
+            "head": self.head,
         }
 
 
@@ -82,36 +105,89 @@ def same(recorded, replayed, money: bool = False) -> bool:
     return abs(a - b) <= RELATIVE * max(1.0, abs(a), abs(b))
 
 
-def verify_run(store: AuditStore, run_id: str | None = None) -> Verdict:
-    run = store.run(run_id)
+def verify_run(
+    store: AuditStore,
+    run_id: str | None = None,
+    *,
+    stream: bool = True,
+    full: bool = False,
+    sample: int | None = None,
+    seed: int = 0,
+) -> Verdict:
+    """Verify one run (default: the newest). ``stream``: re-run the stream path on ``sample``
+    bars drawn with ``seed`` (all with ``full``); the recorder itself passes False."""
+    run = store.run(run_id, chained=False)
     run_id = run["run_id"]
     chain = verify_chain(store, run_id)
-    verdict = Verdict(run_id, False, chain.events, run["status"])
+    verdict = Verdict(run_id, False, chain.events, run["status"], head=run["head"])
     if not chain.ok:
         verdict.first_bad_seq, verdict.problem = chain.first_bad_seq, chain.reason
         return verdict
     rows = store.events(run_id)
-    if run["status"] == "complete" and run["recorded_head"] != run["head"]:
-        verdict.first_bad_seq = len(rows)
-        verdict.problem = (
-            f"the chain ends at seq {len(rows) - 1} with hash {run['head'][:16]}..., but the "
-            f"run ended with head {run['recorded_head'][:16]}... (rows were removed from the end)"
-        )
-        return verdict
     try:
-        verdict.checked = Replay(rows).run()
+        ends(run, rows)
+        replay = Replay(rows)
+        verdict.checked = replay.run()
+        if run["status"] != "complete":
+            raise Mismatch(
+                len(rows),
+                f"the run is incomplete: the chain is intact through seq {len(rows) - 1} but "
+                "the run never ended (killed, or still running); its metrics cannot be checked",
+            )
+        if stream:
+            verdict.checked["stream"], verdict.unchecked = stream_check(
+                replay, full=full, sample=sample, seed=seed
+            )
     except Mismatch as bad:
         verdict.first_bad_seq, verdict.problem = bad.seq, bad.what
         return verdict
-    if run["status"] != "complete":
-        verdict.first_bad_seq = len(rows)
-        verdict.problem = (
-            f"the run is incomplete: the chain is intact through seq {len(rows) - 1} but the "
-            "run never ended (killed, or still running); its metrics cannot be checked"
-        )
-        return verdict
     verdict.ok = True
     return verdict
+
+
+def ends(run: dict, rows: list[tuple]) -> None:
+    """The runs table against the chain: its config copy is the chained run_start; a complete
+    run ends with run_end and the head written at its end is the last hash."""
+    if rows and rows[0][2] == "run_start" and run["table_config"] != rows[0][3]:
+        raise Mismatch(
+            0,
+            "the runs table's copy of the config differs from the chained run_start "
+            "(the runs table was edited; saudit shows the chained run_start)",
+        )
+    if run["status"] != "complete":
+        return
+    last = rows[-1] if rows else None
+    if last is None or last[2] != "run_end":
+        at = f"seq {last[0]} (a {last[2]} event)" if last else "no event"
+        raise Mismatch(
+            len(rows),
+            f"the run is marked complete but its chain ends at {at}, not with its run_end "
+            "event: the events after it were removed, or a killed run was marked complete",
+        )
+    if run["recorded_head"] != run["head"]:
+        raise Mismatch(
+            len(rows),
+            f"the chain ends at seq {len(rows) - 1} with hash {run['head'][:16]}..., but the "
+            f"run ended with head {str(run['recorded_head'])[:16]}... (rows were removed from "
+            "the end, or the runs table was edited)",
+        )
+
+
+def stream_check(replay: Replay, *, full: bool, sample: int | None, seed: int):
+    """(what the stream re-run checked, why it could not run or "")."""
+    from sentio.audit.rerun import SAMPLE, Unchecked, rerun
+
+    try:
+        checked = rerun(
+            replay.start,
+            replay.targets(),
+            full=full,
+            sample=SAMPLE if sample is None else sample,
+            seed=seed,
+        )
+    except Unchecked as exc:
+        return None, f"stream re-run not checked: {exc}"
+    return checked, ""
 
 
 class Replay:
@@ -126,54 +202,159 @@ class Replay:
         self.pending = None  # the last bar event: checked once its bar's fills are in
         self.parity = {"bars": 0, "compared": 0, "bars_differ": 0, "max_abs_diff": 0.0}
         self.summary: dict | None = None  # the strategy metrics replayed at run_end
+        self.recorded: dict[int, tuple[int, dict]] = {}  # bar ts -> (seq, payload)
+        self.remembered: dict[int, tuple[int, float]] = {}  # history ts -> (seq, p), unrecorded
+        self.decisions = 0
+
+    def payloads(self) -> list[dict]:
+        """Every payload parsed; one that is not a JSON object fails at its seq."""
+        out = []
+        for seq, _ts, _kind, payload, _prev, _hash in self.rows:
+            try:
+                out.append(parse_payload("", seq, payload))
+            except AuditError as exc:
+                raise Mismatch(seq, str(exc).split(": ", 1)[1]) from None
+        return out
 
     def run(self) -> dict:
         if not self.rows or self.rows[0][2] != "run_start":
             raise Mismatch(0, "seq 0 is not the run_start event")
-        start = json.loads(self.rows[0][3])
-        self.config = StrattestConfig.model_validate(start["config"])
+        events = self.payloads()
+        self.start = events[0]
+        try:
+            self.config = StrattestConfig.model_validate(self.start["config"])
+            self.thresholds = self.start["model"]["thresholds"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise Mismatch(0, f"run_start lacks a valid config or thresholds: {exc}") from None
         self.capital = self.config.capital
+        # minutes to the session close per bar: one vectorised calendar look-up
+        bar_ts = np.array([r[1] for r in self.rows if r[2] == "bar"], dtype=np.int64)
+        self.left = dict(zip(bar_ts.tolist(), minutes_left(bar_ts).tolist(), strict=True))
         self.block = None
         ended = False
-        for seq, ts, kind, payload, _prev, _hash in self.rows[1:]:
-            event = json.loads(payload)
-            # a bar is checked once every fill of its ts is in (with --fill close, the fills
-            # of its own orders follow it)
-            if self.pending is not None and (ts != self.pending[1] or kind not in FILL_SIDE):
-                self.check_bar()
-            if kind in ("bar", "fill", "order", "block_end") and event["block"] != self.block:
-                self.new_block(seq, event["block"])
-            if kind == "fill":
-                self.fill(seq, ts, event)
-            elif kind == "bar":
-                self.bar(seq, ts, event)
-            elif kind == "order":
-                self.order(seq, event)
-            elif kind == "block_end":
-                self.block_end(seq, event)
-            elif kind == "run_end":
-                self.run_end(seq, event)
-                ended = True
-            else:
-                raise Mismatch(seq, f"unknown event kind {kind!r}")
+        for (seq, ts, kind, _payload, _prev, _hash), event in zip(
+            self.rows[1:], events[1:], strict=True
+        ):
+            if ended:
+                raise Mismatch(seq, f"a {kind} event follows run_end")
+            try:
+                ended = self.event(seq, ts, kind, event)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                # a rehashed edit that removed or retyped a field: named, never a traceback
+                raise Mismatch(
+                    seq, f"the {kind} payload lacks or mistypes a field ({exc!r})"
+                ) from None
         if self.pending is not None:
             self.check_bar()
         return {
             "bars": len(self.bars),
             "fills": len(self.fills),
             "blocks": len({b for _, b, _, _ in self.bars}),
+            "decisions": self.decisions,
             "metrics_replayed": ended,
             "metrics": self.summary,
             "parity": self.parity,
         }
 
-    def new_block(self, seq: int, block: int) -> None:
-        if self.block is not None and block != self.block + 1:
-            raise Mismatch(seq, f"block {block} follows block {self.block}")
+    def event(self, seq: int, ts: int, kind: str, e: dict) -> bool:
+        """Replay one event; True for run_end."""
+        # a bar is checked once every fill of its ts is in (with --fill close, the fills of
+        # its own orders follow it)
+        if self.pending is not None and (ts != self.pending[1] or kind not in FILL_SIDE):
+            self.check_bar()
+        if kind in ("bar", "fill", "order", "block_end") and e["block"] != self.block:
+            raise Mismatch(seq, f"a {kind} of block {e['block']} outside block {self.block}")
+        if kind == "block_start":
+            self.block_start(seq, e)
+        elif kind == "fill":
+            self.fill(seq, ts, e)
+        elif kind == "bar":
+            self.bar(seq, ts, e)
+        elif kind == "order":
+            self.order(seq, e)
+        elif kind == "block_end":
+            self.block_end(seq, e)
+        elif kind == "run_end":
+            self.run_end(seq, e)
+            return True
+        else:
+            raise Mismatch(seq, f"unknown event kind {kind!r}")
+        return False
+
+    def block_start(self, seq: int, e: dict) -> None:
+        """A new block: fresh capital, no shares, and the strategy state it starts from (the
+        adaptive rule's remembered probabilities; those of recorded bars must be theirs)."""
+        block = e["block"]
+        expected = 0 if self.block is None else self.block + 1
+        if block != expected:
+            raise Mismatch(seq, f"block {block} starts where block {expected} should")
+        if self.block is not None:
+            self.end_of_block(seq)
         self.block, self.cash = block, self.capital
         self.shares = dict.fromkeys(SYMBOLS, 0)
-        self.block_fills, self.block_fees = 0, 0.0
+        self.block_fills, self.block_fees, self.block_bars = 0, 0.0, 0
         self.last_equity = self.capital
+        history, times = e.get("history"), e.get("history_ts")
+        if (
+            not isinstance(history, list)
+            or not isinstance(times, list)
+            or (len(history) != len(times))
+        ):
+            raise Mismatch(seq, "block_start lacks its history and history_ts lists")
+        adaptive = self.config.strategy.rule == "adaptive"
+        if adaptive and len(history) > self.config.strategy.adaptive_window:
+            raise Mismatch(seq, f"block_start remembers {len(history)} probabilities")
+        if not adaptive and history:
+            raise Mismatch(seq, f"the {self.config.strategy.rule} rule remembers nothing")
+        for t, p in zip(times, history, strict=True):
+            if t in self.recorded:
+                bar_seq, bar = self.recorded[t]
+                if bar["p_seq"] != p:
+                    raise Mismatch(
+                        seq,
+                        f"remembers p {p!r} for the bar at seq {bar_seq}, which recorded "
+                        f"p(seq) {bar['p_seq']!r}",
+                    )
+            else:
+                self.remembered[t] = (seq, p)
+        self.state = StrategyState(history=tuple(float(p) for p in history))
+
+    def end_of_block(self, seq: int) -> None:
+        if self.block_bars != self.config.block_size:
+            raise Mismatch(
+                seq,
+                f"block {self.block} holds {self.block_bars} bars; the run's block size is "
+                f"{self.config.block_size}",
+            )
+
+    def decision(self, seq: int, ts: int, e: dict) -> None:
+        """The strategy's ``decide`` on the recorded p(seq): the recorded signal, reason,
+        exposure and weights must follow."""
+        p = float("nan") if e["p_seq"] is None else float(e["p_seq"])
+        made, self.state = decide(
+            p, self.left[ts], self.config.strategy, self.thresholds, self.state
+        )
+        signal = "long" if made.exposure > 0 else "short" if made.exposure < 0 else "flat"
+        weights = allocate(made.exposure, self.config.allocation)
+        got = (e["signal"], e["reason"], e["exposure"])
+        if got != (signal, made.reason.value, made.exposure) or not all(
+            same(e["weights"][s], weights[s]) for s in SYMBOLS
+        ):
+            raise Mismatch(
+                seq,
+                f"recorded signal {e['signal']}, reason {e['reason']}, exposure "
+                f"{e['exposure']}; the strategy's decide() on p(seq) {e['p_seq']} gives "
+                f"{signal}, {made.reason.value}, exposure {made.exposure}",
+            )
+        self.decisions += 1
+
+    def targets(self):
+        """Every recorded probability the stream re-run may check: the bars, then the
+        remembered ones of bars outside the blocks."""
+        from sentio.audit.rerun import Target
+
+        out = [Target(t, seq, e["p_stream"], e["close"]) for t, (seq, e) in self.recorded.items()]
+        return out + [Target(t, seq, p, None) for t, (seq, p) in self.remembered.items()]
 
     def fill(self, seq: int, ts: int, e: dict) -> None:
         qty, price, fees = int(e["qty"]), float(e["price"]), float(e["fees"])
@@ -221,6 +402,9 @@ class Replay:
                     seq,
                     f"the inference paths disagree: p(seq) {p_seq!r}, p(stream) {p_stream!r}",
                 )
+        self.decision(seq, ts, e)
+        self.recorded[ts] = (seq, e)
+        self.block_bars += 1
         self.pending = (seq, ts, e)
 
     def check_bar(self) -> None:
@@ -269,6 +453,19 @@ class Replay:
     def run_end(self, seq: int, e: dict) -> None:
         if e.get("events") != seq + 1:
             raise Mismatch(seq, f"run_end says {e.get('events')} events, it is event {seq + 1}")
+        if e.get("last_hash") != self.rows[seq][4]:
+            raise Mismatch(
+                seq,
+                f"run_end names {str(e.get('last_hash'))[:16]}... as the hash before it; the "
+                f"chain has {self.rows[seq][4][:16]}...",
+            )
+        if self.block is not None:
+            self.end_of_block(seq)
+        if self.block is None or self.block + 1 != self.start.get("blocks_run"):
+            held = 0 if self.block is None else self.block + 1
+            raise Mismatch(
+                seq, f"the events hold {held} blocks; run_start says {self.start.get('blocks_run')}"
+            )
         ts = np.array([b[0] for b in self.bars], dtype=np.int64)
         block = np.array([b[1] for b in self.bars], dtype=np.int64)
         equity = np.array([b[2] for b in self.bars])
@@ -297,4 +494,4 @@ class Replay:
             )
 
 
-__all__ = ["Verdict", "same", "verify_run"]
+__all__ = ["Mismatch", "Verdict", "same", "verify_run"]

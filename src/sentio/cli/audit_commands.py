@@ -1,7 +1,8 @@
 """``saudit`` (also ``sentio audit``): read and verify the audit store.
 
 Every command takes ``--db`` (default audit.db in the working directory) and ``--json``;
-``--run`` defaults to the newest run in the database.
+``--run`` defaults to the newest run in the database. Every command only reads: the database
+is opened read-only and left byte for byte as it was.
 """
 
 from __future__ import annotations
@@ -29,11 +30,20 @@ JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
 RUN = typer.Option(None, "--run", help="Run id (default: the newest run in the database).")
 
 
+def _reader(db: Path):
+    """The database opened read-only; a refusal names the --db flag."""
+    from sentio.audit import AuditError, AuditStore
+
+    try:
+        return AuditStore(db, create=False)
+    except AuditError as exc:
+        raise AuditError(f"--db {exc}") from None
+
+
 def _open(db: Path, run_id: str | None):
-    from sentio.audit import AuditStore
     from sentio.audit.read import load
 
-    store = AuditStore(db, create=False)
+    store = _reader(db)
     run = store.run(run_id)
     return store, run, load(store, run["run_id"])
 
@@ -75,13 +85,11 @@ def _show(title, run, rows, max_rows, oldest, extra, columns, cells, json_out) -
 @app.command("list")
 def list_command(db: Path = DB, json_out: bool = JSON) -> None:
     """Every run: status (complete / incomplete), model, data, blocks, events, chain head."""
-    from sentio.audit import AuditStore
-
-    store = AuditStore(db, create=False)
+    store = _reader(db)
     runs = []
     for entry in store.runs():
         run = store.run(entry["run_id"])
-        start = run["config"]
+        start = run["config"]  # the chained run_start, not the runs table's copy
         data = start.get("data", {})
         runs.append(
             {
@@ -124,7 +132,7 @@ def list_command(db: Path = DB, json_out: bool = JSON) -> None:
 
 @app.command("signal-flow")
 def signal_flow_command(
-    max_rows: int = typer.Option(20, "--max", help="Rows to show (0: all)."),
+    max_rows: int = typer.Option(20, "--max", min=0, help="Rows to show (0: all)."),
     run_id: str | None = RUN,
     since: str | None = typer.Option(
         None, "--since", help="Only bars at or after this time (no zone: New York time)."
@@ -182,7 +190,7 @@ def signal_flow_command(
 
 @app.command("trades")
 def trades_command(
-    max_rows: int = typer.Option(20, "--max", help="Fills to show, the newest (0: all)."),
+    max_rows: int = typer.Option(20, "--max", min=0, help="Fills to show, the newest (0: all)."),
     run_id: str | None = RUN,
     db: Path = DB,
     json_out: bool = JSON,
@@ -220,7 +228,7 @@ def trades_command(
 
 @app.command("positions")
 def positions_command(
-    max_rows: int = typer.Option(20, "--max", help="Changes to show, the newest (0: all)."),
+    max_rows: int = typer.Option(20, "--max", min=0, help="Changes to show, the newest (0: all)."),
     run_id: str | None = RUN,
     db: Path = DB,
     json_out: bool = JSON,
@@ -299,32 +307,57 @@ def summary_command(run_id: str | None = RUN, db: Path = DB, json_out: bool = JS
 
 
 @app.command("verify")
-def verify_command(run_id: str | None = RUN, db: Path = DB, json_out: bool = JSON) -> None:
-    """Walk the hash chain, replay cash, positions, equity and every strategy metric from the
-    fills with strattest's own metrics code, and compare with what the run recorded. Exits 1
-    naming the first bad seq and what differs."""
-    from sentio.audit import AuditStore, verify_run
+def verify_command(
+    run_id: str | None = RUN,
+    full: bool = typer.Option(
+        False, "--full", help="Re-run the stream context on every bar, not a sample."
+    ),
+    sample: int = typer.Option(
+        64, "--sample", min=1, help="Bars whose probability the stream re-run checks."
+    ),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed that draws the sampled bars."),
+    db: Path = DB,
+    json_out: bool = JSON,
+) -> None:
+    """Walk the hash chain (a complete run must end with its run_end), replay cash,
+    positions, equity, every decision (the strategy's decide() on the recorded probabilities)
+    and every strategy metric, and re-run the stream context on a seeded sample of bars from
+    the recorded model and data (all with --full). Exit 0: all of it holds; 1: something does
+    not (the first bad seq is named); 3: nothing wrong found, but the stream re-run could not
+    be done (model or data absent or different; the reason is printed)."""
+    from sentio.audit import verify_run
 
-    verdict = verify_run(AuditStore(db, create=False), run_id)
+    verdict = verify_run(_reader(db), run_id, full=full, sample=sample, seed=seed)
     if json_out:
         print_json(verdict.to_dict())
     elif verdict.ok:
         checked, parity = verdict.checked, verdict.checked["parity"]
+        stream = checked.get("stream")
+        stream_text = (
+            f"; the stream re-run reproduced {stream['bars']} of {stream['of']} recorded "
+            f"probabilities bit for bit ({stream['mode']}, seed {stream['seed']})"
+            if stream
+            else ""
+        )
         console.print(
-            f"run {verdict.run_id}: OK. Chain of {verdict.events} events intact; replayed "
-            f"{checked['bars']} bars, {checked['fills']} fills, {checked['blocks']} blocks: "
-            "cash, positions, equity and every strategy metric match the record; the two "
-            f"inference paths agree on all {parity['compared']} compared bars.",
+            f"run {verdict.run_id}: OK. Chain of {verdict.events} events intact and ended by "
+            f"its run_end, head {verdict.head}; replayed {checked['bars']} bars, "
+            f"{checked['fills']} fills, {checked['blocks']} blocks: cash, positions, equity, "
+            f"{checked['decisions']} decisions and every strategy metric match the record; "
+            f"the two inference paths agree on all {parity['compared']} compared bars"
+            f"{stream_text}.",
             soft_wrap=True,
         )
+        if verdict.unchecked:
+            console.print(f"NOT CHECKED: {verdict.unchecked}", style="yellow", soft_wrap=True)
     else:
         console.print(
             f"run {verdict.run_id}: FAILED at seq {verdict.first_bad_seq}: {verdict.problem}",
             style="red",
             soft_wrap=True,
         )
-    if not verdict.ok:
-        raise typer.Exit(1)
+    if verdict.exit_code:
+        raise typer.Exit(verdict.exit_code)
 
 
 @app.command("export")
@@ -338,30 +371,35 @@ def export_command(
     """Every event of a run with its chain fields (payload_canonical is the exact string
     hashed: hash = sha256(prev_hash + kind + payload_canonical))."""
     from sentio.audit.read import export_rows
+    from sentio.core.files import atomic_output, check_output
 
     if fmt not in ("csv", "jsonl"):
         raise typer.BadParameter("--format must be csv or jsonl")
+    if out is not None:  # before any work: never onto the database or its WAL files
+        check_output(out, db, Path(f"{db}-wal"), Path(f"{db}-shm"), flag="--out")
     _, run, events = _open(db, run_id)
     rows = export_rows(run["run_id"], events)
-    stream = out.open("w", newline="") if out else sys.stdout
-    try:
-        if fmt == "jsonl":
-            for row in rows:
-                stream.write(json.dumps(row, sort_keys=True) + "\n")
-        else:
-            writer = csv.writer(stream)
-            columns = ["run_id", "seq", "ts", "time_utc", "kind", "payload_canonical"]
-            columns += ["prev_hash", "hash"]
-            writer.writerow(columns)
-            for row in rows:
-                writer.writerow([row[c] for c in columns])
-    finally:
-        if out:
-            stream.close()
+    if out is None:
+        _write_events(sys.stdout, rows, fmt)
+    else:
+        with atomic_output(out, flag="--out") as tmp, tmp.open("w", newline="") as stream:
+            _write_events(stream, rows, fmt)
     if out and json_out:
         print_json({"run_id": run["run_id"], "events": len(rows), "format": fmt, "out": out})
     elif out:
         console.print(f"wrote {len(rows)} events of run {run['run_id']} to {out} ({fmt})")
+
+
+def _write_events(stream, rows: list[dict], fmt: str) -> None:
+    if fmt == "jsonl":
+        for row in rows:
+            stream.write(json.dumps(row, sort_keys=True) + "\n")
+        return
+    writer = csv.writer(stream)
+    columns = ["run_id", "seq", "ts", "time_utc", "kind", "payload_canonical", "prev_hash", "hash"]
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([row[c] for c in columns])
 
 
 __all__ = ["app"]

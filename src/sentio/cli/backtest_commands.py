@@ -240,10 +240,13 @@ def _historical(config, audit: Path | None, json_out: bool):
                 lambda done, total: bar.update(tasks["blocks"], completed=done, total=total),
             )
             return result, None
-        from sentio.audit import AuditStore, audited_strattest
+        from sentio.audit import AuditError, AuditStore, audited_strattest
 
         tasks["audit"] = bar.add_task("audit", total=None)
-        store = AuditStore(audit)
+        try:
+            store = AuditStore(audit)
+        except AuditError as exc:
+            raise OptionError(str(exc), flag="--audit") from None
         result, run_id = audited_strattest(
             historical_plan(config),
             store,

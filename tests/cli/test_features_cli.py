@@ -16,6 +16,15 @@ from tests.cli.test_cli import run
 DOCS_OPS = Path(__file__).resolve().parents[2] / "docs" / "ops.md"
 
 
+def strict_json(text: str):
+    """Parse as RFC 8259 JSON: a bare NaN or Infinity is an error, not a float."""
+
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 @pytest.fixture(scope="module")
 def market(tmp_path_factory):
     out = tmp_path_factory.mktemp("m")
@@ -27,7 +36,7 @@ def market(tmp_path_factory):
 def test_list_shows_every_op_and_docs_ops_md_is_its_markdown():
     done = run("features", "list", "--json")
     assert done.returncode == 0, done.stderr
-    ops = {row["op"] for row in json.loads(done.stdout)}
+    ops = {row["op"] for row in strict_json(done.stdout)}
     assert {"EMA", "RSI", "ZWIN", "ADX", "VWAP_DIST", "REL_VOLUME"} <= ops
     assert ops == set(REGISTRY)
     markdown = run("features", "list", "--markdown").stdout
@@ -80,7 +89,7 @@ def test_check_passes_on_good_data_and_reports_json(market):
         "--json",
     )
     assert done.returncode == 0, done.stderr
-    results = json.loads(done.stdout)["results"]
+    results = strict_json(done.stdout)["results"]
     assert [r["check"] for r in results] == [
         "stream == batch",
         "prefix (no look-ahead)",

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sentio.data import describe, import_files
+from sentio.core import BarsError
+from sentio.data import describe, import_files, read_bars, write_bars
 from tests.conftest import real_file
 
 # NYSE early closes 2022-2026 as published by the exchange (13:00 New York).
@@ -51,17 +52,33 @@ def regular_rows(path) -> int:
 
 
 @pytest.mark.parametrize(("name", "rows", "first", "last", "days"), README)
-def test_real_file_imports_to_the_readme_counts(name, rows, first, last, days):
+def test_real_file_imports_to_the_readme_counts(name, rows, first, last, days, tmp_path):
     path = real_file(name)
     bars, report = import_files([path])
     assert report.files[0].rows_read == rows
     assert report.files[0].dropped == {}
     assert len(bars.frame) == regular_rows(path)
     assert report.files[0].extended_hours == rows - len(bars.frame)
+    # the interval is the one the README's file name states, not measured from the rows
+    assert report.interval_s == (300 if "_5min" in name else 60)
     (info,) = describe(bars)
     assert info.first_ny[:10] == first and info.last_ny[:10] == last
     if days is not None:
         assert info.sessions == days
+    # read_bars applies the import's rules again: every real table passes them unchanged
+    again = read_bars(write_bars(bars, tmp_path / "t.parquet"))
+    pd.testing.assert_frame_equal(again.frame, bars.frame)
+
+
+def test_a_five_minute_file_read_as_one_minute_bars_is_refused(tmp_path):
+    """Without the _5min in its name the interval defaults to 1min; the rows contradict it."""
+    renamed = tmp_path / "QQQ.csv"
+    renamed.write_bytes(real_file("ibkr/QQQ_5min.csv").read_bytes())
+    with pytest.raises(BarsError, match="--interval 5min") as caught:
+        import_files([renamed])
+    assert caught.value.rule == "interval"
+    bars, report = import_files([renamed], interval_s=300)
+    assert report.interval_s == 300 and bars.meta["interval_s"] == 300
 
 
 def test_polygon_drops_exactly_the_post_close_minutes():

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from sentio.core import BarsError
-from sentio.data import RULES, ReadOptions, import_files
+from sentio.core.errors import OptionError
+from sentio.data import RULES, ReadOptions, import_files, read_bars, write_bars
 
 N = 20
 START = pd.Timestamp("2025-09-15 09:30", tz="America/New_York")
@@ -78,7 +81,7 @@ def write(frame: pd.DataFrame, fmt: str, folder) -> tuple[str, ReadOptions, int]
             out[name] = pd.to_numeric(out[name])
         except (ValueError, TypeError):
             out[name] = out[name].astype(str)
-    out.insert(0, "symbol", "QQQ")
+    out.insert(0, "symbol", frame.get("symbol", "QQQ"))
     out.index = pd.DatetimeIndex(
         [
             x.tz_convert("UTC").tz_localize(None) if isinstance(x, pd.Timestamp) else pd.NaT
@@ -108,9 +111,27 @@ def corrupt(frame: pd.DataFrame, rule: str, i: int, fmt: str) -> str:
         return {"polygon": "ts_nyt_epoch", "ibkr": "datetime", "generic": "when", "parquet": "ts"}[
             fmt
         ]
+    if rule == "ts_out_of_range":  # the same minute in 2200: well formed, but in the future
+        frame["time"] = frame["time"].astype(object)
+        frame.loc[i, "time"] = frame.loc[i, "time"].replace(year=2200)
+        return {"polygon": "ts_nyt_epoch", "ibkr": "datetime", "generic": "when", "parquet": "ts"}[
+            fmt
+        ]
+    if rule == "missing_symbol":
+        if fmt != "parquet":
+            pytest.skip("a CSV's symbol comes from its name or --symbol, never from a row")
+        frame["symbol"] = pd.Series(["QQQ"] * len(frame), dtype=object)
+        frame.loc[i, "symbol"] = None
+        return "symbol"
     if rule == "non_positive_price":
         frame.loc[i, "open"] = 0.0
         return "open"
+    if rule == "price_too_large":  # 1e308 was accepted before issue 12
+        frame.loc[i, "high"] = 1e308
+        return "high"
+    if rule == "volume_too_large":
+        frame.loc[i, "volume"] = 1e14
+        return "volume"
     if rule == "high_below_open_close":
         frame.loc[i, "high"] = float(frame.loc[i, "close"]) - 0.01
         return "high"
@@ -226,5 +247,50 @@ def test_split_adjusts_prices_and_volume_before_the_date(tmp_path):
     assert np.allclose(adjusted.frame["volume"], plain.frame["volume"] * 2)
     untouched, _ = import_files([path], options, splits=[Split.parse("2025-09-15:0.5")])
     assert np.array_equal(untouched.frame["close"], plain.frame["close"])
-    with pytest.raises(BarsError, match="DATE:RATIO"):
+    with pytest.raises(OptionError, match="DATE:RATIO"):
         Split.parse("2025-09-15")
+    for bad in ("2025-13-45:0.5", "2025-02-30:2", "2025-01-01:1/0", "2025-01-01:0", "x:1"):
+        with pytest.raises(OptionError, match="--split"):
+            Split.parse(bad)
+
+
+def _edited_table(tmp_path, edit):
+    """The clean file imported, written canonical, then edited in place as a user could (with
+    pyarrow: write_bars would sort the rows again)."""
+    path, options, _ = write(base_frame(), "ibkr", tmp_path)
+    bars, _ = import_files([path], options)
+    out = write_bars(bars, tmp_path / "edited.parquet")
+    table = pq.read_table(out)
+    frame = table.to_pandas()
+    edit(frame)
+    edited = pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False)
+    pq.write_table(edited.replace_schema_metadata(table.schema.metadata), out)
+    return out
+
+
+def _swap_times(frame):
+    frame.loc[[6, 7], "ts"] = frame.loc[[7, 6], "ts"].to_numpy()
+
+
+# edit of row index 7 (row 8 of the Parquet file), the field and rule the read must name
+CANONICAL_EDITS = {
+    "zero close": (lambda f: f.__setitem__("close", f["close"].where(f.index != 7, 0.0)),
+                   "close", "non_positive_price"),
+    "high below low": (lambda f: f.__setitem__("high", f["high"].where(f.index != 7, 1.0)),
+                       "high", "high_below_open_close"),
+    "unsorted": (_swap_times, "ts", "unsorted_ts"),
+    "pre-market bar": (lambda f: f.__setitem__("ts", f["ts"].where(f.index != 7, f["ts"][0]
+                       - 3600 * 10**9)), "ts", "extended_hours"),
+    "empty symbol": (lambda f: f.__setitem__("symbol", f["symbol"].where(f.index != 7, "")),
+                     "symbol", "missing_symbol"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("edit", sorted(CANONICAL_EDITS))
+def test_read_bars_refuses_a_table_edited_after_import(tmp_path, edit):
+    change, field, rule = CANONICAL_EDITS[edit]
+    path = _edited_table(tmp_path, change)
+    with pytest.raises(BarsError) as caught:
+        read_bars(path)
+    err = caught.value
+    assert (err.file, err.row, err.field, err.rule) == (str(path), 8, field, rule)

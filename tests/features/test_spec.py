@@ -72,8 +72,31 @@ def test_original_defaults_and_aliases():
     [
         (minimal(op="EMX"), 0, "op", "unknown op 'EMX'"),
         (minimal(source="vwap"), 0, "source", "unknown source 'vwap'"),
-        (minimal(window=0), 0, "window", "positive integer, got 0"),
-        (minimal(window=-3), 0, "window", "positive integer, got -3"),
+        (minimal(window=0), 0, "window", "positive integer up to 100,000 bars, got 0"),
+        (minimal(window=-3), 0, "window", "positive integer up to 100,000 bars, got -3"),
+        # issue 12: each of these allocated (or looped) for minutes before failing, or crashed
+        (minimal(window=10**9), 0, "window", "up to 100,000 bars, got 1000000000"),
+        (minimal(window=2**64), 0, "window", "up to 100,000 bars, got 18446744073709551616"),
+        (minimal(window=1e12), 0, "window", "valid integer"),
+        (minimal(op="MACD_LINE", fast=12, slow=10**6), 0, "slow", "up to 100,000 bars"),
+        (
+            {"features": [{"op": "EMA", "name": "n" * 5000}]},
+            0,
+            "name",
+            "at most 200 characters, got 5,000",
+        ),
+        (
+            {"features": [{"op": "EMA", "window": w} for w in range(1, 1002)]},
+            None,
+            "features",
+            "1,001 features; a spec has at most 1,000",
+        ),  # fmt: skip
+        (
+            {"features": [{"op": "EMA", "x": [[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]}]},
+            None,
+            None,
+            "nested 19 levels deep",
+        ),  # fmt: skip
         (minimal(window=2.5), 0, "window", "valid integer"),
         (minimal(window="5"), 0, "window", "valid integer"),
         (minimal(window=None, op="LOGRET_N"), 0, "window", "needs 'window'"),
@@ -84,7 +107,7 @@ def test_original_defaults_and_aliases():
             {**minimal(), "alignment_policy": {"emit_from_index": -1}},
             None,
             "alignment_policy.emit_from_index",
-            ">= 0",
+            "must be 0 to 100,000",
         ),
         (
             {**minimal(), "alignment_policy": {"emit_from_index": "64"}},
@@ -122,3 +145,13 @@ def test_files_that_are_not_specs(tmp_path):
     listed.write_text("[]")
     with pytest.raises(SpecError, match="JSON object"):
         load_spec(listed)
+    with pytest.raises(SpecError, match="is not a file"):
+        load_spec(tmp_path)
+    deep = tmp_path / "deep.json"  # 100,000 levels: beyond the JSON parser's recursion limit
+    deep.write_text('{"features": [{"op": "EMA", "x": ' + "[" * 100_000 + "]" * 100_000 + "}]}")
+    with pytest.raises(SpecError, match="nested too deeply"):
+        load_spec(deep)
+    huge = tmp_path / "huge.json"
+    huge.write_text('{"features": [{"op": "EMA"}], "pad": "' + "x" * 2_000_000 + '"}')
+    with pytest.raises(SpecError, match="a spec is at most 1,000,000"):
+        load_spec(huge)

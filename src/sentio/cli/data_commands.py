@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from sentio.cli.output import console, print_json, table
+from sentio.core.files import check_output, write_bytes_atomic
 from sentio.data import (
     DEFAULT_MAX_GAP_MIN,
     ReadOptions,
@@ -17,6 +18,7 @@ from sentio.data import (
     read_bars,
     write_bars,
 )
+from sentio.data.ingest import parse_interval
 from sentio.data.validate import REPAIR_MODES, RULES
 
 app = typer.Typer(help="Canonical bars: import vendor files, align symbols, inspect, synthesise.")
@@ -55,11 +57,17 @@ def import_command(
         "--repair",
         help="Rows that break a rule: refuse (default) or drop (and report counts per rule).",
     ),
+    interval: str | None = typer.Option(
+        None,
+        "--interval",
+        help="Bar interval, e.g. 1min or 5min (default: a canonical input's own, else 1min).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the import report as JSON."),
 ) -> None:
     """Turn vendor files into one canonical bar table (regular session only, validated)."""
     if repair not in REPAIR_MODES:
-        raise typer.BadParameter(f"--repair must be one of {REPAIR_MODES}")
+        raise typer.BadParameter(f"--repair must be one of {', '.join(REPAIR_MODES)}")
+    check_output(out, *files)
     options = ReadOptions(symbol=symbol, ts_col=ts_col, tz=tz, ts_unit=ts_unit)
     bars, report = import_files(
         list(files),
@@ -67,6 +75,7 @@ def import_command(
         repair=repair,
         max_gap_min=max_gap,
         splits=[Split.parse(s) for s in split],
+        interval_s=parse_interval(interval) if interval is not None else None,
     )
     write_bars(bars, out)
     summary = {
@@ -125,6 +134,7 @@ def align_command(
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Keep the timestamps every symbol has; report what was dropped per symbol and why."""
+    check_output(out, *files)
     bars, report = align([read_bars(f) for f in files])
     write_bars(bars, out)
     if json_out:
@@ -217,8 +227,11 @@ def synth_command(
     ),
 ) -> None:
     """Generate the built-in market: QQQ and simulated TQQQ, SQQQ, PSQ, with regime labels."""
-    from sentio.data.synth import SynthConfig, generate, load_params, write_market
+    from sentio.data.synth import SIBLINGS, SynthConfig, generate, load_params, write_market
 
+    check_output(out, calibration, directory=True)
+    for name in ["QQQ", *(s.symbol for s in SIBLINGS), "regimes"]:
+        check_output(out / f"{name}.parquet", calibration)
     config = SynthConfig(
         seed=seed,
         days=days,
@@ -254,9 +267,9 @@ def calibrate_command(
     """Measure the synthetic market's parameters from real bars (see docs/synthetic_market.md)."""
     from sentio.data.synth import calibrate
 
+    check_output(out, *files, *volume_level_from)
     params = calibrate(list(files), list(volume_level_from) or None)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(params.to_json(), encoding="utf-8")
+    write_bytes_atomic(out, params.to_json().encode("utf-8"))
     r = params.regimes
     rows = [
         [n, f"{s:.2f}", f"{v * 1e4:.2f}", f"{d * 1e6:+.1f}", f"{t[i]:.2f}"]

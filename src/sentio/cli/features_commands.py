@@ -12,6 +12,7 @@ import typer
 
 from sentio import __version__
 from sentio.cli.output import console, markdown_table, print_json, table
+from sentio.core.files import atomic_output, check_output
 from sentio.data import read_bars
 from sentio.features import FeatureEngine, load_spec
 from sentio.features.checks import run_checks
@@ -86,6 +87,7 @@ def compute_command(
     compat: bool = typer.Option(False, "--compat", help=COMPAT_HELP),
 ) -> None:
     """Compute every feature of SPEC over DATA; write ts, symbol, segment, ready, features."""
+    check_output(out, data, spec if Path(spec).exists() else None)
     engine = FeatureEngine(spec, compat=compat)
     bars = read_bars(data)
     symbols = [symbol] if symbol else bars.symbols
@@ -120,8 +122,8 @@ def compute_command(
     }
     result = pa.concat_tables(tables)
     result = result.replace_schema_metadata({b"sentio.features": json.dumps(meta).encode()})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(result, out, compression="zstd")
+    with atomic_output(out) as tmp:
+        pq.write_table(result, tmp, compression="zstd")
     for sym, info in report.items():
         console.print(
             f"{sym}: {info['rows']} bars, {len(engine.names)} features, {info['segments']} "
@@ -135,7 +137,9 @@ def check_command(
     spec: str = typer.Option(..., "--spec", help=SPEC_HELP),
     data: Path = typer.Option(..., "--data", help=DATA_HELP),
     symbol: str | None = typer.Option(None, "--symbol", help=SYMBOL_HELP),
-    samples: int = typer.Option(20, "--samples", min=1, help="Random prefix ends to test."),
+    samples: int = typer.Option(
+        20, "--samples", min=1, max=1000, help="Random prefix ends to test (at most 1000)."
+    ),
     offset: list[int] = typer.Option(
         [1, 97, 1500], "--offset", min=1, help="Later starts for the warm-up check (repeatable)."
     ),

@@ -32,12 +32,19 @@ def align(tables: list[Bars]) -> tuple[Bars, AlignReport]:
     frame = pd.concat(frames, ignore_index=True)
     symbols = sorted(frame["symbol"].unique())
     if len(symbols) < 2:
-        raise BarsError(f"align needs at least two symbols, got {symbols}")
+        raise BarsError(
+            f"align needs at least two symbols, got {', '.join(symbols) or 'none'}; give "
+            "tables of different symbols"
+        )
     if frame.duplicated(["symbol", "ts"]).any():
         raise BarsError("a symbol appears in more than one input with the same timestamps")
     intervals = {int(t.meta["interval_s"]) for t in tables}
     if len(intervals) != 1:
-        raise BarsError(f"inputs have different bar intervals {sorted(intervals)} (seconds)")
+        raise BarsError(
+            "inputs have different bar intervals ("
+            + ", ".join(f"{s // 60}min" for s in sorted(intervals))
+            + "); import them at one interval"
+        )
     interval_s = intervals.pop()
     max_gap = min(int(t.meta.get("max_gap_min", DEFAULT_MAX_GAP_MIN)) for t in tables)
     ts_sets = {s: frame.loc[frame["symbol"] == s, "ts"].to_numpy() for s in symbols}
@@ -55,7 +62,7 @@ def align(tables: list[Bars]) -> tuple[Bars, AlignReport]:
                     reasons[f"missing in {other}"] = missing
         dropped[s] = reasons
     if len(common) == 0:
-        raise BarsError(f"the symbols {symbols} share no timestamp")
+        raise BarsError(f"the symbols {', '.join(symbols)} share no timestamp")
     kept = frame[np.isin(frame["ts"].to_numpy(), common)].copy()
     info = assign_segments(common, interval_s, max_gap)
     kept["segment"] = info.segment[np.searchsorted(common, kept["ts"].to_numpy())]

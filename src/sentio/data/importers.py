@@ -3,7 +3,7 @@
 Readers never drop or fix a row. They parse what they can and mark what they cannot (a
 non-numeric cell, an unparseable time) so that :mod:`sentio.data.validate` can name the row.
 
-Formats (ARCHITECTURE.md section 3, shared/data/README.md):
+Formats (docs/data.md):
 
 ============ ================================================================================
 ``polygon``  CSV ``ts_utc,ts_nyt_epoch,open,high,low,close,volume``; time = ``ts_nyt_epoch``,
@@ -22,22 +22,33 @@ row 2; in a Parquet file the first bar is row 1.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
-from sentio.core.clock import NEW_YORK
-from sentio.core.errors import BarsError
-from sentio.data.schema import VALUE_FIELDS
+from sentio.core.clock import NEW_YORK, NS_PER_MINUTE
+from sentio.core.errors import BarsError, OptionError, excerpt
+from sentio.data.schema import META_KEY, VALUE_FIELDS
 
 FORMATS = ("polygon", "ibkr", "parquet", "generic")
 TS_UNITS = ("s", "ms", "us", "ns")
 _NON_FINITE_WORDS = {"nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 _SYMBOL_IN_NAME = re.compile(r"^([A-Z]{1,5})(?=[_\-. ]|$)")
 _OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
+# Stand-ins for a readable time that int64 nanoseconds cannot hold (years before 1678 or after
+# 2262, an epoch number of 1e30): whole minutes at the ends of the range, so that the
+# ``ts_out_of_range`` rule (not a crash in pandas) refuses the row; its text is kept for messages.
+FAR_FUTURE = np.iinfo(np.int64).max // NS_PER_MINUTE * NS_PER_MINUTE
+FAR_PAST = -FAR_FUTURE
+_NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+_INTERVAL_IN_NAME = re.compile(r"(?:^|[_\-. ])(\d{1,3})min(?:[_\-. ]|$)", re.IGNORECASE)
+_MAX_SYMBOL = 32  # characters; a symbol is printed in every table and message
 
 
 @dataclass
@@ -53,9 +64,10 @@ class RawBars:
     symbol: np.ndarray  # (N,) object
     values: dict[str, np.ndarray]  # field -> (N,) float64 (NaN where not a number)
     bad_text: dict[str, dict[int, str]] = field(default_factory=dict)  # field -> {i: raw text}
-    ts_text: dict[int, str] = field(default_factory=dict)  # i -> raw time text where ts_bad
+    ts_text: dict[int, str] = field(default_factory=dict)  # i -> raw text of a bad or far time
     files: list[str] = field(default_factory=list)  # several inputs concatenated: their names
     file_index: np.ndarray | None = None  # (N,) which of ``files`` each row came from
+    interval_s: int | None = None  # the interval the file declares (metadata, or _5min in its name)
 
     def __post_init__(self) -> None:
         if not self.files:
@@ -79,6 +91,38 @@ class ReadOptions:
     tz: str | None = None  # zone of naive times in generic CSVs (and overrides ibkr's New York)
     ts_unit: str | None = None  # unit of numeric epoch times in generic CSVs
 
+    def check(self) -> None:
+        """Refuse a flag value that cannot work, before any file is read.
+
+        >>> try:
+        ...     ReadOptions(tz="Mars/Olympus").check()
+        ... except OptionError as exc:
+        ...     print(exc)
+        --tz: unknown time zone 'Mars/Olympus'; give an IANA name such as America/New_York or UTC
+        """
+        if self.tz is not None:
+            try:
+                ZoneInfo(self.tz)
+            except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+                raise OptionError(
+                    f"unknown time zone {excerpt(self.tz)}; give an IANA name such as "
+                    "America/New_York or UTC",
+                    flag="--tz",
+                ) from exc
+        if self.ts_unit is not None and self.ts_unit not in TS_UNITS:
+            raise OptionError(
+                f"must be one of {', '.join(TS_UNITS)}, got {excerpt(self.ts_unit)}",
+                flag="--ts-unit",
+            )
+        if self.symbol is not None and not re.fullmatch(rf"[^\s]{{1,{_MAX_SYMBOL}}}", self.symbol):
+            raise OptionError(
+                f"a symbol is 1 to {_MAX_SYMBOL} characters without spaces, got "
+                f"{excerpt(self.symbol)}",
+                flag="--symbol",
+            )
+        if self.ts_col is not None and not self.ts_col.strip():
+            raise OptionError("give the name of the time column", flag="--ts-col")
+
 
 def detect_format(path: Path, header: list[str], options: ReadOptions) -> str:
     """Pick the reader for a file, or fail naming the flag that would settle it."""
@@ -92,10 +136,10 @@ def detect_format(path: Path, header: list[str], options: ReadOptions) -> str:
     if names and names[0] == "datetime":
         return "ibkr"
     raise BarsError(
-        f"cannot tell the format from the header {header}: expected a Polygon header "
-        "(ts_utc,ts_nyt_epoch,...), an IBKR header (datetime,...) or a .parquet file; for any "
-        "other CSV give --ts-col NAME (with --tz ZONE for naive times or --ts-unit s|ms|us|ns "
-        "for epoch numbers)",
+        f"cannot tell the format from the header {excerpt(','.join(map(str, header)))}: "
+        "expected a Polygon header (ts_utc,ts_nyt_epoch,...), an IBKR header (datetime,...) "
+        "or a .parquet file; for any other CSV give --ts-col NAME (with --tz ZONE for naive "
+        "times or --ts-unit s|ms|us|ns for epoch numbers)",
         file=str(path),
         row=1,
         rule="unknown_format",
@@ -107,6 +151,11 @@ def read_file(path: str | Path, options: ReadOptions = ReadOptions()) -> RawBars
     path = Path(path)
     if not path.exists():
         raise BarsError("file not found", file=str(path))
+    if path.is_dir():
+        raise BarsError(
+            "is a directory; give the vendor files themselves (for example DIR/*.csv)",
+            file=str(path),
+        )
     if path.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(path, options)
     frame = _read_csv(path)
@@ -122,7 +171,29 @@ def read_file(path: str | Path, options: ReadOptions = ReadOptions()) -> RawBars
     else:
         ts, ts_bad, ts_text = _generic_ts(path, frame[ts_name], options)
     symbol = _symbol_column(path, None, len(frame), options)
-    return RawBars(str(path), fmt, ts_name, rows, ts, ts_bad, symbol, values, bad_text, ts_text)
+    return RawBars(
+        str(path),
+        fmt,
+        ts_name,
+        rows,
+        ts,
+        ts_bad,
+        symbol,
+        values,
+        bad_text,
+        ts_text,
+        interval_s=interval_in_name(path),
+    )
+
+
+def interval_in_name(path: Path) -> int | None:
+    """The interval a vendor file's name states, as IBKR exports do (``QQQ_5min.csv``).
+
+    >>> interval_in_name(Path("QQQ_5min.csv")), interval_in_name(Path("QQQ_RTH_NH.csv"))
+    (300, None)
+    """
+    match = _INTERVAL_IN_NAME.search(path.stem)
+    return int(match.group(1)) * 60 if match and int(match.group(1)) > 0 else None
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -132,7 +203,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError as exc:
         raise BarsError("the file is empty", file=str(path), rule="unreadable") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise BarsError(f"not a readable CSV: {exc}", file=str(path), rule="unreadable") from exc
+        raise BarsError(
+            f"not a readable CSV: {excerpt(str(exc), 200)}", file=str(path), rule="unreadable"
+        ) from exc
 
 
 def _column_map(
@@ -163,8 +236,8 @@ def _column_map(
                 hints.append(f"{by_lower[close[0]]!r} looks like a misnamed {want!r}")
         hint = ("; " + "; ".join(hints)) if hints else ""
         raise BarsError(
-            f"missing column(s) {missing} for the {fmt} format; found {list(map(str, header))}"
-            + hint,
+            f"missing column(s) {', '.join(missing)} for the {fmt} format; found "
+            f"{excerpt(', '.join(map(str, header)), 200)}" + excerpt(hint, 200),
             file=str(path),
             row=header_row,
             field=missing[0],
@@ -210,11 +283,27 @@ def is_non_finite_word(text: str) -> bool:
 
 
 def _epoch_ts(column: pd.Series, unit: str):
+    if pd.api.types.is_integer_dtype(column):  # exact: int64 ns stays bit for bit
+        num = column.to_numpy(dtype=np.int64)
+        bad = np.zeros(len(num), dtype=bool)
+        return _scaled(num, _NS_PER_UNIT[unit], bad, column)
     num = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(num)
-    scale = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}[unit]
-    ts = np.where(bad, 0, np.round(np.where(bad, 0, num) * scale)).astype(np.int64)
-    return ts, bad, _texts(column, bad)
+    with np.errstate(invalid="ignore"):  # the far ones are replaced below, never cast
+        ns = np.round(np.where(bad, 0.0, num) * _NS_PER_UNIT[unit])
+    far = ~bad & (np.abs(ns) > FAR_FUTURE)
+    ts = np.where(bad | far, 0.0, ns).astype(np.int64)
+    ts = np.where(far, np.where(ns > 0, FAR_FUTURE, FAR_PAST), ts)
+    return ts, bad, _texts(column, bad | far)
+
+
+def _scaled(values: np.ndarray, scale: int, bad: np.ndarray, column: pd.Series):
+    """int64 ``values`` in a unit of ``scale`` ns -> ns, far ones replaced by FAR_* (no wrap)."""
+    limit = FAR_FUTURE // scale
+    far = ~bad & (np.abs(values) > limit)
+    safe = np.where(bad | far, 0, values)
+    ts = np.where(far, np.where(values > 0, FAR_FUTURE, FAR_PAST), safe * scale)
+    return ts.astype(np.int64), bad, _texts(column, bad | far)
 
 
 def _naive_ts(column: pd.Series, tz: str):
@@ -226,9 +315,10 @@ def _naive_ts(column: pd.Series, tz: str):
 
 
 def _from_index(index: pd.DatetimeIndex, column: pd.Series):
+    # pandas parses into microseconds (or seconds), which hold years that nanoseconds cannot
+    # (9999-12-31): convert by hand rather than with as_unit("ns"), which would raise.
     bad = np.asarray(index.isna())
-    ts = np.where(bad, 0, index.as_unit("ns").asi8).astype(np.int64)
-    return ts, bad, _texts(column, bad)
+    return _scaled(index.asi8, _NS_PER_UNIT[index.unit], bad, column)
 
 
 def _texts(column: pd.Series, bad: np.ndarray) -> dict[int, str]:
@@ -239,7 +329,7 @@ def _generic_ts(path: Path, column: pd.Series, options: ReadOptions):
     if pd.api.types.is_numeric_dtype(column):
         if options.ts_unit not in TS_UNITS:
             raise BarsError(
-                f"the time column {column.name!r} holds numbers: give --ts-unit "
+                f"the time column {excerpt(str(column.name))} holds numbers: give --ts-unit "
                 f"{'|'.join(TS_UNITS)} to say what unit of epoch time they are",
                 file=str(path),
                 field=str(column.name),
@@ -264,7 +354,7 @@ def _generic_ts(path: Path, column: pd.Series, options: ReadOptions):
         )
     if options.tz is None:
         raise BarsError(
-            f"the times in {column.name!r} are naive (no UTC offset): give --tz ZONE "
+            f"the times in {excerpt(str(column.name))} are naive (no UTC offset): give --tz ZONE "
             "(for example --tz America/New_York or --tz UTC)",
             file=str(path),
             field=str(column.name),
@@ -276,8 +366,13 @@ def _generic_ts(path: Path, column: pd.Series, options: ReadOptions):
 def _read_parquet(path: Path, options: ReadOptions) -> RawBars:
     try:
         frame = pd.read_parquet(path)
+        declared = (pq.read_schema(path).metadata or {}).get(META_KEY)
     except Exception as exc:  # pyarrow raises several types for a bad file
-        raise BarsError(f"not a readable Parquet file: {exc}", file=str(path)) from exc
+        raise BarsError(
+            f"not a readable Parquet file: {excerpt(str(exc), 200)}",
+            file=str(path),
+            rule="unreadable",
+        ) from exc
     if "ts" in (frame.index.names or []):
         frame = frame.reset_index()
     columns = _column_map(path, frame.columns, "parquet", options, header_row=None)
@@ -288,13 +383,38 @@ def _read_parquet(path: Path, options: ReadOptions) -> RawBars:
         ts, ts_bad, ts_text = _epoch_ts(column, "ns")
     elif isinstance(column.dtype, pd.DatetimeTZDtype):
         ts, ts_bad, ts_text = _from_index(pd.DatetimeIndex(column).tz_convert("UTC"), column)
-    else:  # naive datetimes are UTC in this format (shared/data/README.md, lse/)
+    else:  # naive datetimes are UTC in this format (the LSE vendor files)
         ts, ts_bad, ts_text = _naive_ts(column, options.tz or "UTC")
-    file_symbols = frame["symbol"].astype(str).to_numpy(object) if "symbol" in frame else None
+    file_symbols = symbol_text(frame["symbol"]) if "symbol" in frame else None
     symbol = _symbol_column(path, file_symbols, len(frame), options)
     return RawBars(
-        str(path), "parquet", columns["ts"], rows, ts, ts_bad, symbol, values, bad_text, ts_text
+        str(path),
+        "parquet",
+        columns["ts"],
+        rows,
+        ts,
+        ts_bad,
+        symbol,
+        values,
+        bad_text,
+        ts_text,
+        interval_s=_declared_interval(declared) or interval_in_name(path),
     )
+
+
+def symbol_text(column: pd.Series) -> np.ndarray:
+    """Symbols as text; a missing one becomes "" (the ``missing_symbol`` rule names its row)."""
+    text = column.astype(object).where(column.notna(), "")
+    return text.map(lambda v: str(v).strip()).to_numpy(object)
+
+
+def _declared_interval(raw_meta: bytes | None) -> int | None:
+    """The ``interval_s`` a canonical table declares in its metadata, if any."""
+    try:
+        value = json.loads(raw_meta)["interval_s"] if raw_meta else None
+    except (ValueError, TypeError, KeyError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _symbol_column(path: Path, from_file, n: int, options: ReadOptions) -> np.ndarray:
@@ -305,7 +425,8 @@ def _symbol_column(path: Path, from_file, n: int, options: ReadOptions) -> np.nd
     match = _SYMBOL_IN_NAME.match(path.stem)
     if not match:
         raise BarsError(
-            f"cannot tell the symbol: the file has no symbol column and its name {path.name!r} "
+            "cannot tell the symbol: the file has no symbol column and its name "
+            f"{excerpt(path.name)} "
             "does not start with one (like QQQ_1min.csv); give --symbol",
             file=str(path),
             rule="symbol_needed",

@@ -2,10 +2,17 @@
 
 Pipeline: read each file (:mod:`importers`) -> check every rule (:mod:`validate`) -> keep the
 regular session -> apply the ``--split`` adjustments asked for -> number segments per symbol.
+
+The bar interval is declared, never guessed from the rows that survive: ``--interval``, else the
+interval the files declare (a canonical table's metadata, or ``_5min`` in an IBKR file's name),
+else one minute (the vendor formats Sentio knows are 1-minute bars unless named otherwise). A file
+that contradicts the declared interval is refused (no two consecutive bars one interval apart, or
+bars closer than it), naming the ``--interval`` to give.
 """
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,14 +21,18 @@ import numpy as np
 import pandas as pd
 
 from sentio.core.clock import NEW_YORK
-from sentio.core.errors import BarsError
+from sentio.core.errors import BarsError, OptionError, excerpt
 from sentio.core.hashing import sha256_file
 from sentio.data.importers import RawBars, ReadOptions, read_file
-from sentio.data.schema import PRICE_FIELDS, VALUE_FIELDS, Bars, canonical_frame
+from sentio.data.schema import MAX_INTERVAL_S, PRICE_FIELDS, VALUE_FIELDS, Bars, canonical_frame
 from sentio.data.segments import DEFAULT_MAX_GAP_MIN, Hole, assign_segments
 from sentio.data.validate import Checked, check
 
 _SPLIT = re.compile(r"^(\d{4}-\d{2}-\d{2}):(\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?)$")
+_INTERVAL = re.compile(r"^(\d{1,5})\s*(s|min|h)$")
+DEFAULT_INTERVAL_S = 60  # Polygon, IBKR and LSE minute files (the vendors' minute files)
+MAX_GAP_LIMIT_MIN = 390  # a missing stretch longer than a whole session is no longer a gap
+_SPLIT_RATIO = (1e-6, 1e6)  # beyond this, a typo (a split is 1:2 ... 1:1000 in practice)
 
 
 @dataclass(frozen=True)
@@ -41,15 +52,47 @@ class Split:
     def parse(cls, text: str) -> Split:
         match = _SPLIT.match(text.strip())
         if not match:
-            raise BarsError(
-                f"--split {text!r} is not DATE:RATIO (e.g. 2025-11-20:0.5 or 2025-11-20:1/2)",
-                rule="bad_split",
+            raise OptionError(
+                f"{excerpt(text)} is not DATE:RATIO (e.g. 2025-11-20:0.5 or 2025-11-20:1/2)",
+                flag="--split",
             )
+        try:
+            datetime.date.fromisoformat(match.group(1))
+        except ValueError as exc:
+            raise OptionError(
+                f"{excerpt(text)}: {match.group(1)} is not a calendar date ({exc})", flag="--split"
+            ) from exc
         num, _, den = match.group(2).partition("/")
+        if float(den or 1) == 0:
+            raise OptionError(f"{excerpt(text)}: the ratio divides by zero", flag="--split")
         ratio = float(num) / float(den or 1)
-        if not ratio > 0:
-            raise BarsError(f"--split ratio must be > 0, got {text!r}", rule="bad_split")
+        if not _SPLIT_RATIO[0] <= ratio <= _SPLIT_RATIO[1]:
+            raise OptionError(
+                f"the ratio must be in [{_SPLIT_RATIO[0]:g}, {_SPLIT_RATIO[1]:g}], "
+                f"got {excerpt(text)}",
+                flag="--split",
+            )
         return cls(match.group(1), ratio)
+
+
+def parse_interval(text: str) -> int:
+    """``--interval`` (``1min``, ``5min``, ``60s``, ``1h``) in seconds: whole minutes only.
+
+    >>> parse_interval("5min"), parse_interval("60s"), parse_interval("1h")
+    (300, 60, 3600)
+    """
+    match = _INTERVAL.match(text.strip().lower())
+    if not match:
+        raise OptionError(
+            f"{excerpt(text)} is not an interval like 1min, 5min, 60s or 1h", flag="--interval"
+        )
+    seconds = int(match.group(1)) * {"s": 1, "min": 60, "h": 3600}[match.group(2)]
+    if seconds % 60 or not 60 <= seconds <= MAX_INTERVAL_S:
+        raise OptionError(
+            f"must be whole minutes from 1min to {MAX_INTERVAL_S // 60}min, got {excerpt(text)}",
+            flag="--interval",
+        )
+    return seconds
 
 
 @dataclass
@@ -82,13 +125,22 @@ def import_files(
     repair: str = "refuse",
     max_gap_min: int = DEFAULT_MAX_GAP_MIN,
     splits: list[Split] = (),
+    interval_s: int | None = None,
 ) -> tuple[Bars, ImportReport]:
-    """Import vendor files into one canonical table (see module doc)."""
+    """Import vendor files into one canonical table (see module doc).
+
+    ``interval_s`` is the bar interval (``--interval``); ``None`` takes the one the files
+    declare, else one minute.
+    """
     if not paths:
         raise BarsError("no input files given")
-    if max_gap_min < 0:
-        raise BarsError(f"--max-gap must be >= 0 minutes, got {max_gap_min}")
+    if not 0 <= max_gap_min <= MAX_GAP_LIMIT_MIN:
+        raise OptionError(
+            f"must be 0 to {MAX_GAP_LIMIT_MIN} minutes, got {max_gap_min}", flag="--max-gap"
+        )
+    options.check()
     raws = [read_file(p, options) for p in paths]
+    interval_s = _declared_interval(raws, interval_s)
     raw = _concat(raws)
     checked = check(raw, repair=repair)
     reports = _file_reports(raws, checked)
@@ -105,7 +157,7 @@ def import_files(
             "no regular-session bars left to import", file=", ".join(str(p) for p in paths)
         )
     frame = frame.sort_values(["symbol", "ts"], kind="stable").reset_index(drop=True)
-    interval_s = infer_interval(frame)
+    _check_interval(frame, interval_s, paths)
     split_rows = _apply_splits(frame, splits)
     frame["segment"] = 0
     holes: dict[str, list[Hole]] = {}
@@ -133,20 +185,51 @@ def import_files(
     return Bars(canonical_frame(frame), meta), report
 
 
-def infer_interval(frame: pd.DataFrame) -> int:
-    """The bar interval in seconds: the most common step between a symbol's consecutive bars."""
-    steps = []
-    for _, rows in frame.groupby("symbol", sort=True):
-        diff = np.diff(rows["ts"].to_numpy())
-        steps.append(diff[(diff > 0) & (diff <= 3600 * 1_000_000_000)])
-    steps = np.concatenate(steps) if steps else np.zeros(0, np.int64)
-    if len(steps) == 0:
-        return 60
-    values, counts = np.unique(steps, return_counts=True)
-    step_ns = int(values[np.argmax(counts)])
-    if step_ns % 60_000_000_000:
-        raise BarsError(f"bars are {step_ns / 1e9:g} s apart; only whole minutes are supported")
-    return step_ns // 1_000_000_000
+def _declared_interval(raws: list[RawBars], given: int | None) -> int:
+    """``--interval`` if given, else what the files declare, else one minute; never a mix."""
+    declared = {r.interval_s for r in raws if r.interval_s is not None}
+    if given is not None:
+        if declared - {given}:
+            raise OptionError(
+                f"{given // 60}min contradicts the {sorted(declared)[0] // 60}min bars the "
+                "input tables declare",
+                flag="--interval",
+            )
+        return given
+    if len(declared) > 1:
+        minutes = ", ".join(f"{s // 60}min" for s in sorted(declared))
+        raise BarsError(f"the inputs declare different bar intervals ({minutes})")
+    return declared.pop() if declared else DEFAULT_INTERVAL_S
+
+
+def _check_interval(frame: pd.DataFrame, interval_s: int, paths) -> None:
+    """Refuse bars that contradict the declared interval (``frame`` sorted by symbol, ts).
+
+    Two signs, neither of which a few dropped rows can fake: bars closer together than the
+    interval, or ten or more steps of which not one is a single interval.
+    """
+    ts = frame["ts"].to_numpy()
+    same = frame["symbol"].to_numpy()[1:] == frame["symbol"].to_numpy()[:-1]
+    steps = np.diff(ts)[same]
+    step_ns = interval_s * 1_000_000_000
+    files = ", ".join(str(p) for p in paths)
+    if len(steps) and steps.min() < step_ns:
+        raise BarsError(
+            f"bars {steps.min() / 1e9:g} s apart are closer than the {interval_s // 60}min "
+            "interval; give the bars' interval with --interval (for example --interval 1min)",
+            file=files,
+            rule="interval",
+        )
+    if len(steps) >= 10 and not (steps == step_ns).any():
+        values, counts = np.unique(steps, return_counts=True)
+        common = int(values[np.argmax(counts)]) // 1_000_000_000
+        hint = f"--interval {common // 60}min" if common % 60 == 0 else "--interval"
+        raise BarsError(
+            f"no two consecutive bars are {interval_s // 60}min apart (the most common step "
+            f"is {common} s): these are not {interval_s // 60}-minute bars; give {hint}",
+            file=files,
+            rule="interval",
+        )
 
 
 def _apply_splits(frame: pd.DataFrame, splits) -> dict[str, int]:

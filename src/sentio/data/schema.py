@@ -1,8 +1,13 @@
-"""The canonical bar table (ARCHITECTURE.md section 3) and its Parquet form.
+"""The canonical bar table and its Parquet form.
 
 Columns: ``ts`` int64 ns UTC (bar START), ``symbol``, ``open``/``high``/``low``/``close``/``volume``
 float64, ``segment`` int32. The Parquet file carries a ``sentio`` key in its schema metadata: a JSON
 object with at least ``format``, ``interval_s``, ``max_gap_min`` and ``simulated`` (symbol -> bool).
+
+:func:`write_bars` writes atomically (a unique temporary sibling, fsync, rename: a reader or a
+kill -9 sees the old file or the new one, never a prefix). :func:`read_bars` refuses any table
+that breaks the import's bar rules, so that training, backtests and features never run on a
+table edited after import.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sentio.core.errors import BarsError
+from sentio.core.errors import BarsError, excerpt
+from sentio.core.files import atomic_output
 from sentio.core.hashing import canonical_json
 
 FORMAT = "sentio.bars/1"
@@ -33,6 +39,7 @@ ARROW_SCHEMA = pa.schema(
     ]
 )
 META_KEY = b"sentio"
+MAX_INTERVAL_S = 390 * 60  # one whole regular session
 
 
 @dataclass
@@ -58,7 +65,9 @@ class Bars:
         """The rows of one symbol (a copy), in time order."""
         rows = self.frame[self.frame["symbol"] == symbol]
         if rows.empty:
-            raise BarsError(f"symbol {symbol!r} not in this table (has {self.symbols})")
+            raise BarsError(
+                f"symbol {excerpt(symbol)} not in this table (it has {', '.join(self.symbols)})"
+            )
         return rows.reset_index(drop=True)
 
     def is_simulated(self, symbol: str) -> bool:
@@ -78,29 +87,34 @@ def canonical_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["symbol", "ts"], kind="stable").reset_index(drop=True)
 
 
-def write_bars(bars: Bars, path: str | Path) -> Path:
-    """Write a canonical table to Parquet (deterministic bytes for the same content)."""
+def write_bars(bars: Bars, path: str | Path, *, flag: str | None = "--out") -> Path:
+    """Write a canonical table to Parquet atomically (deterministic bytes for the same content).
+
+    ``flag`` names the option that chose ``path`` in an error (read-only folder, full disk).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     frame = canonical_frame(bars.frame)
     table = pa.Table.from_pandas(frame, schema=ARROW_SCHEMA, preserve_index=False)
     meta = {"format": FORMAT, **bars.meta}
     table = table.replace_schema_metadata({META_KEY: canonical_json(meta)})
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    tmp.replace(path)
+    with atomic_output(path, flag=flag) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
     return path
 
 
 def read_bars(path: str | Path) -> Bars:
-    """Read a canonical Parquet table, refusing anything that is not one."""
+    """Read a canonical Parquet table, refusing anything that is not one or breaks a bar rule."""
     path = Path(path)
     if not path.exists():
         raise BarsError("file not found", file=str(path))
+    if path.is_dir():
+        raise BarsError("is a directory; give a canonical Parquet file", file=str(path))
     try:
         table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise BarsError(f"not a readable Parquet file ({exc})", file=str(path)) from exc
+    except (pa.ArrowException, OSError) as exc:
+        raise BarsError(
+            f"not a readable Parquet file ({excerpt(str(exc), 200)})", file=str(path)
+        ) from exc
     raw_meta = (table.schema.metadata or {}).get(META_KEY)
     if raw_meta is None:
         raise BarsError(
@@ -108,19 +122,82 @@ def read_bars(path: str | Path) -> Bars:
             "turn vendor files into one with `sentio data import`",
             file=str(path),
         )
-    meta = json.loads(raw_meta)
+    meta = _read_meta(raw_meta, str(path))
     missing = [c for c in COLUMNS if c not in table.column_names]
     if missing:
-        raise BarsError(f"missing canonical columns {missing}", file=str(path), rule="schema")
+        raise BarsError(
+            f"missing canonical columns {', '.join(missing)}", file=str(path), rule="schema"
+        )
     for name in COLUMNS:
         want = ARROW_SCHEMA.field(name).type
         got = table.schema.field(name).type
         text_ok = name == "symbol" and (pa.types.is_string(got) or pa.types.is_large_string(got))
+        if name == "symbol" and pa.types.is_null(got):  # every symbol null: arrow's null type
+            raise BarsError(
+                "the symbol is missing on every row",
+                file=str(path),
+                row=1,
+                field="symbol",
+                rule="missing_symbol",
+            )
         if got != want and not text_ok:
             raise BarsError(
                 f"column {name!r} is {got}, expected {want}", file=str(path), rule="schema"
             )
-    frame = table.to_pandas()
-    frame["symbol"] = frame["symbol"].astype(str).to_numpy(object)
+    for name in ("ts", "segment"):
+        if table.column(name).null_count:
+            first = int(
+                np.flatnonzero(table.column(name).is_null().to_numpy(zero_copy_only=False))[0]
+            )
+            raise BarsError(
+                "is null",
+                file=str(path),
+                row=first + 1,
+                field=name,
+                rule="bad_timestamp" if name == "ts" else "schema",
+            )
+    if table.num_rows == 0:
+        raise BarsError("the table holds no bars", file=str(path), rule="schema")
+    frame = table.select(list(COLUMNS)).to_pandas()
+    symbol = frame["symbol"]
+    frame["symbol"] = symbol.astype(object).where(symbol.notna(), "").to_numpy(object)
+    # Imported here, not at the top: the rules read vendor files too, and import this module.
+    from sentio.data.validate import check_table
+
+    check_table(frame, str(path))
     meta.pop("format", None)
-    return Bars(frame=frame[list(COLUMNS)], meta=meta)
+    return Bars(frame=frame, meta=meta)
+
+
+def _read_meta(raw: bytes, file: str) -> dict[str, Any]:
+    """The ``sentio`` metadata of a canonical table, its required keys checked."""
+    try:
+        meta = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise BarsError("its 'sentio' metadata is not JSON", file=file, rule="schema") from exc
+    if not isinstance(meta, dict):
+        raise BarsError("its 'sentio' metadata is not a JSON object", file=file, rule="schema")
+    interval = meta.get("interval_s")
+    if type(interval) is not int or not 0 < interval <= MAX_INTERVAL_S or interval % 60:
+        raise BarsError(
+            f"metadata interval_s must be whole minutes up to one session, got {excerpt(interval)}",
+            file=file,
+            field="interval_s",
+            rule="schema",
+        )
+    gap = meta.get("max_gap_min", 5)
+    if type(gap) is not int or gap < 0:
+        raise BarsError(
+            f"metadata max_gap_min must be an integer >= 0, got {excerpt(gap)}",
+            file=file,
+            field="max_gap_min",
+            rule="schema",
+        )
+    if not isinstance(meta.get("simulated", {}), dict):
+        raise BarsError(
+            "metadata simulated must map symbol -> true/false",
+            file=file,
+            field="simulated",
+            rule="schema",
+        )
+    return meta

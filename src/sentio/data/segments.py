@@ -1,4 +1,4 @@
-"""Sessions, segments and holes of one symbol's bars (ARCHITECTURE.md sections 2-3).
+"""Sessions, segments and holes of one symbol's bars (docs/data.md).
 
 A new segment starts after any missing trading day, or after a missing stretch inside a session
 longer than ``max_gap_min`` minutes (a late first bar or an early last bar counts too). Shorter

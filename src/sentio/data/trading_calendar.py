@@ -120,7 +120,9 @@ def locate(ts_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
         return _locate_by_day(ts_ns)
     day = pd.Timedelta(days=1)
     first, last = pd.Timestamp(int(ts_ns.min()), tz="UTC"), pd.Timestamp(int(ts_ns.max()), tz="UTC")
-    sessions = sessions_between((first - day).tz_localize(None), (last + day).tz_localize(None))
+    # A day either side catches bars near midnight UTC; never before the calendar's first day.
+    start = max(first - day, pd.Timestamp(f"{FIRST_YEAR}-01-01", tz="UTC"))
+    sessions = sessions_between(start.tz_localize(None), (last + day).tz_localize(None))
     if len(sessions) == 0:
         return _locate_by_day(ts_ns)
     i = np.clip(np.searchsorted(sessions.open_ns, ts_ns, side="right") - 1, 0, len(sessions) - 1)

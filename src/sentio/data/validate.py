@@ -7,29 +7,55 @@ row, field and rule; with ``repair="drop"`` every offending row is dropped and c
 Bars on a trading day but outside its regular session (pre-market, after-hours and the 16:00
 post-close minute) are not errors: Sentio keeps the regular session only, so they are dropped and
 counted under ``extended_hours`` in every report.
+
+The same rules guard a canonical table when it is read (:func:`check_table`, called by
+``read_bars``): a table edited after import is refused with the same row, field and rule.
+
+Two bounds say what is plausible rather than what is consistent (issue 12: a bar dated 2200 and a
+price of 1e308 were imported without a word):
+
+- ``ts_out_of_range``: a bar starts before 1995 (the first year of the exchange calendar) or more
+  than :data:`FUTURE_MARGIN_NS` after now. "Now" is the wall clock, never ``SOURCE_DATE_EPOCH``:
+  that variable stamps reproducible builds with an old date, and real bars recorded after it
+  would then be refused.
+- ``price_too_large`` / ``volume_too_large``: above :data:`MAX_PRICE` or :data:`MAX_VOLUME`.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from sentio.core.clock import NS_PER_MINUTE, ny_time
-from sentio.core.errors import BarsError
+from sentio.core.clock import NEW_YORK, NS_PER_MINUTE, ny_time
+from sentio.core.errors import BarsError, excerpt
 from sentio.data.importers import RawBars, is_non_finite_word
 from sentio.data.schema import PRICE_FIELDS, VALUE_FIELDS
-from sentio.data.trading_calendar import locate
+from sentio.data.trading_calendar import FIRST_YEAR, locate
+
+# A share price above a million dollars or more than ten trillion shares in one bar is a unit or
+# parsing error, not a market: the highest US share price (BRK.A) is below 1e6, and a whole day
+# of every US exchange trades about 1.5e10 shares.
+MAX_PRICE = 1e6
+MAX_VOLUME = 1e13
+# A bar may start up to one day after the wall clock (clock skew, a feed ahead of its time zone).
+FUTURE_MARGIN_NS = 24 * 3600 * 1_000_000_000
+FIRST_TS = pd.Timestamp(f"{FIRST_YEAR}-01-01", tz=NEW_YORK).value  # the calendar's first day
 
 RULES: dict[str, str] = {
     "non_numeric": "a price or volume is empty or not a number",
     "non_finite": "a price or volume is NaN or infinite",
     "bad_timestamp": "the time is missing, unparseable or not on a whole minute",
+    "ts_out_of_range": f"the bar starts before {FIRST_YEAR} or more than a day after now",
+    "missing_symbol": "the symbol is empty or missing",
     "non_positive_price": "open, high, low or close is <= 0",
+    "price_too_large": f"open, high, low or close is above {MAX_PRICE:,.0f}",
     "high_below_open_close": "high < max(open, close)",
     "low_above_open_close": "low > min(open, close)",
     "negative_volume": "volume < 0",
+    "volume_too_large": f"volume is above {MAX_VOLUME:.0e}",
     "outside_session": "the bar's New York day has no NYSE session (weekend or holiday)",
     "duplicate_ts": "the same symbol and time appeared earlier in the input",
     "unsorted_ts": "the time is earlier than an earlier row's of the same symbol",
@@ -52,14 +78,25 @@ class Checked:
         return {name: int(c) for name, c in zip(RULES, counts, strict=True) if c}
 
 
-def check(raw: RawBars, repair: str = "refuse") -> Checked:
-    """Apply every rule to ``raw``; refuse on the first violation unless ``repair == "drop"``."""
+def latest_ts() -> int:
+    """The latest bar start accepted now (int64 ns UTC): the wall clock plus a day."""
+    return time.time_ns() + FUTURE_MARGIN_NS
+
+
+REPAIR_HINT = "pass --repair drop to drop them and report the counts"
+
+
+def check(raw: RawBars, repair: str = "refuse", hint: str = REPAIR_HINT) -> Checked:
+    """Apply every rule to ``raw``; refuse on the first violation unless ``repair == "drop"``.
+
+    ``hint`` ends the refusal: what the user can do about it.
+    """
     if repair not in REPAIR_MODES:
         raise ValueError(f"repair must be one of {REPAIR_MODES}, got {repair!r}")
     n = len(raw)
     rule = np.full(n, -1, dtype=np.int16)
     field = np.full(n, -1, dtype=np.int16)  # index into ``fields``
-    fields = (*VALUE_FIELDS, raw.ts_field)
+    fields = (*VALUE_FIELDS, raw.ts_field, "symbol")
 
     def mark(name: str, mask: np.ndarray, field_index) -> None:
         sel = mask & (rule < 0)
@@ -75,17 +112,24 @@ def check(raw: RawBars, repair: str = "refuse") -> Checked:
             mark(name, bad, k)
     off_grid = (raw.ts % NS_PER_MINUTE) != 0
     mark("bad_timestamp", raw.ts_bad | off_grid, len(VALUE_FIELDS))
+    far = ~raw.ts_bad & ((raw.ts < FIRST_TS) | (raw.ts > latest_ts()))
+    mark("ts_out_of_range", far, len(VALUE_FIELDS))
+    no_symbol = pd.isna(raw.symbol) | (raw.symbol == "")
+    mark("missing_symbol", no_symbol, len(fields) - 1)
     for k, f in enumerate(PRICE_FIELDS):
         mark("non_positive_price", v[f] <= 0, k)
+    for k, f in enumerate(PRICE_FIELDS):
+        mark("price_too_large", v[f] > MAX_PRICE, k)
     with np.errstate(invalid="ignore"):
         mark("high_below_open_close", v["high"] < np.maximum(v["open"], v["close"]), 1)
         mark("low_above_open_close", v["low"] > np.minimum(v["open"], v["close"]), 2)
     mark("negative_volume", v["volume"] < 0, 4)
+    mark("volume_too_large", v["volume"] > MAX_VOLUME, 4)
 
-    valid_ts = ~(raw.ts_bad | off_grid)
+    valid_ts = ~(raw.ts_bad | off_grid | far)
     # Rows without a usable time borrow a valid one for the calendar look-up; they are
     # already marked, so what the look-up says about them is never used.
-    stand_in = raw.ts[valid_ts][0] if valid_ts.any() else 0
+    stand_in = raw.ts[valid_ts][0] if valid_ts.any() else FIRST_TS
     on_day, _, open_ns, close_ns = locate(np.where(valid_ts, raw.ts, stand_in))
     mark("outside_session", valid_ts & ~on_day, len(VALUE_FIELDS))
     extended = (rule < 0) & on_day & ((raw.ts < open_ns) | (raw.ts >= close_ns))
@@ -115,14 +159,53 @@ def check(raw: RawBars, repair: str = "refuse") -> Checked:
         summary = ", ".join(f"{k} {c}" for k, c in checked.dropped().items())
         raise BarsError(
             f"{_describe(raw, i, name, fields[field[i]])} [{RULES[name]}]; "
-            f"{len(bad_rows)} row(s) in all break rules ({summary}); "
-            "pass --repair drop to drop them and report the counts",
+            f"{len(bad_rows)} row(s) in all break rules ({summary}); {hint}",
             file=raw.file_of(i),
             row=int(raw.rows[i]),
             field=fields[field[i]],
             rule=name,
         )
     return checked
+
+
+def check_table(frame: pd.DataFrame, file: str) -> None:
+    """Refuse a canonical table that breaks any bar rule, as the import would have.
+
+    Rows are numbered from 1 in file order (the table is stored sorted by symbol and time).
+    A canonical table holds regular-session bars only, so an extended-hours bar is refused
+    too (rule ``extended_hours``). Vectorised: about as fast as reading the file.
+    """
+    n = len(frame)
+    values = {f: frame[f].to_numpy(np.float64) for f in VALUE_FIELDS}
+    # NaN and infinity keep their spelling so that they count as non_finite, not non_numeric.
+    bad_text = {
+        f: {int(i): str(values[f][i]) for i in np.flatnonzero(~np.isfinite(values[f]))}
+        for f in VALUE_FIELDS
+    }
+    raw = RawBars(
+        file=file,
+        fmt="canonical",
+        ts_field="ts",
+        rows=np.arange(1, n + 1, dtype=np.int64),
+        ts=frame["ts"].to_numpy(np.int64),
+        ts_bad=np.zeros(n, dtype=bool),
+        symbol=frame["symbol"].to_numpy(object),
+        values=values,
+        bad_text={f: cells for f, cells in bad_text.items() if cells},
+    )
+    fix = "re-import the vendor file with `sentio data import` (--repair drop drops such rows)"
+    checked = check(raw, "refuse", hint=fix)
+    if checked.extended.any():
+        i = int(np.flatnonzero(checked.extended)[0])
+        when = ny_time(raw.ts[i : i + 1])[0]
+        raise BarsError(
+            f"{when:%Y-%m-%d %H:%M} New York is outside the regular session; a canonical table "
+            f"holds regular-session bars only ({int(checked.extended.sum())} such row(s)); {fix}",
+            file=file,
+            row=i + 1,
+            field="ts",
+            rule="extended_hours",
+        )
 
 
 def _scatter(n: int, where: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -135,12 +218,21 @@ def _describe(raw: RawBars, i: int, name: str, field: str) -> str:
     v = {f: raw.values[f][i] for f in VALUE_FIELDS}
     if name in ("non_numeric", "non_finite"):
         text = raw.bad_text.get(field, {}).get(i, "")
-        return f"{field} is {text!r}" if text else f"{field} is empty"
+        return f"{field} is {excerpt(text)}" if text else f"{field} is empty"
     if name == "bad_timestamp":
         if raw.ts_bad[i]:
-            return f"cannot read the time {raw.ts_text.get(i, '')!r}"
+            return f"cannot read the time {excerpt(raw.ts_text.get(i, ''))}"
         return f"time {ny_time(raw.ts[i : i + 1])[0]} is not on a whole minute"
-    if name == "non_positive_price":
+    if name == "ts_out_of_range":
+        latest = ny_time(np.array([latest_ts()]))[0]
+        when = raw.ts_text.get(i) or f"{ny_time(raw.ts[i : i + 1])[0]:%Y-%m-%d %H:%M} New York"
+        return (
+            f"time {excerpt(when)} is outside {FIRST_YEAR}-01-01 .. "
+            f"{latest:%Y-%m-%d %H:%M} New York (now plus a day)"
+        )
+    if name == "missing_symbol":
+        return "the symbol is empty"
+    if name in ("non_positive_price", "price_too_large", "volume_too_large"):
         return f"{field} is {v[field]:g}"
     if name == "high_below_open_close":
         return f"high {v['high']:g} < max(open {v['open']:g}, close {v['close']:g})"

@@ -1,6 +1,6 @@
 """Feature specs in the original Sentio JSON format: load, validate, name, hash.
 
-A spec is accepted unchanged (ARCHITECTURE.md section 4): ``schema_version``, ``features[]``
+A spec is accepted unchanged (docs/features.md): ``schema_version``, ``features[]``
 (``name``, ``op``, ``source``, ``window``, ``k``, ``fast``, ``slow``, ``signal``, ``d_period``),
 ``alignment_policy`` (``emit_from_index``, ``pad_value``) and ``dtype``; other keys are kept
 and hashed but not interpreted. A feature without ``name`` is called ``op_source_window_k``
@@ -25,12 +25,21 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from sentio.core.errors import SpecError
+from sentio.core.errors import SpecError, excerpt
 from sentio.core.hashing import content_hash
 from sentio.features.registry import REGISTRY, SOURCE_ALIASES, SOURCES, Op, resolve_source
 
 SHIPPED = ("feature_spec_55_minimal", "intraday_default")
 INTEGER_PARAMS = ("window", "fast", "slow", "signal", "d_period")
+# Bounds on every size a spec controls, checked before anything is allocated (issue 12: an EMA
+# window of 1e12 ran for 12 minutes, 2**64 crashed, a file nested 100,000 deep overflowed the
+# parser). A window of 100,000 bars is 256 sessions of minute bars: a year; the state of an op
+# grows with its window, so a larger one would cost memory without a use.
+MAX_WINDOW = 100_000
+MAX_FEATURES = 1_000  # the original specs have 22 and 55
+MAX_DEPTH = 16  # of JSON nesting; a spec is 4 deep (spec, features, feature, value)
+MAX_NAME = 200  # characters of a feature name
+MAX_SPEC_BYTES = 1_000_000  # the shipped 55-feature spec is 5 kB
 
 
 class _FeatureModel(BaseModel):
@@ -107,7 +116,7 @@ def spec_hash(raw: dict[str, Any]) -> str:
 
 
 def default_name(entry: dict[str, Any]) -> str:
-    """``op_source_window_k`` with absent parts empty (ARCHITECTURE.md section 4).
+    """``op_source_window_k`` with absent parts empty (docs/features.md).
 
     >>> default_name({"op": "EMA", "source": "close", "window": 20})
     'EMA_close_20_'
@@ -131,29 +140,70 @@ def load_spec(spec: str | Path) -> FeatureSpec:
         raise SpecError(
             f"no such spec file; shipped specs are {', '.join(SHIPPED)}", file=str(path)
         )
+    if not path.is_file():
+        raise SpecError("is not a file (a directory?); give a spec JSON file", file=str(path))
+    if path.stat().st_size > MAX_SPEC_BYTES:
+        raise SpecError(
+            f"is {path.stat().st_size:,} bytes; a spec is at most {MAX_SPEC_BYTES:,}",
+            file=str(path),
+        )
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpecError(f"not valid JSON ({exc})", file=str(path)) from exc
+        raise SpecError(f"not valid JSON ({excerpt(str(exc), 120)})", file=str(path)) from exc
+    except RecursionError as exc:  # the C parser gives up near 1,000 levels
+        raise SpecError(
+            f"JSON nested too deeply; a spec is at most {MAX_DEPTH} levels", file=str(path)
+        ) from exc
     return parse_spec(raw, origin=str(path))
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion (so any depth can be measured).
+
+    >>> json_depth({"features": [{"op": "EMA"}]}), json_depth(3)
+    (3, 0)
+    """
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def parse_spec(raw: Any, origin: str = "<spec>") -> FeatureSpec:
     """Validate a spec given as parsed JSON; every broken rule raises :class:`SpecError`."""
     if not isinstance(raw, dict):
         raise SpecError("a spec is a JSON object with a 'features' list", file=origin)
+    depth = json_depth(raw)
+    if depth > MAX_DEPTH:
+        raise SpecError(
+            f"JSON nested {depth} levels deep; a spec is at most {MAX_DEPTH}", file=origin
+        )
+    if isinstance(raw.get("features"), list) and len(raw["features"]) > MAX_FEATURES:
+        raise SpecError(
+            f"{len(raw['features']):,} features; a spec has at most {MAX_FEATURES:,}",
+            file=origin,
+            field="features",
+        )
     try:
         model = _SpecModel.model_validate(raw)
     except ValidationError as exc:
         raise _from_pydantic(exc, origin) from None
     if model.dtype != "float32":
-        raise SpecError(f"dtype must be 'float32', got {model.dtype!r}", file=origin, field="dtype")
+        raise SpecError(
+            f"dtype must be 'float32', got {excerpt(model.dtype)}", file=origin, field="dtype"
+        )
     if not model.features:
         raise SpecError("'features' is empty", file=origin, field="features")
     policy = model.alignment_policy
-    if policy.emit_from_index < 0:
+    if not 0 <= policy.emit_from_index <= MAX_WINDOW:
         raise SpecError(
-            f"alignment_policy.emit_from_index must be >= 0, got {policy.emit_from_index}",
+            f"alignment_policy.emit_from_index must be 0 to {MAX_WINDOW:,}, "
+            f"got {excerpt(policy.emit_from_index)}",
             file=origin,
             field="alignment_policy.emit_from_index",
         )
@@ -165,7 +215,8 @@ def parse_spec(raw: Any, origin: str = "<spec>") -> FeatureSpec:
         )
     if raw.get("content_hash") is not None and raw["content_hash"] != spec_hash(raw):
         raise SpecError(
-            f"content_hash {raw['content_hash']} does not match the spec ({spec_hash(raw)}); "
+            f"content_hash {excerpt(raw['content_hash'])} does not match the spec "
+            f"({spec_hash(raw)}); "
             "the file was edited after it was hashed: remove content_hash or restore the spec",
             file=origin,
             field="content_hash",
@@ -175,7 +226,7 @@ def parse_spec(raw: Any, origin: str = "<spec>") -> FeatureSpec:
         feature = _resolve(entry, index, origin)
         if feature.name in seen:
             raise SpecError(
-                f"duplicate name {feature.name!r} (also feature {seen[feature.name]})",
+                f"duplicate name {excerpt(feature.name)} (also feature {seen[feature.name]})",
                 file=origin,
                 feature=index,
                 field="name",
@@ -195,7 +246,7 @@ def _resolve(entry: dict[str, Any], index: int, origin: str) -> Feature:
     op = REGISTRY.get(entry["op"])
     if op is None:
         raise SpecError(
-            f"unknown op {entry['op']!r}; known ops: {', '.join(sorted(REGISTRY))}",
+            f"unknown op {excerpt(entry['op'])}; known ops: {', '.join(sorted(REGISTRY))}",
             file=origin,
             feature=index,
             field="op",
@@ -204,7 +255,7 @@ def _resolve(entry: dict[str, Any], index: int, origin: str) -> Feature:
     if source is None:
         known = ", ".join([*SOURCES, *SOURCE_ALIASES])
         raise SpecError(
-            f"unknown source {entry['source']!r}; known sources: {known}",
+            f"unknown source {excerpt(entry['source'])}; known sources: {known}",
             file=origin,
             feature=index,
             field="source",
@@ -219,9 +270,10 @@ def _resolve(entry: dict[str, Any], index: int, origin: str) -> Feature:
                 feature=index,
                 field=key,
             )
-        if key in INTEGER_PARAMS and value <= 0:
+        if key in INTEGER_PARAMS and not 0 < value <= MAX_WINDOW:
             raise SpecError(
-                f"'{key}' must be a positive integer, got {value}",
+                f"'{key}' must be a positive integer up to {MAX_WINDOW:,} bars, "
+                f"got {excerpt(value)}",
                 file=origin,
                 feature=index,
                 field=key,
@@ -239,6 +291,13 @@ def _resolve(entry: dict[str, Any], index: int, origin: str) -> Feature:
             field="fast",
         )
     name = entry.get("name") or default_name(entry)
+    if len(name) > MAX_NAME:
+        raise SpecError(
+            f"a name is at most {MAX_NAME} characters, got {len(name):,}",
+            file=origin,
+            feature=index,
+            field="name",
+        )
     return Feature(name=name, op=op, source=source, params=params)
 
 
@@ -252,8 +311,17 @@ def _from_pydantic(exc: ValidationError, origin: str) -> SpecError:
         loc = loc[2:]
     field = ".".join(str(part) for part in loc) or None
     value = error.get("input")
-    shown = "" if isinstance(value, dict | list) else f", got {value!r}"
+    shown = "" if isinstance(value, dict | list) else f", got {excerpt(value)}"
     return SpecError(f"{error['msg']}{shown}", file=origin, feature=feature, field=field)
 
 
-__all__ = ["SHIPPED", "Feature", "FeatureSpec", "default_name", "load_spec", "parse_spec"]
+__all__ = [
+    "MAX_WINDOW",
+    "SHIPPED",
+    "Feature",
+    "FeatureSpec",
+    "default_name",
+    "json_depth",
+    "load_spec",
+    "parse_spec",
+]

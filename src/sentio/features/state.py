@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sentio.core.domain import Bar
-from sentio.core.errors import SpecError, StateError
+from sentio.core.errors import SpecError, StateError, excerpt
 from sentio.core.hashing import sha256_hex
 from sentio.data.trading_calendar import locate
 from sentio.features.inputs import minutes_since_open
@@ -32,7 +32,7 @@ class StreamState:
     """Feature state of one instrument, advanced bar by bar.
 
     ``update(bar)`` returns the (F,) float32 features of that bar; a bar whose ``segment``
-    differs from the previous one restarts every feature first (ARCHITECTURE.md section 2).
+    differs from the previous one restarts every feature first (docs/features.md).
     """
 
     def __init__(self, engine: FeatureEngine) -> None:
@@ -163,7 +163,7 @@ class StreamState:
         except (ValueError, KeyError, TypeError) as exc:
             raise StateError(f"not a saved feature state ({exc})") from exc
         if doc.get("format") != STATE_FORMAT:
-            raise StateError(f"format {doc.get('format')!r}, expected {STATE_FORMAT!r}")
+            raise StateError(f"format {excerpt(doc.get('format'))}, expected {STATE_FORMAT!r}")
         if doc.get("spec_hash") != engine.content_hash:
             raise StateError(
                 f"state belongs to spec {doc.get('spec_hash')}, this engine runs "

@@ -18,20 +18,23 @@ TQQQ (+3), SQQQ (-3) and PSQ (-1) follow the daily-reset identity from QQQ (see
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 from numba import njit
 
-from sentio.core.errors import SynthError
+from sentio.core.errors import SynthError, excerpt
 from sentio.core.hashing import content_hash
 from sentio.core.seeding import rng_for
 from sentio.data.schema import Bars, canonical_frame
 from sentio.data.synth.params import MarketParams, load_params
 from sentio.data.trading_calendar import sessions_from
+from sentio.data.validate import latest_ts
 
 BRIDGE_STEPS = 8
+MAX_DAYS = 10_000  # sessions (40 years); each costs 390 bars x 4 symbols of memory
 REGIME_CHOICES = ("mixed", "bull", "bear", "sideways", "volatile")
 
 
@@ -70,11 +73,19 @@ class SynthConfig:
     def validate(self) -> None:
         if not 0.0 <= self.signal_strength < 1.0:
             raise SynthError(f"--signal-strength must be in [0, 1), got {self.signal_strength}")
-        if self.days < 1:
-            raise SynthError(f"--days must be >= 1, got {self.days}")
+        if not 1 <= self.days <= MAX_DAYS:
+            raise SynthError(f"--days must be 1 to {MAX_DAYS:,}, got {self.days}")
+        try:
+            datetime.date.fromisoformat(self.start)
+        except (TypeError, ValueError) as exc:
+            raise SynthError(
+                f"--start must be a date YYYY-MM-DD, got {excerpt(self.start)} ({exc})"
+            ) from exc
         if self.regime not in REGIME_CHOICES:
-            raise SynthError(f"--regime must be one of {REGIME_CHOICES}, got {self.regime!r}")
-        if self.start_price <= 0:
+            raise SynthError(
+                f"--regime must be one of {', '.join(REGIME_CHOICES)}, got {excerpt(self.regime)}"
+            )
+        if not 0 < self.start_price < float("inf"):
             raise SynthError("--start-price must be > 0")
 
 
@@ -135,6 +146,12 @@ def generate(config: SynthConfig = SynthConfig(), params: MarketParams | None = 
     config.validate()
     params = params or load_params()
     sessions = sessions_from(config.start, config.days)
+    if sessions.close_ns[-1] > latest_ts():
+        raise SynthError(
+            f"--start {config.start} with --days {config.days} ends on "
+            f"{sessions.dates[-1]:%Y-%m-%d}, in the future: bars after now are refused by the "
+            "bar rules (ts_out_of_range); choose an earlier --start or fewer --days"
+        )
     bars_per_day = ((sessions.close_ns - sessions.open_ns) // 60_000_000_000).astype(np.int64)
     n = int(bars_per_day.sum())
     day_of_bar = np.repeat(np.arange(config.days), bars_per_day)
@@ -166,14 +183,18 @@ def generate(config: SynthConfig = SynthConfig(), params: MarketParams | None = 
     log_open = log_close - ret
     hi, lo = _bridge_extremes(ret, scale * np.sqrt(h), rng_for(config.seed, "bridge"))
     volume = _volume(params, config, minute, new_day, s_day, day_of_bar, path)
+    open_, close = np.exp(log_open), np.exp(log_close)
+    # The bridge passes through both ends, so high >= max(open, close) exactly in real numbers;
+    # exp(log_open + hi) and exp(log_close) round apart by an ulp when the extreme is the close.
+    # max/min restore the identity the bar rules check (seed 7 broke it once in 97,500 bars).
     qqq = pd.DataFrame(
         {
             "ts": ts,
             "symbol": "QQQ",
-            "open": np.exp(log_open),
-            "high": np.exp(log_open + hi),
-            "low": np.exp(log_open + lo),
-            "close": np.exp(log_close),
+            "open": open_,
+            "high": np.maximum(np.exp(log_open + hi), np.maximum(open_, close)),
+            "low": np.minimum(np.exp(log_open + lo), np.minimum(open_, close)),
+            "close": close,
             "volume": volume,
             "segment": 0,
         }
@@ -294,15 +315,22 @@ def _meta(config: SynthConfig, params: MarketParams) -> dict:
     }
 
 
-def write_market(market: Market, out_dir) -> list:
-    """Write ``SYMBOL.parquet`` per symbol and ``regimes.parquet`` into ``out_dir``."""
+def write_market(market: Market, out_dir, *, flag: str | None = "--out") -> list:
+    """Write ``SYMBOL.parquet`` per symbol and ``regimes.parquet`` into ``out_dir``.
+
+    Each file is written atomically (see :func:`sentio.core.files.atomic_output`).
+    """
     from pathlib import Path
 
+    from sentio.core.files import atomic_output
     from sentio.data.schema import write_bars
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [write_bars(bars, out / f"{symbol}.parquet") for symbol, bars in market.bars.items()]
+    written = [
+        write_bars(bars, out / f"{symbol}.parquet", flag=flag)
+        for symbol, bars in market.bars.items()
+    ]
     regimes = out / "regimes.parquet"
-    market.regimes.to_parquet(regimes, index=False)
+    with atomic_output(regimes, flag=flag) as tmp:
+        market.regimes.to_parquet(tmp, index=False)
     return [*written, regimes]

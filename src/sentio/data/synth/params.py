@@ -10,7 +10,9 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sentio.core.errors import SynthError
 
 REGIMES = ("bull", "bear", "sideways", "volatile")
 SHIPPED = "calibration.json"
@@ -80,6 +82,15 @@ def load_params(path: str | Path | None = None) -> MarketParams:
     """The shipped calibration, or the one in ``path``."""
     if path is None:
         text = resources.files("sentio.data.synth").joinpath(SHIPPED).read_text("utf-8")
-    else:
+        return MarketParams.model_validate_json(text)
+    try:
         text = Path(path).read_text("utf-8")
-    return MarketParams.model_validate_json(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise SynthError(f"{path}: cannot read the calibration: {reason}") from exc
+    try:
+        return MarketParams.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "the file"
+        raise SynthError(f"{path}: field {where}: {first.get('msg', 'invalid')}") from exc

@@ -4,7 +4,12 @@ The package is laid out as the pipeline runs, each stage importing only stages t
 ``core -> data -> features -> model -> train -> infer -> strategy -> backtest -> audit -> live``.
 """
 
+from sentio.core.compiled import prepare_numba_cache
+
 __version__ = "0.1.0"
+
+# Before any numba kernel is compiled: a read-only install must not crash at import.
+prepare_numba_cache()
 
 __all__ = [
     "__version__",

@@ -146,3 +146,29 @@ def test_print_json_writes_null_for_nan_and_plain_numbers(capsys):
         "trades": 3,
         "flags": [True, False],
     }
+
+
+def test_every_flag_of_every_command_has_help_text():
+    """`--help` explains every flag: walk the whole click tree of `sentio` (and so `sencli`
+    and `saudit`, which are the same commands)."""
+    import typer
+
+    from sentio.cli.app import app
+
+    def walk(command, path):
+        children = getattr(command, "commands", None)
+        if children:
+            for name, sub in children.items():
+                yield from walk(sub, (*path, name))
+        else:
+            yield path, command
+
+    missing, commands = [], list(walk(typer.main.get_command(app), ("sentio",)))
+    assert len(commands) >= 20  # data x6, features x4, model x4+, audit x7, train, strattest
+    for path, command in commands:
+        assert (command.help or "").strip(), f"{' '.join(path)} has no description"
+        for param in command.params:
+            is_option = getattr(param, "param_type_name", "") == "option"
+            if is_option and not (param.help or "").strip():
+                missing.append(f"{' '.join(path)} {param.opts[0]}")
+    assert not missing, f"flags without help: {missing}"

@@ -14,9 +14,18 @@ import pytest
 
 pytest.importorskip("torch", reason="torch is a train extra")
 
+from sentio.core.environment import environment
 from sentio.core.errors import ArtifactError
 from sentio.core.hashing import sha256_file
-from sentio.model import FILES, MANIFEST, OnnxModel, load_verified, verify
+from sentio.model import (
+    FILES,
+    MANIFEST,
+    SIGNATURE,
+    OnnxModel,
+    SigningKey,
+    load_verified,
+    verify,
+)
 from sentio.train.pipeline import run_training
 from tests.conftest import tiny_run
 
@@ -118,7 +127,7 @@ TINY_FLAGS = [
 
 def test_same_seed_gives_byte_identical_artifacts(tmp_path):
     """Two `sentio train` processes (torch renames traced classes within one process)."""
-    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000", "SENTIO_SIGNING_KEY": "s" * 32}
     outputs = []
     for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
         out = tmp_path / name
@@ -142,10 +151,20 @@ def test_same_seed_gives_byte_identical_artifacts(tmp_path):
         assert done.returncode == 0, done.stderr
         outputs.append(out)
     first, second, other = outputs
-    for name in [*FILES, MANIFEST]:
+    for name in [*FILES, MANIFEST, SIGNATURE]:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     meta = json.loads((first / "model.meta.json").read_text())
     assert meta["saved_at"] == "2023-11-14T22:13:20+00:00" and meta["seed"] == 3
+    # what it ran on is recorded; the default pin is AVX2 wherever the CPU has it
+    platform = meta["training_platform"]
+    assert meta["environment"]["cpu_isa"] == environment()["cpu_isa"]
+    assert meta["environment"]["packages"] == environment()["packages"]
+    if "avx2" in environment()["cpu_isa"]:
+        assert platform["requested"] == "auto" and platform["pinned"] == "avx2"
+        assert platform["torch_cpu_capability"] == "AVX2"  # torch's own report
+        assert meta["environment"]["env"]["ATEN_CPU_CAPABILITY"] == "avx2"
+    key = SigningKey(b"s" * 32, "test")
+    assert all(c.passed for c in verify(first, key))  # signed at training time
     assert (other / "model.onnx").read_bytes() != (first / "model.onnx").read_bytes()
 
 

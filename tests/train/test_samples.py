@@ -1,4 +1,4 @@
-"""Labels, windows and splits against hand computations (ARCHITECTURE.md section 2)."""
+"""Labels, windows and splits against hand computations (docs/model.md, "Samples")."""
 
 from __future__ import annotations
 

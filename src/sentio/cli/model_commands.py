@@ -1,4 +1,4 @@
-"""``sentio train`` and ``sentio model info|verify``."""
+"""``sentio train`` and ``sentio model info|verify|sign|parity``."""
 
 from __future__ import annotations
 
@@ -7,12 +7,20 @@ from pathlib import Path
 import typer
 
 from sentio.cli.output import console, print_json, table
+from sentio.core.errors import OptionError
 from sentio.data.synth.generate import SynthConfig
-from sentio.model.artifact import info, verify
+from sentio.model.artifact import info, sign, verify
 from sentio.model.config import PRESETS, preset
+from sentio.model.signing import ENV_KEY, ENV_KEY_FILE, signing_key
+from sentio.train.machine import CHOICES
 from sentio.train.samples import LabelSpec
 
-app = typer.Typer(help="Model artifacts: inspect and verify.")
+app = typer.Typer(help="Model artifacts: inspect, verify, sign.")
+
+KEY_HELP = (
+    f"Signing key file (HMAC-SHA256, >= 16 bytes); default: the file named by {ENV_KEY_FILE}, "
+    f"else the value of {ENV_KEY}."
+)
 
 
 def train_command(
@@ -28,8 +36,8 @@ def train_command(
     output: Path = typer.Option(
         Path("artifacts/TFA/v1"), "--output", help="Artifact directory to create (must not exist)."
     ),
-    preset_name: str = typer.Option(
-        "default", "--preset", help=f"Model preset: {', '.join(PRESETS)}."
+    preset_name: str | None = typer.Option(
+        None, "--preset", help=f"Model preset: {', '.join(PRESETS)} (default: default)."
     ),
     quick: bool = typer.Option(
         False,
@@ -61,11 +69,14 @@ def train_command(
     seed: int = typer.Option(7, "--seed", help="Seed of initialisation, dropout, shuffling."),
     threads: int = typer.Option(1, "--threads", min=1, help="torch intra-op threads."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    builtin_days: int = typer.Option(
-        120, "--builtin-days", min=10, help="Sessions of the built-in market (--data builtin)."
+    builtin_days: int | None = typer.Option(
+        None,
+        "--builtin-days",
+        min=10,
+        help="Sessions of the built-in market (--data builtin; default 120, 60 with --quick).",
     ),
-    signal_strength: float = typer.Option(
-        0.0, "--signal-strength", help="Planted signal of the built-in market (0: none)."
+    signal_strength: float | None = typer.Option(
+        None, "--signal-strength", help="Planted signal of the built-in market (default 0: none)."
     ),
     resume: Path | None = typer.Option(
         None,
@@ -73,26 +84,39 @@ def train_command(
         help="Checkpoint directory of a killed run (<output>.ckpt): continue "
         "it; same flags and data required.",
     ),
+    cpu_capability: str = typer.Option(
+        "auto",
+        "--cpu-capability",
+        help=f"CPU kernels torch, MKL and oneDNN may use: {', '.join(CHOICES)}. auto: avx2 where "
+        "the CPU has it, so AVX2 and AVX-512 machines train alike; native: the CPU's best.",
+    ),
+    key_file: Path | None = typer.Option(None, "--key-file", help=KEY_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
 ) -> None:
     """Train a TFA model and write its artifact (ONNX + TorchScript + metadata + manifest)."""
-    from sentio.train.pipeline import TrainRun
-    from sentio.train.trainer import TrainConfig
+    from sentio.train.config import TrainConfig
+    from sentio.train.pipeline import TrainRun, ready
 
-    if device not in ("cpu", "cuda"):
-        raise typer.BadParameter("--device must be cpu or cuda")
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise typer.BadParameter("--device cuda: no CUDA device is visible to torch")
-    name = "quick" if quick else preset_name
+    # an option that would be silently ignored is an error (issue 12 section 3)
+    if quick and preset_name is not None:
+        raise OptionError(
+            f"--quick trains the quick preset; drop --quick or --preset {preset_name}",
+            flag="--preset",
+        )
+    builtin = data == ["builtin"]
+    for flag, given in (("--builtin-days", builtin_days), ("--signal-strength", signal_strength)):
+        if given is not None and not builtin:
+            raise OptionError(
+                "applies to --data builtin only; drop it or the --data files", flag=flag
+            )
+    name = "quick" if quick else preset_name or "default"
     model = preset(
         name, seq_len=sequence_length, d_model=d_model, nhead=nhead, num_layers=num_layers
     )
     if epochs is None:
         epochs = 3 if quick else 10
-    days = 60 if quick and data == ["builtin"] else builtin_days
+    if builtin_days is None:
+        builtin_days = 60 if quick else 120
     run = TrainRun(
         data=list(data),
         output=output,
@@ -107,10 +131,13 @@ def train_command(
         ),
         label=LabelSpec(horizon=horizon, deadzone_bp=deadzone_bp),
         feature_spec=feature_spec,
-        builtin=SynthConfig(seed=seed, days=days, signal_strength=signal_strength),
+        builtin=SynthConfig(seed=seed, days=builtin_days, signal_strength=signal_strength or 0.0),
         checkpoints=resume,
         resume=resume is not None,
+        cpu_capability=cpu_capability,
+        signing_key=signing_key(key_file),
     )
+    ready(run)  # paths, CPU pin and the train extra, before any bar is read
     metrics = _train_with_progress(run, progress)
     rows = []
     for part in ("validation", "test"):
@@ -141,7 +168,8 @@ def train_command(
         f"{counts['positive'] / max(counts['samples'], 1):.1%} positive; removed: "
         + "; ".join(f"{k}: {v}" for k, v in counts["removed"].items())
     )
-    console.print(f"wrote {output} (best epoch {metrics['best_epoch']})")
+    signed = " signed" if run.signing_key else ""
+    console.print(f"wrote{signed} {output} (best epoch {metrics['best_epoch']})")
 
 
 def _train_with_progress(run, show: bool) -> dict:
@@ -176,9 +204,10 @@ def _train_with_progress(run, show: bool) -> dict:
 def info_command(
     directory: Path = typer.Argument(..., help="Artifact directory."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    key_file: Path | None = typer.Option(None, "--key-file", help=KEY_HELP),
 ) -> None:
-    """Summarise an artifact: shape, spec, label, data ranges, test metrics."""
-    summary = info(directory)
+    """Summarise an artifact: shape, spec, label, data ranges, test metrics, signature."""
+    summary = info(directory, signing_key(key_file))
     if json_out:
         print_json(summary)
         return
@@ -192,12 +221,14 @@ def info_command(
 def verify_command(
     directory: Path = typer.Argument(..., help="Artifact directory."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    key_file: Path | None = typer.Option(None, "--key-file", help=KEY_HELP),
 ) -> None:
-    """Check the manifest, metadata consistency, spec hash and the recorded windows.
+    """Check the files, manifest, signature (with a key), metadata, the legacy metadata.json
+    and the recorded windows through ONNX Runtime and TorchScript.
 
-    Exits 1 when any check fails.
+    Exits 1 when any check fails; a check that could not run says "not checked".
     """
-    checks = verify(directory)
+    checks = verify(directory, signing_key(key_file), torchscript=True)
     if json_out:
         print_json([c.__dict__ for c in checks])
     else:
@@ -205,12 +236,35 @@ def verify_command(
             table(
                 f"Verify {directory}",
                 ["check", "result", "detail"],
-                [[c.name, "pass" if c.passed else "FAIL", c.detail] for c in checks],
+                [[c.name, _result(c), c.detail] for c in checks],
                 left=3,
             )
         )
     if not all(c.passed for c in checks):
         raise typer.Exit(1)
+
+
+def _result(check) -> str:
+    if not check.checked:
+        return "not checked"
+    return "pass" if check.passed else "FAIL"
+
+
+@app.command("sign")
+def sign_command(
+    directory: Path = typer.Argument(..., help="Artifact directory."),
+    key_file: Path | None = typer.Option(None, "--key-file", help=KEY_HELP),
+) -> None:
+    """Write signature.json (HMAC-SHA256 of manifest.json) for an artifact that passes its
+    checks. Sign only an artifact you trust: the signature vouches for its current bytes."""
+    key = signing_key(key_file)
+    if key is None:
+        raise OptionError(
+            f"no signing key: give --key-file, or set {ENV_KEY_FILE} or {ENV_KEY}",
+            flag="--key-file",
+        )
+    doc = sign(directory, key)
+    console.print(f"signed {directory} (HMAC-SHA256, key id {doc['key_id']}, from {key.source})")
 
 
 @app.command("parity")

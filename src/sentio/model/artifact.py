@@ -1,11 +1,18 @@
-"""The artifact directory (ARCHITECTURE.md section 5), written atomically, verified on load.
+"""The artifact directory (docs/model.md), written atomically, verified on load.
 
 Files: ``model.onnx``, ``model.pt`` (TorchScript), ``model.meta.json`` (new format with the
 ``expects`` block the original C++ loader reads), ``metadata.json`` (legacy registry format),
 ``feature_spec.json`` (with ``content_hash``), ``metrics.json``, ``parity_windows.npy`` (the
-recorded windows export was checked on; their eager logits are in model.meta.json) and
-``manifest.json`` (sha256 of every other file). Torch-free: production loads and verifies
-artifacts without PyTorch. Nothing here is a pickle.
+recorded windows export was checked on; their eager logits are in model.meta.json),
+``manifest.json`` (sha256 of every other file) and, when a signing key is configured,
+``signature.json`` (an HMAC of the manifest, see :mod:`sentio.model.signing`). Torch-free:
+production loads and verifies artifacts without PyTorch. Nothing here is a pickle.
+
+Nothing is opened through a symbolic link or outside the directory: an entry that is a link, a
+folder, or a manifest path that is not a plain file name is refused before any file is read.
+
+>>> _plain_name("model.onnx"), _plain_name("../x"), _plain_name("/etc/passwd")
+(True, False, False)
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -20,9 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sentio.core.errors import ArtifactError
+from sentio.core.errors import ArtifactError, SentioError, excerpt
+from sentio.core.files import write_bytes_atomic
 from sentio.core.hashing import sha256_file, sha256_hex
 from sentio.features.spec import parse_spec
+from sentio.model.signing import SIGNATURE, SigningKey, sign_manifest, signature_status, signing_key
 
 MANIFEST = "manifest.json"
 FILES = (
@@ -36,6 +46,44 @@ FILES = (
 )
 PARITY_TOLERANCE = 1e-5  # max |logit difference| between eager, TorchScript and ONNX Runtime
 
+# metadata.json's clip for the original C++ ModelRegistryTS, which applies it after
+# (x - mean) / std with our mean 0 / std 1: a finite float32 bound that no finite float32
+# feature exceeds, so the legacy loader's normalisation is the identity (issue 12 section 5).
+LEGACY_CLIP = 3.0e38
+
+# Keys (and their JSON types) that the loaders read; a missing one is named, never a KeyError.
+META_KEYS = {
+    "model_type": str,
+    "saved_at": str,
+    "feature_count": int,
+    "sequence_length": int,
+    "d_model": int,
+    "nhead": int,
+    "num_layers": int,
+    "seed": int,
+    "expects": dict,
+    "label": dict,
+    "data": dict,
+    "parity": dict,
+}
+EXPECTS_KEYS = {
+    "input_dim": int,
+    "feature_names": list,
+    "spec_hash": str,
+    "seq_len": int,
+    "dtype": str,
+    "output": str,
+}
+LEGACY_KEYS = {
+    "feature_names": list,
+    "mean": list,
+    "std": list,
+    "clip": list,
+    "seq_len": int,
+    "input_layout": str,
+}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
 
 def json_bytes(obj: object) -> bytes:
     """Indented, key-sorted JSON (stable bytes for the same content)."""
@@ -48,16 +96,20 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def write_artifact(directory: str | Path, files: dict[str, bytes]) -> Path:
-    """Write ``files`` plus ``manifest.json`` into ``directory`` atomically: everything goes
-    into a temporary sibling directory that is renamed into place at the end."""
+def write_artifact(
+    directory: str | Path, files: dict[str, bytes], key: SigningKey | None = None
+) -> Path:
+    """Write ``files`` plus ``manifest.json`` (and ``signature.json`` when ``key`` is given)
+    into ``directory`` atomically: everything goes into a temporary sibling directory that is
+    renamed into place at the end."""
     directory = Path(directory)
     missing = set(FILES) - set(files)
     if missing:
         raise ArtifactError(f"artifact lacks {sorted(missing)}", file=str(directory))
-    if directory.exists() and any(directory.iterdir()):
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise ArtifactError(
-            "exists and is not empty; choose another --output or remove it", file=str(directory)
+            "exists and is not an empty directory; choose another --output or remove it",
+            file=str(directory),
         )
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
@@ -66,6 +118,8 @@ def write_artifact(directory: str | Path, files: dict[str, bytes]) -> Path:
             (tmp / name).write_bytes(files[name])
         manifest = {"files": {name: sha256_hex(files[name]) for name in sorted(files)}}
         (tmp / MANIFEST).write_bytes(json_bytes(manifest))
+        if key is not None:
+            (tmp / SIGNATURE).write_bytes(json_bytes(sign_manifest(manifest, key)))
         tmp.chmod(0o755)  # mkdtemp makes it private; an artifact is meant to be shared
         if directory.exists():
             directory.rmdir()
@@ -78,42 +132,157 @@ def write_artifact(directory: str | Path, files: dict[str, bytes]) -> Path:
 
 @dataclass(frozen=True)
 class Check:
+    """One verification: ``checked`` is False when it could not run (``passed`` is then True
+    and ``detail`` says why, e.g. "model.pt not checked (torch not installed)")."""
+
     name: str
     passed: bool
     detail: str
+    checked: bool = True
 
 
-def _read_json(directory: Path, name: str) -> dict:
+# --- reading an artifact safely -------------------------------------------------------------
+
+
+def _plain_name(name: object) -> bool:
+    """A file name directly inside the artifact: no folder part, not absolute, not ``..``."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and not any(c in name for c in "/\\\0")
+    )
+
+
+def artifact_directory(directory: str | Path) -> Path:
+    """``directory`` if it looks like an artifact whose entries are all regular files; else one
+    ArtifactError line (missing, a file, empty, a symbolic link or folder inside)."""
+    directory = Path(directory)
+    if not directory.exists():
+        raise ArtifactError("no such artifact directory", file=str(directory))
+    if not directory.is_dir():
+        raise ArtifactError("is a file, not an artifact directory", file=str(directory))
     try:
-        return json.loads((directory / name).read_text(encoding="utf-8"))
+        entries = sorted(directory.iterdir())
+    except OSError as exc:
+        raise ArtifactError(f"cannot list: {exc.strerror or exc}", file=str(directory)) from exc
+    if not entries:
+        raise ArtifactError(
+            f"is empty, not an artifact directory (expected {MANIFEST} and its files)",
+            file=str(directory),
+        )
+    for entry in entries:
+        if entry.is_symlink():
+            raise ArtifactError(
+                "is a symbolic link; an artifact holds only its own regular files, and nothing "
+                "is opened through a link",
+                file=str(entry),
+            )
+        if not entry.is_file():
+            raise ArtifactError(
+                "is not a regular file; an artifact has no folders", file=str(entry)
+            )
+    if not (directory / MANIFEST).exists():
+        raise ArtifactError(f"no {MANIFEST}: not an artifact directory", file=str(directory))
+    return directory
+
+
+def read_json(
+    directory: Path, name: str, required: dict[str, type] | None = None, where: str = ""
+) -> dict:
+    """A JSON object from the artifact, with ``required`` keys of the given types."""
+    path = directory / name
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ArtifactError(f"unreadable JSON ({exc})", file=str(directory / name)) from exc
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ArtifactError(f"not readable JSON ({excerpt(reason, 120)})", file=str(path)) from exc
+    if not isinstance(doc, dict):
+        raise ArtifactError(f"must be a JSON object, got a {type(doc).__name__}", file=str(path))
+    require(doc, required or {}, str(path), where)
+    return doc
 
 
-def check_manifest(directory: Path) -> Check:
+def require(doc: dict, keys: dict[str, type], file: str, where: str = "") -> None:
+    """Every key present with the JSON type the loaders expect; else ArtifactError naming it."""
+    for key, kind in keys.items():
+        name = f"{where}{key}"
+        if key not in doc:
+            raise ArtifactError(f"lacks the required key {name!r}", file=file)
+        value = doc[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ArtifactError(
+                f"key {name!r} must be a {kind.__name__}, got {excerpt(value)}", file=file
+            )
+
+
+def read_manifest(directory: Path) -> dict:
+    """manifest.json checked for shape: ``{"files": {plain name: sha256 hex}}``."""
+    doc = read_json(directory, MANIFEST, {"files": dict})
+    path = str(directory / MANIFEST)
+    for name, digest in doc["files"].items():
+        if not _plain_name(name):
+            raise ArtifactError(
+                f"path {excerpt(name)} is not a plain file name inside the artifact (absolute, "
+                "a folder, or leaving it); nothing outside the directory is opened",
+                file=path,
+            )
+        if name in (MANIFEST, SIGNATURE):
+            raise ArtifactError(f"lists {name}, which cannot hash itself", file=path)
+        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+            raise ArtifactError(
+                f"files[{name!r}] must be 64 lowercase hex digits, got {excerpt(digest)}", file=path
+            )
+    return doc
+
+
+def _read_signature(directory: Path) -> dict | None:
+    if not (directory / SIGNATURE).exists():
+        return None
+    return read_json(directory, SIGNATURE)
+
+
+# --- the checks -------------------------------------------------------------------------------
+
+
+def check_manifest(directory: Path, manifest: dict | None = None) -> Check:
     """Every listed file exists with its sha256, and nothing unlisted is there."""
-    manifest = _read_json(directory, MANIFEST).get("files", {})
+    listed = (manifest or read_manifest(directory))["files"]
     for name in FILES:
-        if name not in manifest:
+        if name not in listed:
             return Check("manifest", False, f"{name} is not listed in {MANIFEST}")
-    present = {p.name for p in directory.iterdir() if p.is_file()} - {MANIFEST}
-    extra = present - set(manifest)
+    present = {p.name for p in directory.iterdir() if p.is_file()} - {MANIFEST, SIGNATURE}
+    extra = present - set(listed)
     if extra:
         return Check("manifest", False, f"files not in {MANIFEST}: {sorted(extra)}")
-    for name, digest in sorted(manifest.items()):
+    for name, digest in sorted(listed.items()):
         path = directory / name
         if not path.exists():
             return Check("manifest", False, f"{name} is missing")
         if sha256_file(path) != digest:
             return Check("manifest", False, f"{name}: sha256 differs from {MANIFEST}")
-    return Check("manifest", True, f"{len(manifest)} files, every sha256 matches")
+    return Check("manifest", True, f"{len(listed)} files, every sha256 matches")
+
+
+def check_signature(directory: Path, manifest: dict, key: SigningKey | None) -> Check:
+    """signature.json against the configured key (not checked, and said so, without a key)."""
+    status, detail = signature_status(manifest, _read_signature(directory), key)
+    if status in ("verified", "bad") or key is not None:
+        return Check("signature", status == "verified", detail)
+    return Check("signature", True, detail, checked=False)
+
+
+def read_meta(directory: Path) -> dict:
+    """model.meta.json with every key the loaders read (``expects`` included)."""
+    meta = read_json(directory, "model.meta.json", META_KEYS)
+    require(meta["expects"], EXPECTS_KEYS, str(directory / "model.meta.json"), "expects.")
+    return meta
 
 
 def check_metadata(directory: Path) -> Check:
     """model.meta.json, metadata.json, feature_spec.json and the ONNX graph agree."""
-    meta = _read_json(directory, "model.meta.json")
-    legacy = _read_json(directory, "metadata.json")
-    spec = parse_spec(_read_json(directory, "feature_spec.json"), origin="feature_spec.json")
+    meta = read_meta(directory)
+    legacy = read_json(directory, "metadata.json", LEGACY_KEYS)
+    spec = parse_spec(read_json(directory, "feature_spec.json"), origin="feature_spec.json")
     expects = meta["expects"]
     problems = []
     if expects["spec_hash"] != spec.content_hash:
@@ -146,61 +315,205 @@ def check_metadata(directory: Path) -> Check:
     )
 
 
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_legacy(directory: Path) -> Check:
+    """metadata.json is the identity for the original loader: mean 0, std 1 and a clip that
+    cannot bind after ``(x - mean) / std`` (issue 12 section 5)."""
+    legacy = read_json(directory, "metadata.json", LEGACY_KEYS)
+    clip = legacy["clip"]
+    if len(clip) != 2 or not all(_number(v) for v in clip):
+        return Check(
+            "legacy metadata.json", False, f"clip must be two numbers, got {excerpt(clip)}"
+        )
+    if any(v != 0 for v in legacy["mean"]) or any(v != 1 for v in legacy["std"]):
+        return Check(
+            "legacy metadata.json",
+            False,
+            "mean must be 0 and std 1 (the graph normalises itself; the original loader would "
+            "normalise a second time)",
+        )
+    low, high = clip
+    if low > -LEGACY_CLIP or high < LEGACY_CLIP:
+        return Check(
+            "legacy metadata.json",
+            False,
+            f"clip [{low:g}, {high:g}] binds: the original loader clips raw features (close "
+            "~600, EMAs) after (x - 0) / 1; an artifact written before issue 12; retrain with "
+            "`sentio train` (Sentio's own loaders do not read this clip)",
+        )
+    return Check(
+        "legacy metadata.json", True, f"identity for the original loader (clip +/-{high:g})"
+    )
+
+
+def _recorded(directory: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The recorded windows (B, T, F) float32 and their eager logits (B,) float64."""
+    meta = read_meta(directory)
+    path = directory / "parity_windows.npy"
+    try:
+        windows = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"not a readable .npy array ({exc})", file=str(path)) from exc
+    logits = meta["parity"].get("logits_eager")
+    if not isinstance(logits, list) or not all(_number(v) for v in logits):
+        raise ArtifactError(
+            "key 'parity.logits_eager' must be a list of numbers",
+            file=str(directory / "model.meta.json"),
+        )
+    if windows.ndim != 3 or len(windows) != len(logits) or windows.dtype != np.float32:
+        raise ArtifactError(
+            f"shape {windows.shape} {windows.dtype} does not match the {len(logits)} recorded "
+            "logits (expected (B, T, F) float32)",
+            file=str(path),
+        )
+    return windows, np.array(logits, dtype=np.float64)
+
+
+def _compare(name: str, got: np.ndarray, expected: np.ndarray) -> Check:
+    worst = float(np.abs(got.astype(np.float64) - expected).max()) if len(expected) else 0.0
+    ok = bool(worst <= PARITY_TOLERANCE) and len(expected) > 0
+    detail = (
+        f"{len(expected)} recorded windows, max |logit diff| {worst:.2g} (<= {PARITY_TOLERANCE})"
+    )
+    return Check(name, ok, detail)
+
+
 def check_parity(directory: Path) -> Check:
     """ONNX Runtime (one thread) on the recorded windows reproduces the recorded logits."""
     from sentio.model.runtime import OnnxModel
 
-    meta = _read_json(directory, "model.meta.json")
-    windows = np.load(directory / "parity_windows.npy", allow_pickle=False)
-    expected = np.array(meta["parity"]["logits_eager"], dtype=np.float64)
-    got = OnnxModel(directory / "model.onnx").logits(windows).astype(np.float64)
-    worst = float(np.abs(got - expected).max())
-    ok = worst <= PARITY_TOLERANCE
-    detail = (
-        f"{len(windows)} recorded windows, max |logit diff| {worst:.2g} (<= {PARITY_TOLERANCE})"
-    )
-    return Check("onnx parity", ok, detail)
+    windows, expected = _recorded(directory)
+    try:
+        got = OnnxModel(directory / "model.onnx").logits(windows)
+    except SentioError:
+        raise
+    except Exception as exc:  # onnxruntime's own error types: the graph does not take them
+        return Check("onnx parity", False, f"model.onnx cannot run the recorded windows ({exc})")
+    return _compare("onnx parity", got.reshape(-1), expected)
 
 
-def verify(directory: str | Path) -> list[Check]:
-    """All checks; the manifest first (the others only run on an intact artifact)."""
-    directory = Path(directory)
-    if not (directory / MANIFEST).exists():
-        raise ArtifactError(f"no {MANIFEST}: not an artifact directory", file=str(directory))
-    checks = [check_manifest(directory)]
-    if checks[0].passed:
-        # the manifest pins every file's sha256, so its hash names the exact bytes checked:
-        # the recorded windows are re-run once per artifact and process, not at every load
-        key = sha256_file(directory / MANIFEST)
-        if key not in _PARITY_CHECKED:
-            _PARITY_CHECKED[key] = check_parity(directory)
-        checks += [check_metadata(directory), _PARITY_CHECKED[key]]
-    return checks
+def check_torchscript(directory: Path) -> Check:
+    """TorchScript (model.pt) on the recorded windows reproduces the recorded logits, when
+    torch is installed; otherwise a check that says it did not run."""
+    try:
+        import torch
+    except ImportError:
+        return Check(
+            "torchscript parity", True, "model.pt not checked (torch not installed)", False
+        )
+    import warnings
+
+    windows, expected = _recorded(directory)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit is deprecated, not gone
+            module = torch.jit.load(str(directory / "model.pt"), map_location="cpu")
+        with torch.no_grad():
+            got = module(torch.from_numpy(windows)).reshape(-1).double().numpy()
+    except Exception as exc:  # torch raises many kinds for a damaged or foreign archive
+        reason = " ".join(str(exc).split())
+        return Check(
+            "torchscript parity",
+            False,
+            f"model.pt cannot run the recorded windows ({excerpt(reason, 160)})",
+        )
+    if got.shape != expected.shape:
+        return Check(
+            "torchscript parity",
+            False,
+            f"model.pt gives {got.shape[0]} logits for {len(expected)} windows: another model",
+        )
+    return _compare("torchscript parity", got, expected)
 
 
 _PARITY_CHECKED: dict[str, Check] = {}
 
 
+def verify(
+    directory: str | Path, key: SigningKey | None = None, *, torchscript: bool = False
+) -> list[Check]:
+    """All checks; the manifest and signature first (the others only run on an intact
+    artifact). ``key`` None means the configured key (:func:`signing_key`), if any.
+    ``torchscript`` also runs model.pt on the recorded windows (``sentio model verify``)."""
+    directory = artifact_directory(directory)
+    key = key if key is not None else signing_key()
+    manifest = read_manifest(directory)
+    checks = [check_manifest(directory, manifest), check_signature(directory, manifest, key)]
+    if checks[0].passed:
+        # the manifest pins every file's sha256, so its hash names the exact bytes checked:
+        # the recorded windows are re-run once per artifact and process, not at every load
+        digest = sha256_file(directory / MANIFEST)
+        if digest not in _PARITY_CHECKED:
+            _PARITY_CHECKED[digest] = check_parity(directory)
+        checks += [check_metadata(directory), check_legacy(directory), _PARITY_CHECKED[digest]]
+        if torchscript:
+            checks.append(check_torchscript(directory))
+    return checks
+
+
+# Sentio's own loaders never read metadata.json's clip, so an artifact written before the clip
+# was fixed still loads; `sentio model verify` fails it (docs/model.md, "The legacy clip").
+NOT_FOR_LOADERS = ("legacy metadata.json",)
+
+
 def load_verified(directory: str | Path) -> dict:
-    """model.meta.json of an artifact that passes :func:`verify`; else ArtifactError naming
-    the file and what differs."""
+    """model.meta.json of an artifact that passes :func:`verify` (its signature too, when a
+    key is configured); else ArtifactError naming the file and what differs."""
     for check in verify(directory):
-        if not check.passed:
+        if not check.passed and check.name not in NOT_FOR_LOADERS:
             raise ArtifactError(f"{check.name}: {check.detail}", file=str(directory))
-    return _read_json(Path(directory), "model.meta.json")
+    return read_meta(Path(directory))
 
 
-def info(directory: str | Path) -> dict:
-    """A summary of an artifact (no verification)."""
-    directory = Path(directory)
-    meta = _read_json(directory, "model.meta.json")
-    metrics = _read_json(directory, "metrics.json")
+def sign(directory: str | Path, key: SigningKey) -> dict:
+    """Write ``signature.json`` for an artifact that passes every other check; returns it."""
+    directory = artifact_directory(directory)
+    manifest = read_manifest(directory)
+    checks = [check_manifest(directory, manifest)]
+    if checks[0].passed:
+        checks += [check_metadata(directory), check_parity(directory)]
+    for check in checks:
+        if not check.passed:
+            raise ArtifactError(
+                f"not signed: {check.name} fails ({check.detail})", file=str(directory)
+            )
+    doc = sign_manifest(manifest, key)
+    write_bytes_atomic(directory / SIGNATURE, json_bytes(doc), flag=None)
+    return doc
+
+
+def signature_state(directory: Path, key: SigningKey | None) -> str:
+    """What ``sentio model info`` says: "signed and verified", "signed, not checked (no
+    key)", "unsigned", or why the signature does not hold."""
+    manifest = read_manifest(directory)
+    status, detail = signature_status(manifest, _read_signature(directory), key)
+    if status == "verified":
+        files = check_manifest(directory, manifest)
+        return "signed and verified" if files.passed else f"signed, but {files.detail}"
+    if status == "not checked":
+        return "signed, not checked (no key)"
+    if status == "unsigned":
+        return "unsigned"
+    return f"signature does not verify: {detail}"
+
+
+def info(directory: str | Path, key: SigningKey | None = None) -> dict:
+    """A summary of an artifact (the signature is checked when a key is configured; the
+    rest is not verified: that is :func:`verify`)."""
+    directory = artifact_directory(directory)
+    key = key if key is not None else signing_key()
+    meta = read_meta(directory)
+    metrics = read_json(directory, "metrics.json")
     test = metrics.get("evaluation", {}).get("test", {}).get("model", {})
     return {
         "directory": str(directory),
         "model_type": meta["model_type"],
         "version": meta.get("version"),
         "saved_at": meta["saved_at"],
+        "signature": signature_state(directory, key),
         "feature_count": meta["feature_count"],
         "sequence_length": meta["sequence_length"],
         "d_model": meta["d_model"],
@@ -209,20 +522,27 @@ def info(directory: str | Path) -> dict:
         "spec_hash": meta["expects"]["spec_hash"],
         "label": meta["label"],
         "seed": meta["seed"],
-        "splits": meta["data"]["splits"],
+        "splits": meta["data"].get("splits", {}),
         "test_auc": test.get("auc"),
         "test_log_loss": test.get("log_loss"),
+        "training_cpu": meta.get("training_platform", {}).get("torch_cpu_capability"),
     }
 
 
 __all__ = [
     "FILES",
+    "LEGACY_CLIP",
     "MANIFEST",
     "Check",
+    "artifact_directory",
     "info",
     "json_bytes",
     "load_verified",
     "npy_bytes",
+    "read_json",
+    "read_manifest",
+    "read_meta",
+    "sign",
     "verify",
     "write_artifact",
 ]

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from sentio.core.errors import SentioError
+from sentio.core.errors import SentioError, excerpt
 
 
 class ModelConfigError(SentioError):
     """A model configuration that cannot be built (e.g. d_model not divisible by nhead)."""
+
+
+# Upper bounds: a typo such as --d-model 1000000 must fail at once, not allocate without end.
+LIMITS = {"d_model": 4096, "nhead": 64, "num_layers": 64, "seq_len": 4096, "ff_mult": 16}
+FLAGS = {
+    "d_model": "--d-model",
+    "nhead": "--nhead",
+    "num_layers": "--num-layers",
+    "seq_len": "--sequence-length",
+}
 
 
 @dataclass(frozen=True)
@@ -28,15 +38,20 @@ class TFAConfig:
     clip: float = 10.0  # normalised features are clipped to [-clip, clip] inside the network
 
     def __post_init__(self) -> None:
-        for name in ("d_model", "nhead", "num_layers", "seq_len", "ff_mult"):
-            if getattr(self, name) <= 0:
-                raise ModelConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        for name, high in LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+                raise ModelConfigError(
+                    f"{FLAGS.get(name, name)}: must be an integer in [1, {high}], got {value!r}"
+                )
         if self.d_model % self.nhead:
             raise ModelConfigError(
                 f"d_model {self.d_model} is not divisible by nhead {self.nhead} (--d-model/--nhead)"
             )
         if not 0 <= self.dropout < 1:
             raise ModelConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0 < self.clip <= 1e6:
+            raise ModelConfigError(f"clip must be in (0, 1e6], got {self.clip}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,7 +66,9 @@ PRESETS = {
 def preset(name: str, **overrides: int | float | None) -> TFAConfig:
     """A preset with any field overridden (None leaves the preset's value)."""
     if name not in PRESETS:
-        raise ModelConfigError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+        raise ModelConfigError(
+            f"--preset: unknown preset {excerpt(name)}; presets: {', '.join(PRESETS)}"
+        )
     known = {f.name for f in fields(TFAConfig)}
     unknown = set(overrides) - known
     if unknown:

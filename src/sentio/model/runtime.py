@@ -1,7 +1,7 @@
 """Torch-free inference: ONNX Runtime on one intra-op thread.
 
 On one thread a batch of windows and the same windows one at a time give bit-identical logits
-(DEVELOPERS.md); the two inference paths (issue 5) build their parity on that.
+(docs/inference.md); the two inference paths (issue 5) build their parity on that.
 """
 
 from __future__ import annotations

@@ -4,25 +4,29 @@ evaluate -> export -> artifact. Every step is recorded in the artifact."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from sentio import __version__
 from sentio.core.clock import build_time
-from sentio.core.errors import BarsError
+from sentio.core.environment import environment
+from sentio.core.errors import ArtifactError, BarsError, OptionError, OutputError, SentioError
+from sentio.core.files import check_output
 from sentio.core.hashing import content_hash, sha256_file
 from sentio.data import read_bars
 from sentio.data.synth.generate import SynthConfig, generate
 from sentio.features import FeatureEngine
 from sentio.features.inputs import as_input, clock_columns
-from sentio.model.artifact import json_bytes, npy_bytes, write_artifact
+from sentio.model.artifact import LEGACY_CLIP, json_bytes, npy_bytes, write_artifact
 from sentio.model.config import TFAConfig
+from sentio.model.signing import SigningKey
+from sentio.train.config import CHECKPOINT, TrainConfig
 from sentio.train.evaluate import (
     evaluate,
     fit_logistic,
@@ -31,6 +35,7 @@ from sentio.train.evaluate import (
     quantiles,
     sigmoid,
 )
+from sentio.train.machine import pin_cpu, require_torch, training_platform
 from sentio.train.samples import (
     LabelSpec,
     SampleReport,
@@ -40,9 +45,6 @@ from sentio.train.samples import (
     split_by_session,
     windows,
 )
-
-if TYPE_CHECKING:
-    from sentio.train.trainer import TrainConfig
 
 PARITY_WINDOWS = 256
 ARTIFACT_SCHEMA = "2.0"
@@ -63,6 +65,13 @@ class TrainRun:
     builtin: SynthConfig = field(default_factory=lambda: SynthConfig(days=120))
     checkpoints: Path | None = None
     resume: bool = False
+    cpu_capability: str = "native"  # sentio.train.machine.CHOICES; the CLI pins avx2 ("auto")
+    signing_key: SigningKey | None = None  # signs the artifact (signature.json) when given
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Where the per-epoch checkpoint goes: ``--resume``'s folder or ``<output>.ckpt``."""
+        return self.checkpoints or self.output.with_name(self.output.name + ".ckpt")
 
 
 @dataclass
@@ -164,15 +173,71 @@ def versions() -> dict:
     }
 
 
+def _writable(folder: Path, flag: str) -> None:
+    if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write into {folder}: permission denied", flag=flag)
+
+
+def check_paths(run: TrainRun) -> None:
+    """Refuse, before any bar is read, an --output or checkpoint folder that training could
+    not write at its end (issue 12 section 3: a run once failed there after 8 minutes)."""
+    out = check_output(run.output, flag="--output", directory=True)
+    if out.exists() and any(out.iterdir()):
+        raise OutputError(f"{out} exists and is not empty; choose a new folder", flag="--output")
+    _writable(out, "--output")
+    ckpt = run.checkpoint_dir
+    if run.resume:
+        if not (ckpt / CHECKPOINT).is_file():
+            raise OptionError(f"{ckpt} holds no {CHECKPOINT} to resume from", flag="--resume")
+        _writable(ckpt, "--resume")
+        return
+    check_output(ckpt, flag="--output", directory=True)
+    if (ckpt / CHECKPOINT).exists():
+        # training would overwrite the checkpoint of an earlier (perhaps killed) run
+        raise OutputError(
+            f"{ckpt} holds the checkpoint of an earlier run: continue it with --resume {ckpt}, "
+            "or remove it",
+            flag="--output",
+        )
+    _writable(ckpt, "--output")
+
+
+def ready(run: TrainRun) -> str:
+    """Every check that needs no bar, in order: output paths, the CPU pin (set before torch
+    starts), the train extra. Returns the resolved pin."""
+    check_paths(run)
+    pinned = pin_cpu(run.cpu_capability)
+    require_torch()
+    return pinned
+
+
+def _write(run: TrainRun, files: dict[str, bytes]) -> None:
+    """Write the artifact; a failure after training says how to keep the work."""
+    try:
+        write_artifact(run.output, files, key=run.signing_key)
+    except (SentioError, OSError) as exc:
+        reason = " ".join(str(exc).split())
+        raise ArtifactError(
+            f"training finished but the artifact could not be written ({reason}); the trained "
+            f"weights are in {run.checkpoint_dir}: rerun with the same flags plus --resume "
+            f"{run.checkpoint_dir} --output NEW_DIR to write it without training again",
+            file=str(run.output),
+        ) from exc
+
+
 def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = None) -> dict:
     """Train, evaluate, export and write the artifact; returns metrics.json's content."""
+    pinned = ready(run)
     import torch
 
     from sentio.model.export import export
     from sentio.model.tfa import TFA
-    from sentio.train.trainer import TrainConfig, predict_logits, setup_determinism, train
+    from sentio.train.trainer import predict_logits, setup_determinism, train
 
     cfg = run.train or TrainConfig()
+    platform_record = training_platform(pinned, run.cpu_capability)
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise OptionError("no CUDA device is visible to torch", flag="--device")
     prep = prepare(run)
     T = run.model.seq_len  # noqa: N806 (the paper's name for the window length)
     split, samples = prep.split, prep.samples
@@ -187,9 +252,10 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
             "spec": prep.engine.content_hash,
             "data": prep.data_record,
             "fractions": list(run.fractions),
+            "cpu": pinned,  # resuming under other kernels would mix two sets of roundings
         }
     )
-    checkpoints = run.checkpoints or run.output.with_name(run.output.name + ".ckpt")
+    checkpoints = run.checkpoint_dir
     result = train(
         model,
         prep.features,
@@ -304,6 +370,8 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
         },
         "parity": parity,
         "versions": versions(),
+        "environment": environment(),  # machine, CPU instruction set, library versions
+        "training_platform": platform_record,  # the kernels torch ran and what was pinned
     }
     legacy = {
         "schema_version": "1.0",
@@ -311,10 +379,12 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
         "framework": "torchscript",
         "feature_names": list(spec.names),
         # The network normalises inside its graph (the real statistics are in model.meta.json);
-        # 0 / 1 here make a legacy loader's own normalisation the identity, not a second one.
+        # 0 / 1 here make a legacy loader's own normalisation the identity, not a second one,
+        # and the original ModelRegistryTS clips AFTER (x - mean) / std, so the clip must be a
+        # finite float32 bound no raw feature reaches (issue 12 section 5), not the network's.
         "mean": [0.0] * len(spec.names),
         "std": [1.0] * len(spec.names),
-        "clip": [-run.model.clip, run.model.clip],
+        "clip": [-LEGACY_CLIP, LEGACY_CLIP],
         "actions": ["DOWN", "UP"],
         "seq_len": T,
         "input_layout": "BTF",
@@ -329,8 +399,17 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
         "metrics.json": json_bytes(metrics),
         "parity_windows.npy": npy_bytes(parity_windows),
     }
-    write_artifact(run.output, files)
+    _write(run, files)
     return metrics
 
 
-__all__ = ["Prepared", "TrainRun", "load_bars", "normalisation", "prepare", "run_training"]
+__all__ = [
+    "Prepared",
+    "TrainRun",
+    "check_paths",
+    "load_bars",
+    "normalisation",
+    "prepare",
+    "ready",
+    "run_training",
+]

@@ -2,7 +2,7 @@
 
 A sample is a decision bar t: its window is the feature rows t-T+1..t (an index view into the
 feature matrix, never a copy), its label the sign of the forward h-bar log return of QQQ from
-the close of t. Rules (ARCHITECTURE.md section 2), each counted in :class:`SampleReport`:
+the close of t. Rules (docs/model.md, "Samples"), each counted in :class:`SampleReport`:
 - window: all T rows in t's segment and past every feature's warm-up;
 - label: t+h in the same segment and the same session (never across a session end or a gap);
 - deadzone: |return| <= deadzone -> no label (excluded from the loss, reported).

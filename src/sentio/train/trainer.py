@@ -12,8 +12,10 @@ same final weights as one never stopped. Determinism: seeds for torch and for th
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,32 +24,13 @@ from torch import nn
 
 from sentio.core.errors import SentioError
 from sentio.core.seeding import rng_for
+from sentio.train.config import CHECKPOINT, TrainConfig
 from sentio.train.evaluate import auc, log_loss, sigmoid
 from sentio.train.samples import Samples, Split, windows
 
 
 class CheckpointError(SentioError):
     """A checkpoint that does not belong to this run, or is damaged."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings; every field has a default and a unit."""
-
-    epochs: int = 10  # passes over the training split (early stopping may end sooner)
-    batch_size: int = 256  # windows per gradient step
-    learning_rate: float = 3e-4  # peak AdamW learning rate
-    weight_decay: float = 0.01  # AdamW decay on weight matrices
-    warmup_frac: float = 0.05  # share of all steps spent warming the learning rate up
-    min_lr_frac: float = 0.1  # the cosine decays to this share of the peak
-    grad_clip: float = 1.0  # max global gradient norm
-    patience: int = 3  # epochs without a better validation log loss before stopping
-    seed: int = 7  # torch initialisation, dropout and shuffling
-    threads: int = 1  # torch intra-op threads (results are reproducible per thread count)
-    device: str = "cpu"  # cpu or cuda
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -204,14 +187,17 @@ def train(
     return TrainResult(state=best_state, best_epoch=best_epoch, history=history)
 
 
-CHECKPOINT = "last.pt"
-
-
 def save_checkpoint(directory: Path, payload: dict) -> None:
     """Write ``last.pt`` atomically (a kill mid-write leaves the previous epoch's)."""
-    tmp = directory / (CHECKPOINT + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(directory / CHECKPOINT)
+    # a unique temporary name: a fixed one could be a planted symlink (issue 12 section 2)
+    fd, name = tempfile.mkstemp(prefix=f".{CHECKPOINT}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        torch.save(payload, name)
+        os.replace(name, directory / CHECKPOINT)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(directory: Path, fingerprint: str) -> dict:

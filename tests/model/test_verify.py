@@ -1,0 +1,206 @@
+"""What `verify` (and every loader) refuses: links and paths out of the artifact, malformed
+manifests and metadata, a model.pt that is garbage or another model. Each case starts from a
+copy of the tiny artifact; a forger who also recomputes the manifest is simulated by
+:func:`rehash`."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="the tiny artifact is trained (train extra)")
+
+import torch
+
+from sentio.core.errors import ArtifactError
+from sentio.core.hashing import sha256_file
+from sentio.model import MANIFEST, info, load_verified, verify
+from sentio.model import artifact as artifact_module
+
+
+def copy(tmp_path, source, name="copy"):
+    target = tmp_path / name
+    shutil.copytree(source, target)
+    return target
+
+
+def rehash(directory):
+    """Recompute manifest.json the way a forger would."""
+    manifest = json.loads((directory / MANIFEST).read_text())
+    manifest["files"] = {name: sha256_file(directory / name) for name in manifest["files"]}
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+
+
+def edit_json(path, change):
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+
+
+@pytest.fixture
+def hashed(monkeypatch):
+    """Every path the artifact module hashes."""
+    seen = []
+    original = artifact_module.sha256_file
+
+    def record(path, *args, **kwargs):
+        seen.append(str(path))
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(artifact_module, "sha256_file", record)
+    return seen
+
+
+def test_a_symlinked_file_is_refused_before_anything_is_read(tmp_path, tiny_artifact, hashed):
+    art = copy(tmp_path, tiny_artifact)
+    outside = tmp_path / "outside.onnx"
+    shutil.move(art / "model.onnx", outside)
+    (art / "model.onnx").symlink_to(outside)  # same bytes: the hash alone would pass
+    for call in (verify, load_verified, info):
+        with pytest.raises(ArtifactError, match="model.onnx: is a symbolic link"):
+            call(art)
+    assert hashed == []
+
+
+@pytest.mark.parametrize("path", ["../outside.bin", "/etc/hostname", "sub/model.onnx", ".."])
+def test_a_manifest_path_leaving_the_directory_is_refused_unopened(
+    tmp_path, tiny_artifact, hashed, path
+):
+    art = copy(tmp_path, tiny_artifact)
+    (tmp_path / "outside.bin").write_bytes(b"x")
+    edit_json(art / MANIFEST, lambda m: m["files"].__setitem__(path, "0" * 64))
+    with pytest.raises(ArtifactError, match="not a plain file name inside the artifact"):
+        verify(art)
+    assert hashed == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        (MANIFEST, "[]", "must be a JSON object, got a list"),
+        (MANIFEST, '"files"', "must be a JSON object, got a str"),
+        (MANIFEST, "{}", "lacks the required key 'files'"),
+        (MANIFEST, '{"files": []}', "key 'files' must be a dict"),
+        (MANIFEST, '{"files": {"model.onnx": 5}}', "must be 64 lowercase hex digits"),
+        (MANIFEST, "{not json", "not readable JSON"),
+        ("model.meta.json", "\x00\xff binary", "not readable JSON"),
+    ],
+)
+def test_a_malformed_file_is_one_error_naming_it(tmp_path, tiny_artifact, name, content, says):
+    art = copy(tmp_path, tiny_artifact)
+    (art / name).write_text(content)
+    if name != MANIFEST:
+        rehash(art)
+    with pytest.raises(ArtifactError, match=name) as caught:
+        verify(art)
+    assert says in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda m: m.pop("expects"), "lacks the required key 'expects'"),
+        (lambda m: m["expects"].pop("spec_hash"), "lacks the required key 'expects.spec_hash'"),
+        (lambda m: m.__setitem__("sequence_length", "8"), "key 'sequence_length' must be a int"),
+        (lambda m: m["parity"].pop("logits_eager"), "parity.logits_eager"),
+    ],
+)
+def test_model_meta_json_lacking_a_key_names_it(tmp_path, tiny_artifact, change, says):
+    art = copy(tmp_path, tiny_artifact)
+    edit_json(art / "model.meta.json", change)
+    rehash(art)
+    for call in (verify, load_verified):
+        with pytest.raises(ArtifactError, match="model.meta.json") as caught:
+            call(art)
+        assert says in str(caught.value)
+
+
+def test_a_missing_file_or_empty_directory_is_named(tmp_path, tiny_artifact):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("x")
+    cases = {"missing": "no such artifact directory", "empty": "is empty", "file": "is a file"}
+    for name, says in cases.items():
+        with pytest.raises(ArtifactError, match=says):
+            verify(tmp_path / name)
+
+
+def test_a_truncated_onnx_is_refused_even_when_rehashed(tmp_path, tiny_artifact):
+    art = copy(tmp_path, tiny_artifact)
+    data = (art / "model.onnx").read_bytes()
+    (art / "model.onnx").write_bytes(data[: len(data) // 3])
+    assert [c.name for c in verify(art) if not c.passed] == ["manifest"]
+    rehash(art)
+    with pytest.raises(ArtifactError, match="model.onnx: ONNX Runtime cannot load"):
+        verify(art)
+
+
+def torchscript_check(directory):
+    return next(c for c in verify(directory, torchscript=True) if c.name == "torchscript parity")
+
+
+def test_model_pt_is_run_on_the_recorded_windows(tmp_path, tiny_artifact):
+    good = torchscript_check(tiny_artifact)
+    assert good.passed and good.checked and "256 recorded windows" in good.detail
+
+    garbage = copy(tmp_path, tiny_artifact, "garbage")
+    (garbage / "model.pt").write_bytes(b"PK\x03\x04 not a TorchScript archive" * 50)
+    rehash(garbage)
+    check = torchscript_check(garbage)
+    assert not check.passed and "model.pt cannot run the recorded windows" in check.detail
+
+
+def test_another_model_pt_is_caught_by_its_logits(tmp_path, tiny_artifact):
+    """Another model: the same network with its weights scaled (the ONNX file is untouched,
+    so only the TorchScript check can see it)."""
+    other = copy(tmp_path, tiny_artifact, "other")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = torch.jit.load(str(other / "model.pt"))
+        with torch.no_grad():
+            for parameter in module.parameters():
+                parameter.mul_(1.5)
+        buffer = io.BytesIO()
+        torch.jit.save(module, buffer)
+    (other / "model.pt").write_bytes(buffer.getvalue())
+    rehash(other)
+    check = torchscript_check(other)
+    assert not check.passed and "max |logit diff|" in check.detail
+    worst = float(check.detail.split("max |logit diff| ")[1].split(" ")[0])
+    assert worst > 1e-5
+    assert load_verified(other)  # loaders run ONNX only; model.pt is checked by `model verify`
+
+
+def test_verify_reports_torchscript_as_not_checked_without_torch(tmp_path, tiny_artifact):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'torch':\n"
+        "            raise ModuleNotFoundError(name, name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from sentio.model import verify\n"
+        f"checks = verify({str(tiny_artifact)!r}, torchscript=True)\n"
+        "print([(c.name, c.passed, c.checked, c.detail) for c in checks][-1])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "('torchscript parity', True, False, 'model.pt not checked (torch not installed)')" in (
+        done.stdout
+    )
+
+
+def test_parity_windows_of_another_shape_are_named(tmp_path, tiny_artifact):
+    art = copy(tmp_path, tiny_artifact)
+    windows = np.load(art / "parity_windows.npy")
+    np.save(art / "parity_windows.npy", windows[:10])
+    rehash(art)
+    with pytest.raises(ArtifactError, match="parity_windows.npy: shape"):
+        verify(art)

@@ -11,6 +11,14 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 SHARED_GOLDEN = REPO.parent / "shared" / "golden"
 
 
+@pytest.fixture(autouse=True)
+def _no_signing_key(monkeypatch):
+    """A signing key in the developer's shell would make every loader refuse the unsigned test
+    artifacts; tests that sign set their own key."""
+    for name in ("SENTIO_SIGNING_KEY", "SENTIO_SIGNING_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def real_file(relative: str) -> Path:
     """Path of a file in ../shared/data, skipping the test (with the reason) when absent."""
     path = SHARED_DATA / relative

@@ -47,11 +47,13 @@ ISA_FLAGS = (
 )
 
 
-# Environment variables that select kernels (torch, oneDNN, OpenBLAS, numpy, numba).
+# Environment variables that select kernels (torch, oneDNN, MKL, OpenBLAS, numpy, numba).
 ENV_VARS = (
     "ATEN_CPU_CAPABILITY",
     "ONEDNN_MAX_CPU_ISA",
     "OPENBLAS_CORETYPE",
+    "MKL_CBWR",
+    "MKL_ENABLE_INSTRUCTIONS",
     "NPY_DISABLE_CPU_FEATURES",
     "NUMBA_CPU_NAME",
     "NUMBA_CPU_FEATURES",

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from sentio.core.errors import SentioError
+from sentio.model.windows import valid_windows, windows  # the rule lives below train and infer
 
 
 class SampleError(SentioError):
@@ -77,19 +78,6 @@ def label_bars(
         ok[:-h] = same & (session[:-h] >= 0)
         ret[:-h] = np.where(ok[:-h], np.log(close[ahead] / close[:-h]), np.nan)
     return ret, ok
-
-
-def valid_windows(segment: np.ndarray, ready: np.ndarray, seq_len: int) -> np.ndarray:
-    """(N,) bool: the window of rows t-T+1..t lies in t's segment and past every feature's
-    warm-up (readiness only grows within a segment, so its first row decides). The one rule for
-    training samples and both inference paths.
-
-    >>> valid_windows(np.array([0, 0, 0, 1, 1]), np.array([0, 1, 1, 1, 1], bool), 2).tolist()
-    [False, False, True, False, True]
-    """
-    start = np.arange(len(segment)) - seq_len + 1
-    first = np.maximum(start, 0)
-    return (start >= 0) & ready[first] & (segment[first] == segment)
 
 
 def select_samples(
@@ -166,16 +154,6 @@ def split_by_session(
         parts.append(members)
         last_row = samples.rows[members[-1]]
     return Split(parts[0], parts[1], parts[2], embargoed)
-
-
-def windows(features: np.ndarray, rows: np.ndarray, seq_len: int) -> np.ndarray:
-    """(len(rows), T, F) float32 windows ending at ``rows``, gathered for one batch.
-
-    >>> windows(np.arange(10.0).reshape(5, 2), np.array([2, 4]), 2)[1].tolist()
-    [[6.0, 7.0], [8.0, 9.0]]
-    """
-    index = rows[:, None] + np.arange(1 - seq_len, 1)[None, :]
-    return np.ascontiguousarray(features[index], dtype=np.float32)
 
 
 __all__ = [

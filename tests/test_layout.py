@@ -1,10 +1,11 @@
-"""House rules that keep the package readable (STYLE.md 1, 4)."""
+"""House rules that keep the package readable (docs/architecture.md, house rules 1 and 2)."""
 
 from __future__ import annotations
 
 import ast
 import importlib
 import pkgutil
+import re
 from pathlib import Path
 
 import sentio
@@ -58,7 +59,7 @@ def test_public_api_is_explicit_sorted_and_importable():
 
 
 def test_production_stages_import_without_torch():
-    """ARCHITECTURE.md section 1: loading an artifact and computing features needs no torch."""
+    """docs/architecture.md section 1: loading an artifact and computing features needs no torch."""
     import subprocess
     import sys
 
@@ -69,3 +70,22 @@ def test_production_stages_import_without_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_user_facing_files_point_nowhere_outside_the_repository():
+    """README, docs/, pyproject.toml and the package's own text never send a user to a file
+    they do not have (the development contracts live in docs/architecture.md)."""
+    repo = SRC.parents[1]
+    outside = re.compile(r"\.\./shared|DEVELOPERS\.md|ARCHITECTURE\.md|STYLE\.md|FEATURE_OPS")
+    paths = [repo / "README.md", repo / "pyproject.toml", *(repo / "docs").glob("*.md")]
+    paths += list(SRC.rglob("*.py"))
+    found = [
+        f"{path.relative_to(repo)}:{n}"
+        for path in paths
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if outside.search(line)
+    ]
+    assert len(paths) > 60 and not found, found
+    for link in re.findall(r"\]\(([^)#]+)\)", (repo / "README.md").read_text()):
+        if "://" not in link:
+            assert (repo / link).exists(), f"README links to missing {link}"

@@ -2,7 +2,7 @@
 segments restart, state survives a save and restore.
 
 The oracle for stream == batch and prefix is the engine itself driven the other way: the test
-proves the two drivers agree at every bar (ARCHITECTURE.md section 4). Declared warm-ups are
+proves the two drivers agree at every bar (docs/architecture.md section 4). Declared warm-ups are
 checked against hand computations from the ops table (docs/ops.md).
 """
 

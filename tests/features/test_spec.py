@@ -1,4 +1,4 @@
-"""Spec loading, validation errors, default names and the content hash (ARCHITECTURE.md s.4)."""
+"""Spec loading, validation errors, default names and the content hash (architecture s. 4)."""
 
 from __future__ import annotations
 

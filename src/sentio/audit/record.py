@@ -39,7 +39,6 @@ import platform
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +48,7 @@ from sentio.audit.store import AuditError, AuditStore
 from sentio.audit.verify import verify_run
 from sentio.backtest.strattest import SYMBOLS, Plan, StrattestResult, backtest
 from sentio.core.clock import build_time
-from sentio.core.environment import environment
+from sentio.core.environment import environment, package_versions
 from sentio.core.hashing import canonical_json, sha256_file, sha256_hex
 from sentio.features.inputs import BarInput, as_input
 from sentio.infer import SequenceContext, StreamContext, bars_of, load_model
@@ -98,13 +97,7 @@ def signal_of(exposure: float) -> str:
 
 
 def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "absent"
-    return found
+    return {"python": platform.python_version(), **package_versions(PACKAGES)}
 
 
 def run_start_payload(result: StrattestResult, model, data: BarInput) -> dict:

@@ -23,7 +23,7 @@ BOOTSTRAP_SAMPLES = 10_000
 
 
 def blocks_per_year(bars_per_session: float, block_size: int) -> float:
-    """252 x bars per session / block size (ARCHITECTURE.md section 8)."""
+    """252 x bars per session / block size (docs/architecture.md section 8)."""
     return TRADING_DAYS * bars_per_session / block_size
 
 

@@ -214,7 +214,7 @@ def load_market(config: StrattestConfig, meta: dict) -> tuple[pd.DataFrame, dict
     session = clock_columns(qqq["ts"].to_numpy(np.int64))[1]
     new_day = np.r_[True, session[1:] != session[:-1]]
     for sib in SIBLINGS:
-        if simulated[sib.symbol]:  # ARCHITECTURE.md section 7: simulated from QQQ, labelled
+        if simulated[sib.symbol]:  # docs/architecture.md section 7: simulated from QQQ, labelled
             frame = leveraged(qqq, new_day, sib, SynthConfig(seed=config.seed))
             tables[sib.symbol] = frame.assign(ts=qqq["ts"].to_numpy())
     for symbol, frame in tables.items():

@@ -1,7 +1,7 @@
 """Domain types shared by every stage.
 
 Names follow NautilusTrader, with one difference: our ``Bar.ts`` is the START of the bar's
-interval (int64 ns UTC), while Nautilus stamps bars at their close (ARCHITECTURE.md section 2).
+interval (int64 ns UTC), while Nautilus stamps bars at their close (docs/architecture.md section 2).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Canonical JSON and SHA-256: the ONE implementation used by specs, manifests, caches and audit.
 
 Canonical JSON is ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
-encoded as UTF-8 (ARCHITECTURE.md section 4).
+encoded as UTF-8 (docs/architecture.md section 4).
 
 >>> canonical_json({"b": 1, "a": [1.5, "x"]})
 b'{"a":[1.5,"x"],"b":1}'

@@ -201,7 +201,7 @@ def step(codes, fparams, state, rows, out, r):
     h = np.float32(rows[r, R_HIGH])
     lo = np.float32(rows[r, R_LOW])
     c = np.float32(rows[r, R_CLOSE])
-    # The original cast volume to an unsigned integer, truncating fractions (FEATURE_OPS.md).
+    # The original cast volume to an unsigned integer, truncating fractions (docs/ops.md).
     v = np.float32(math.floor(rows[r, R_VOLUME]))
     minute, session = rows[r, R_MINUTE], rows[r, R_SESSION]
     # A session starts when the session number changes; the segment's first bar counts only if
@@ -292,7 +292,7 @@ def step(codes, fparams, state, rows, out, r):
 def advance(codes, fparams, state, rows, out, r, emit_from, pad, compat):
     """``step`` on row ``r``, then, in compatibility mode, the original's alignment policy:
     rows before ``emit_from`` (counted from the segment start) become ``pad``, and later
-    non-finite values become 0 (the original's sanitize_and_ready, golden/README.md)."""
+    non-finite values become 0 (the original's sanitize_and_ready)."""
     i = int(state[H_N])
     step(codes, fparams, state, rows, out, r)
     if compat:

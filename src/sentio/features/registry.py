@@ -1,6 +1,6 @@
 """The op registry: every op the engine knows, its inputs, parameters, warm-up and doc.
 
-``sentio features list`` and docs/ops.md are generated from here (STYLE.md rule 7).
+``sentio features list`` and docs/ops.md are generated from here (architecture rule 4).
 
 >>> REGISTRY["EMA"].params
 {'window': 20}
@@ -23,7 +23,7 @@ REGISTRY: dict[str, Op] = {op.name: op for op in OPS}
 if len(REGISTRY) != len(OPS) or len({op.code for op in OPS}) != len(OPS):
     raise RuntimeError("two ops share a name or a code")  # a programming error, caught by tests
 
-# Sources a feature may read (FEATURE_OPS.md "Conventions"); index = slot in the engine step.
+# Sources a feature may read (docs/ops.md, conventions); index = slot in the engine step.
 SOURCES: tuple[str, ...] = ("open", "high", "low", "close", "volume", "logret")
 # The original's aliases: each means `close`.
 SOURCE_ALIASES: dict[str, str] = {

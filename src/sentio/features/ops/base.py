@@ -5,7 +5,7 @@ state vector, plus one :class:`Op` entry (name, inputs, parameters, warm-up, sta
 Float32 values are stored in the float64 state exactly (every float32 is a float64), so one
 array holds the whole engine state and saves without pickle.
 
-Arithmetic is float32 as in the original C++ engine (FEATURE_OPS.md "Conventions"): every
+Arithmetic is float32 as in the original C++ engine (docs/ops.md, conventions): every
 constant below is a ``np.float32`` so that numba never promotes an expression to float64 by
 accident, and numba's default (no fastmath) never contracts a multiply-add into an FMA.
 """
@@ -24,8 +24,8 @@ F1 = np.float32(1.0)
 F2 = np.float32(2.0)
 F3 = np.float32(3.0)
 F100 = np.float32(100.0)
-EPS_LOG = np.float32(1e-12)  # LOGRET and ROC clamp prices below this (FEATURE_OPS.md)
-EPS_DEN = np.float32(1e-8)  # "guarded to 0 when a denominator is <= 1e-8" (FEATURE_OPS.md)
+EPS_LOG = np.float32(1e-12)  # LOGRET and ROC clamp prices below this (docs/ops.md)
+EPS_DEN = np.float32(1e-8)  # "guarded to 0 when a denominator is <= 1e-8" (docs/ops.md)
 
 # Every kernel and driver is compiled with this: cached on disk, and with numpy's error model,
 # i.e. IEEE division as in C++ (x / 0 gives inf or nan, as the original did) instead of a
@@ -41,7 +41,7 @@ H_SESSION_START = 4  # 1.0 when the current bar starts a session, else 0.0
 HEADER = 5
 
 # A recursive op (EMA, Wilder) forgets where the segment started once the weight of its seed
-# falls below SEED_WEIGHT; that is its declared warm-up (STYLE.md rule 9: warm-up is data).
+# falls below SEED_WEIGHT; that is its declared warm-up (warm-up is data: architecture rule 6).
 SEED_WEIGHT = 1e-3
 
 
@@ -96,7 +96,7 @@ def settle(decay: float, stages: int = 1) -> int:
 
 
 def ema_alpha(period: int) -> np.float32:
-    """alpha = 2.f / (p + 1.f), computed in float32 (golden/README.md, EMA)."""
+    """alpha = 2.f / (p + 1.f), computed in float32 (proven by the golden files, EMA)."""
     return np.float32(2.0) / np.float32(period + 1)
 
 
@@ -132,7 +132,7 @@ def window_sma(s, o, x, w, i):
     """SMA over x[i-w+1..i]: a double running sum over a ring; 0 before row w-1; x if w <= 1.
 
     State: [sum, ring(w)] = 1 + w slots. Shared by SMA, BOLLINGER, PARKINSON, GARMAN_KLASS and
-    STOCHASTIC_D, so that each is the same formula (STYLE.md rule 6).
+    STOCHASTIC_D, so that each is the same formula (docs/architecture.md, house rule 3).
     """
     if w <= 1:
         return x

@@ -1,6 +1,6 @@
 """Bounded oscillators: RSI, STOCHASTIC_K/D, WILLIAMS_R, CCI, MFI, and ADX.
 
-Semantics: ../shared/FEATURE_OPS.md. RSI's details are proven by golden/README.md. ADX is the
+Semantics: docs/ops.md. RSI's details are proven by the golden files. ADX is the
 one deliberate difference: the original returned DX (its averaging loop added the same DX p
 times); ours is Wilder's ADX as TA-Lib computes it, and tests/features check it against TA-Lib.
 """

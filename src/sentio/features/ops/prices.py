@@ -1,6 +1,6 @@
 """Price ops on one source: IDENT, LOGRET, LOGRET_N, EMA, SMA, MOMENTUM, ROC, MACD_*.
 
-Semantics: ../shared/FEATURE_OPS.md (original ops) and docs/ops.md (LOGRET_N, ours).
+Semantics: docs/ops.md (original ops) and docs/ops.md (LOGRET_N, ours).
 Each kernel takes (state, offset, source value, parameters..., row index within the segment).
 """
 
@@ -27,7 +27,7 @@ from sentio.features.ops.base import (
 @kernel
 def logret(s, o, x, i):
     """y_0 = 0; y_i = logf(max(x_i,1e-12)) - logf(max(x_{i-1},1e-12)), a float32 difference of
-    two float32 logs, NOT log(x_i / x_{i-1}) (golden/README.md, LOGRET). State: [prev log]."""
+    two float32 logs, NOT log(x_i / x_{i-1}) (proven by the golden files). State: [prev log]."""
     now = log_price(x)
     y = now - np.float32(s[o]) if i > 0 else F0
     s[o] = now

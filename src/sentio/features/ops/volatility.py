@@ -1,6 +1,6 @@
 """Dispersion ops: ZWIN, VOLATILITY, BOLLINGER_*, PARKINSON, GARMAN_KLASS, ATR.
 
-Semantics: ../shared/FEATURE_OPS.md; ZWIN's details are proven by golden/README.md.
+Semantics: docs/ops.md; ZWIN's details are proven by the golden files.
 """
 
 from __future__ import annotations

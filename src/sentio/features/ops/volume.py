@@ -1,5 +1,5 @@
 """Volume and bar-shape ops: OBV, VPT, AD_LINE, SPREAD_BP, PRICE_IMPACT, ORDER_FLOW,
-MARKET_DEPTH, BID_ASK_RATIO (../shared/FEATURE_OPS.md).
+MARKET_DEPTH, BID_ASK_RATIO (docs/ops.md).
 
 One difference from the original: the running totals of OBV, VPT and AD_LINE accumulate in
 float64 (the output is float32). A float32 total of share volumes stops counting single shares

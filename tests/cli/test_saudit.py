@@ -366,8 +366,12 @@ def test_summary_trades_positions_and_list(audited):
     assert positions["rows"] and all("equity" in r for r in positions["rows"])
     listed = json.loads(saudit("list", "--db", str(db), "--json").stdout)
     assert listed[0]["status"] == "complete" and listed[0]["head"] == report["audit"]["head"]
-    for command in ("summary", "trades", "positions", "list"):
-        assert saudit(command, "--db", str(db)).returncode == 0, command
+    for command in ("summary", "trades", "positions", "list", "signal-flow"):
+        done = saudit(command, "--db", str(db))
+        assert done.returncode == 0, command
+        # one time zone (New York) and no Python reprs in human-readable output (issue 12)
+        for sign in ("+00:00", "{'", "['", "T1", "T2"):
+            assert sign not in done.stdout, (command, sign)
 
 
 def test_bad_use_is_a_message_not_a_traceback(tmp_path, tiny_artifact, audited):

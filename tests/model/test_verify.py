@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -204,3 +206,16 @@ def test_parity_windows_of_another_shape_are_named(tmp_path, tiny_artifact):
     rehash(art)
     with pytest.raises(ArtifactError, match="parity_windows.npy: shape"):
         verify(art)
+
+
+def test_info_is_new_york_time_and_never_a_python_repr(tiny_artifact):
+    """`model info` shows the label as words and every time in New York (issue 12)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "sentio", "model", "info", str(tiny_artifact)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "New York" in done.stdout and "horizon_bars: 3" in done.stdout
+    for sign in ("+00:00", "{'", "['"):
+        assert sign not in done.stdout, sign

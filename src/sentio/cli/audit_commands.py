@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 
 from sentio.cli.output import console, print_json, table
+from sentio.cli.output import new_york as ny_clock
 
 app = typer.Typer(
     name="saudit",
@@ -111,7 +112,7 @@ def list_command(db: Path = DB, json_out: bool = JSON) -> None:
         [
             r["run_id"],
             r["status"],
-            r["started_at"],
+            ny_clock(r["started_at"]) if r["started_at"] else "",
             f"{r['model']} ({(r['manifest_hash'] or '')[:12]})",
             ", ".join(r["data"]),
             r["blocks"],
@@ -123,7 +124,7 @@ def list_command(db: Path = DB, json_out: bool = JSON) -> None:
     console.print(
         table(
             f"runs in {db}",
-            ["run", "status", "started", "model", "data", "blocks", "events", "head"],
+            ["run", "status", "started (New York)", "model", "data", "blocks", "events", "head"],
             rows,
             left=5,
         )
@@ -268,11 +269,13 @@ def summary_command(run_id: str | None = RUN, db: Path = DB, json_out: bool = JS
         return
     model, data, config = doc["model"] or {}, doc["data"] or {}, doc["config"] or {}
     files = ", ".join(f"{f['path']} (sha256 {f['sha256'][:12]})" for f in data.get("files", []))
+    span = data.get("blocks_range") or []
+    bars = f"{ny_clock(span[0])} .. {ny_clock(span[-1])} New York" if span else "none"
     console.print(
         f"run {doc['run_id']} ({doc['status']}), {doc['events']} events, head {doc['head']}\n"
         f"model {model.get('path')} (manifest {str(model.get('manifest_hash'))[:12]}, spec "
         f"{str(model.get('spec_hash'))[:19]}); data {files or 'built-in market'}; bars "
-        f"{data.get('blocks_range')}; fill {config.get('fill')}; seed {config.get('seed')}"
+        f"{bars}; fill {config.get('fill')}; seed {config.get('seed')}"
         + ("; IN-SAMPLE" if doc["in_sample"] else ""),
         soft_wrap=True,
     )
@@ -296,14 +299,13 @@ def summary_command(run_id: str | None = RUN, db: Path = DB, json_out: bool = JS
         )
     if doc["blocks"]:
         columns = ["block", "start", "end", "return_pct", "fills", "fees"]
-        console.print(
-            table(
-                "blocks",
-                columns,
-                [[_fmt(b[c]) for c in columns] for b in doc["blocks"]],
-                left=3,
-            )
-        )
+        rows = [
+            [_fmt(b["block"]), ny_clock(b["start"]), ny_clock(b["end"])]
+            + [_fmt(b[c]) for c in columns[3:]]
+            for b in doc["blocks"]
+        ]
+        heads = ["block", "start (New York)", "end (New York)", "return %", "fills", "fees $"]
+        console.print(table("blocks", heads, rows, left=3))
 
 
 @app.command("verify")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sentio.cli.output import console, print_json, table
+from sentio.cli.output import console, new_york, print_json, table
 from sentio.core.errors import OptionError
 from sentio.data.synth.generate import SynthConfig
 from sentio.model.artifact import info, sign, verify
@@ -211,10 +211,23 @@ def info_command(
     if json_out:
         print_json(summary)
         return
-    rows = [[k, v] for k, v in summary.items() if k != "splits"]
+    rows = [[k, _cell(v)] for k, v in summary.items() if k not in ("splits", "saved_at")]
+    rows.insert(3, ["saved_at (New York)", new_york(summary["saved_at"])])
     for part, r in summary["splits"].items():
-        rows.append([f"{part} samples", f"{r['samples']} ({r['first_time']} .. {r['last_time']})"])
+        span = f"{new_york(r['first_time'])} .. {new_york(r['last_time'])} New York"
+        rows.append([f"{part} samples", f"{r['samples']} ({span})"])
     console.print(table(f"Artifact {directory}", ["field", "value"], rows, left=2))
+
+
+def _cell(value) -> str:
+    """A table cell: a mapping as ``key: value`` pairs, a float with 4 decimals, never a repr."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_cell(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
 
 
 @app.command("verify")

@@ -54,20 +54,16 @@ class Case:
 def assert_refused(done: subprocess.CompletedProcess, *says: str) -> str:
     """Exit 2, no traceback, a one-line ``error:`` message on stderr containing ``says``.
 
-    Click's own usage errors (unknown flag, value of the wrong type or not among the choices)
-    are also exit 2 with a short usage block; those are accepted as they are.
+    The parser's own usage errors (unknown flag, value of the wrong type or out of range) are
+    one line too (``sentio.cli.app`` turns them into ``error: ... (see: COMMAND --help)``).
     """
     stderr = done.stderr
     assert done.returncode == 2, (done.returncode, stderr[-2000:], done.stdout[-2000:])
     assert "Traceback" not in stderr and "Traceback" not in done.stdout, stderr[-3000:]
-    if "Usage:" in stderr:  # click's parser refused the value itself
-        message = stderr
-    else:
-        lines = [line for line in stderr.splitlines() if line.strip()]
-        errors = [line for line in lines if line.startswith("error:")]
-        assert len(errors) == 1, stderr[-3000:]
-        message = errors[0]
-        assert len(message) < 1000, f"message of {len(message)} characters"
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), stderr[-3000:]
+    message = lines[0]
+    assert len(message) < 1000, f"message of {len(message)} characters"
     for word in says:
         assert word.lower() in message.lower(), (word, message)
     return message

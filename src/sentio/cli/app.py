@@ -6,10 +6,17 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
 from pydantic import ValidationError
+from typer import Abort
+
+try:  # typer >= 0.20 vendors click (the locked version)
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover - typer on top of click
+    from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from rich.text import Text
 
 from sentio import __version__
@@ -68,26 +75,46 @@ def _validation_message(exc: ValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid')}, got {excerpt(first.get('input'))}{more}"
 
 
+def _usage_line(exc: UsageError, prog: str) -> str:
+    """A usage error (unknown flag, wrong type, value out of range) as one line that names the
+    flag and the command whose --help explains it."""
+    command = exc.ctx.command_path if exc.ctx is not None else prog
+    return f"{exc.format_message()} (see: {command} --help)"
+
+
 def _run(application: typer.Typer, prog: str) -> None:
     """Run a typer app; every error a user can cause becomes one line on stderr and exit 2.
 
-    SentioError carries its own message; a pydantic ValidationError that escaped a command's own
-    mapping names its field; an OS error names its file. Anything else is a bug and keeps its
-    traceback, so that it gets reported and fixed.
+    SentioError carries its own message; the parser's usage errors name the flag; a pydantic
+    ValidationError that escaped a command's own mapping names its field; an OS error names its
+    file. Anything else is a bug and keeps its traceback, so that it gets reported and fixed.
     """
     try:
-        application(prog_name=prog)
+        code = application(prog_name=prog, standalone_mode=False)
+    except NoArgsIsHelpError as exc:  # `sentio data` alone: the group's help, as click does
+        exc.show()
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        _fail(_usage_line(exc, prog), exc.exit_code)
+    except ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code)
+    except Abort:
+        _fail("aborted", 1)
     except SentioError as exc:
         _fail(str(exc), exc.exit_code)
     except ValidationError as exc:
         _fail(_validation_message(exc))
     except OSError as exc:
+        if exc.errno == errno.EPIPE:  # the reader of our output went away (`| head`)
+            sys.stderr.close()
+            sys.exit(1)
         target = f"{exc.filename}: " if exc.filename else ""
         _fail(f"{target}{exc.strerror or exc}")
     except MemoryError:
         _fail("out of memory; reduce the size of the input or of the spec's windows")
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def main() -> None:

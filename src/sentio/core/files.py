@@ -9,6 +9,7 @@ path fails in a second, not after a training run) and :func:`atomic_output` (the
   file or the complete new one, never a prefix;
 - a symlink planted at the target is replaced, never followed (``os.replace`` renames over the
   link itself), and a fixed temporary name cannot be pre-planted because there is none;
+- a device, FIFO or socket at the target (``--out /dev/null``) is refused, never replaced;
 - an OS error (read-only directory, full disk, a directory where a file is expected) becomes one
   :class:`OutputError` line naming the flag and the path.
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +69,10 @@ def check_output(
             )
     if not directory and path.is_dir():
         raise OutputError(f"{path} is a directory; give a file path", flag=flag)
+    if _special(path):
+        raise OutputError(
+            f"{path} is not a regular file (a device, FIFO or socket); give a file path", flag=flag
+        )
     if directory and path.exists() and not path.is_dir():
         raise OutputError(f"{path} is a file; give a directory path", flag=flag)
     parent = path.parent
@@ -77,6 +83,16 @@ def check_output(
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write into {parent}: permission denied", flag=flag)
     return path
+
+
+def _special(path: Path) -> bool:
+    """True for an existing device, FIFO or socket: renaming over one would destroy it (a
+    `--out /dev/null` must never replace the system's /dev/null with a file)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -116,6 +132,8 @@ def atomic_output(path: str | Path, *, flag: str | None = "--out") -> Iterator[P
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes it private; an output is the user's ordinary file
+        if _special(path) and not path.is_symlink():
+            raise OutputError(f"{path} is not a regular file; give a file path", flag=flag)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except OSError as exc:

@@ -236,25 +236,58 @@ def test_the_report_is_in_new_york_time_and_has_no_dict_reprs(artifact):
     assert f"model {artifact} (--model)" in done.stdout
 
 
-def test_a_poisoned_cache_is_recomputed_not_trusted(tmp_path, artifact):
-    """The issue's attack: every cached probability set to 0.99 moved the exposure; now the
-    file fails its checksum, is recomputed, and the run says so."""
+def edit_cache(path, change, rehash):
+    """Apply ``change`` to the cached values; with ``rehash`` also recompute the header's
+    sha256, as an attacker who knows the format would."""
+    import hashlib
+
+    blob = path.read_bytes()
+    end = blob.index(b"\n")
+    header = json.loads(blob[:end])
+    values = np.frombuffer(blob[end + 1 :], "<f8").copy()
+    change(values)
+    if rehash:
+        header["sha256"] = hashlib.sha256(values.tobytes()).hexdigest()
+    path.write_bytes(json.dumps(header, sort_keys=True).encode() + b"\n" + values.tobytes())
+
+
+def to_099(values):  # the issue's attack: exposure 47 % -> 97 %
+    values[~np.isnan(values)] = 0.99
+
+
+def to_5(values):  # round 2: not a probability at all, checksum recomputed
+    values[~np.isnan(values)] = 5.0
+
+
+def to_nan(values):  # round 2: "missing" everywhere (the strategy would stay flat)
+    values[:] = np.nan
+
+
+@pytest.mark.parametrize(
+    ("change", "rehash", "reason"),
+    [
+        (to_099, False, "sha256"),
+        (to_5, True, "outside [0, 1]"),
+        (to_nan, True, "no probability on"),
+    ],
+    ids=["edited", "rehashed-above-one", "rehashed-all-nan"],
+)
+def test_a_poisoned_cache_is_recomputed_not_trusted(tmp_path, artifact, change, rehash, reason):
+    """A poisoned cache file is refused, recomputed, and the run says so: its figures are
+    those of a run without a cache."""
     args = ("--model", str(artifact), "--blocks", "1", "--json")
     truth = strict_json(run_cli(*args, "--no-cache", cwd=tmp_path).stdout)
     first = strict_json(run_cli(*args, cwd=tmp_path).stdout)  # writes the cache
     (path,) = (tmp_path / ".sentio-cache").glob("*.prob")
-    blob = path.read_bytes()
-    end = blob.index(b"\n") + 1
-    values = np.frombuffer(blob[end:], "<f8").copy()
-    values[~np.isnan(values)] = 0.99
-    path.write_bytes(blob[:end] + values.tobytes())
+    edit_cache(path, change, rehash)
     again = run_cli(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     report = strict_json(again.stdout)
-    exposure = [r["summary"]["strategy"]["exposure_pct"] for r in (truth, first, report)]
-    assert exposure[0] == exposure[1] == exposure[2]
+    for figure in ("exposure_pct", "mean_rpb_pct", "fees"):
+        values = [r["summary"]["strategy"][figure] for r in (truth, first, report)]
+        assert values[0] == values[1] == values[2], (figure, values)
     assert len(report["probability_cache"]["rejected"]) == 1
-    assert "sha256" in report["probability_cache"]["rejected"][0]
+    assert reason in report["probability_cache"]["rejected"][0]
     assert first["probability_cache"]["rejected"] == [] and truth["probability_cache"]["hits"] == 0
 
 

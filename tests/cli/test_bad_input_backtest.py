@@ -43,8 +43,11 @@ FLAG_CASES = [
     Case("spread-unknown-symbol", ["--half-spread-bp", "SPY=1"], ["--half-spread-bp", "SPY"]),
     Case("spread-twice", [*SPREADS, "--half-spread-bp", "QQQ=2"], ["--half-spread-bp", "twice"]),
     Case("spread-incomplete", SPREADS, ["--half-spread-bp", "missing SQQQ"]),
-    Case("capital-negative", ["--capital", "-5"], ["--capital", "greater than 0", "-5"]),
+    Case("capital-negative", ["--capital", "-5"], ["--capital", "greater than or equal to 100"]),
     Case("capital-infinite", ["--capital", "inf"], ["--capital", "finite"]),
+    # round 2: 1e-300 ran a block with no fill and exit 0; $100 is the documented floor
+    Case("capital-tiny", ["--capital", "1e-300"], ["--capital", "greater than or equal to 100"]),
+    Case("capital-huge", ["--capital", "1e308"], ["--capital", "less than or equal to"]),
     Case("capital-not-number", ["--capital", "lots"], ["--capital"]),
     Case("blocks-zero", ["--blocks", "0"], ["--blocks", "greater than or equal to 1"]),
     Case("block-size-one", ["--block-size", "1"], ["--block-size", "2"]),
@@ -53,6 +56,29 @@ FLAG_CASES = [
     Case("commission-min-nan", ["--commission-min", "nan"], ["--commission-min", "finite"]),
     Case("sec-fee-negative", ["--sec-fee-per-million", "-1"], ["--sec-fee-per-million"]),
     Case("taf-negative", ["--taf-per-share", "-1"], ["--taf-per-share"]),
+    # round 2: each cost at 1e308 gave fees of -inf and a return of inf with exit 0; the
+    # bounds are docs/backtest.md's ($1/share, $1,000 per order, $10,000 per $1M, $1/share)
+    Case(
+        "commission-huge",
+        ["--commission-per-share", "1e308"],
+        ["--commission-per-share", "less than or equal to 1"],
+    ),
+    Case(
+        "commission-min-huge",
+        ["--commission-min", "1001"],
+        ["--commission-min", "less than or equal to 1000"],
+    ),
+    Case(
+        "sec-fee-huge",
+        ["--sec-fee-per-million", "1e308"],
+        ["--sec-fee-per-million", "less than or equal to 10000"],
+    ),
+    Case("taf-huge", ["--taf-per-share", "1.5"], ["--taf-per-share", "less than or equal to 1"]),
+    Case(
+        "spread-huge",
+        [*SPREADS, "--half-spread-bp", "SQQQ=1e308"],
+        ["--half-spread-bp", "between 0 and 1000"],
+    ),
     Case("model-missing", ["--model", "{tmp}/nope"], ["--model", "does not exist"]),
     Case("model-a-file", ["--model", "{tmp}/model/manifest.json"], ["--model", "not a directory"]),
     Case("model-no-manifest", ["--model", "{tmp}"], ["--model", "no manifest.json"]),
@@ -195,3 +221,14 @@ def test_no_model_or_data_flag_names_the_chosen_ones_and_the_flags(tmp_path, art
         "New York",
     ):
         assert words in message, (words, message)
+
+
+def test_capital_that_cannot_buy_one_share_is_refused(tmp_path, artifact):
+    """$100 passes the floor, but the tiny model's built-in market starts QQQ at $400
+    (SynthConfig.start_price) and 12 sessions do not take it below $100: no share could ever
+    be bought, so the run would report a flat strategy as a result (round 2: exit 0)."""
+    done = run_script(
+        "sentio", "strattest", "tfa", "--model", str(artifact), "--capital", "100", cwd=tmp_path
+    )
+    message = assert_refused(done, "--capital", "$100 cannot buy one share of QQQ")
+    assert "give at least" in message and str(artifact) in message

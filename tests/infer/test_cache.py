@@ -5,6 +5,7 @@ run that compares zero bars fails instead of reporting "identical"."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 import subprocess
@@ -45,6 +46,39 @@ def poison(path):
     path.write_bytes(blob[:end] + values.tobytes())
 
 
+def rehashed(change):
+    """Rewrite the values with ``change(values)`` and recompute the header's sha256, as an
+    attacker who knows the format would (issue 12 round 2: 5.0 or NaN everywhere passed)."""
+
+    def damage(path):
+        blob = path.read_bytes()
+        end = blob.index(b"\n")
+        header = json.loads(blob[:end])
+        values = np.frombuffer(blob[end + 1 :], "<f8").copy()
+        change(values)
+        header["sha256"] = hashlib.sha256(values.tobytes()).hexdigest()
+        path.write_bytes(json.dumps(header, sort_keys=True).encode() + b"\n" + values.tobytes())
+
+    damage.__name__ = f"rehashed_{change.__name__}"
+    return damage
+
+
+def above_one(values):  # the NaN pattern kept, so only the range can tell
+    values[~np.isnan(values)] = 5.0
+
+
+def all_missing(values):
+    values[:] = np.nan
+
+
+def one_infinite(values):
+    values[np.flatnonzero(~np.isnan(values))[-1]] = np.inf
+
+
+def filled_warm_up(values):  # a value where the model has no window (warm-up): 0.5 is made up
+    values[np.isnan(values)] = 0.5
+
+
 def truncate(path):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
@@ -72,7 +106,12 @@ def directory(path):
         (header_only, "truncated"),
         (not_ours, "header"),
         (directory, "cannot be read"),
+        (rehashed(above_one), "outside [0, 1]"),
+        (rehashed(one_infinite), "outside [0, 1]"),
+        (rehashed(all_missing), "no probability on"),
+        (rehashed(filled_warm_up), "without a window"),
     ],
+    ids=lambda v: v.__name__ if callable(v) else None,
 )
 def test_a_damaged_cache_file_is_recomputed_and_counted(
     tmp_path, artifact, bars, truth, damage, reason

@@ -11,6 +11,9 @@
   By-Laws Schedule A, effective 2024-01-01; not re-checked for 2026).
 - half-spread: half of a one-cent tick at each instrument's median price in the traded data,
   a model rather than a quote (no quote data ships with the project).
+
+Every rate has an upper bound (commission <= $1/share, minimum <= $1,000, SEC fee <= $10,000
+per $1M, TAF <= $1/share, half-spread <= 1,000 bp): a larger value is refused, naming its flag.
 """
 
 from __future__ import annotations
@@ -26,11 +29,14 @@ class CostModel(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    commission_per_share: float = Field(0.005, ge=0)  # $ per share
-    commission_min: float = Field(1.00, ge=0)  # $ per order
-    commission_max_fraction: float = Field(0.01, ge=0)  # of the trade's notional
-    sec_fee_per_million: float = Field(27.80, ge=0)  # $ per $1,000,000 sold
-    taf_per_share: float = Field(0.000166, ge=0)  # $ per share sold
+    # Upper bounds (issue 12 round 2: 1e308 gave fees of -inf and a return of inf with exit 0):
+    # each is far above any real schedule (hundreds of times the defaults) yet keeps every
+    # fee finite, so a larger value is a typo (a rate per share given per million, say).
+    commission_per_share: float = Field(0.005, ge=0, le=1.0)  # $ per share
+    commission_min: float = Field(1.00, ge=0, le=1000.0)  # $ per order
+    commission_max_fraction: float = Field(0.01, ge=0, le=1.0)  # of the trade's notional
+    sec_fee_per_million: float = Field(27.80, ge=0, le=10_000.0)  # $ per $1,000,000 sold
+    taf_per_share: float = Field(0.000166, ge=0, le=1.0)  # $ per share sold
     taf_max: float = Field(8.30, ge=0)  # $ per trade
     half_spread_bp: dict[str, float] | None = None  # None: half a tick at the median price
 

@@ -42,7 +42,7 @@ from sentio.backtest.metrics import (
     summarize,
 )
 from sentio.core.clock import NEW_YORK
-from sentio.core.errors import SentioError
+from sentio.core.errors import OptionError, SentioError
 from sentio.data import read_bars
 from sentio.data.synth.generate import SIBLINGS, SynthConfig, generate, leveraged
 from sentio.features.inputs import clock_columns
@@ -69,7 +69,9 @@ class StrattestConfig(BaseModel):
     data: tuple[str, ...] = ("builtin",)  # canonical Parquet files, or builtin
     blocks: int = Field(5, ge=1, le=100_000)  # blocks to run, the last ones of the eligible bars
     block_size: int = Field(480, ge=2, le=1_000_000)  # bars per block
-    capital: float = Field(100_000.0, gt=0, le=1e12)  # fresh capital per block, $
+    # fresh capital per block, $; at least MIN_CAPITAL, and make_plan also checks that it buys
+    # one share of each instrument (1e-300 ran a block with no fill and exit 0)
+    capital: float = Field(100_000.0, ge=100.0, le=1e12)
     fill: str = Field("next-open", pattern="^(next-open|close)$")  # close is optimistic
     costs: CostModel = CostModel()
     strategy: StrategyConfig = StrategyConfig()
@@ -103,9 +105,9 @@ class StrattestConfig(BaseModel):
 
         >>> StrattestConfig.from_flags(blocks=2, rule="bands").strategy.rule
         'bands'
-        >>> StrattestConfig.from_flags(capital=-5)
+        >>> StrattestConfig.from_flags(capital=-5)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        sentio.core.errors.OptionError: --capital: Input should be greater than 0, got -5
+        sentio.core.errors.OptionError: --capital: Input should be greater than or equal to 100...
         """
         costs = {
             "commission_per_share": commission_per_share,
@@ -338,8 +340,32 @@ def make_plan(config, model, meta, qqq, prices, simulated, eligible) -> Plan:
             "a smaller --block-size, or --allow-in-sample"
         )
     inside = block >= 0
+    check_capital(config.capital, prices["close"][inside])
     in_sample = config.allow_in_sample and bool((ts[inside] <= validation_end).any())
     return Plan(config, Path(model), meta, qqq, prices, simulated, block, run, in_sample)
+
+
+def check_capital(capital: float, close: np.ndarray) -> None:
+    """Refuse a ``capital`` that cannot buy one share of every instrument at its highest close
+    in the traded bars (``close`` (N, K) in SYMBOLS order): such a run fills nothing and would
+    report a flat strategy as a result (issue 12 round 2).
+
+    >>> check_capital(1000.0, np.array([[400.0, 60.0, 12.0, 9.0]]))
+    >>> try:
+    ...     check_capital(300.0, np.array([[400.0, 60.0, 12.0, 9.0], [420.5, 61.0, 12.0, 9.0]]))
+    ... except OptionError as exc:
+    ...     print(*str(exc).split("; "), sep="\\n")
+    --capital: $300 cannot buy one share of QQQ (up to $420.50 in the traded bars)
+    give at least 421
+    """
+    highest = close.max(axis=0)
+    if capital < highest.max():
+        j = int(np.argmax(highest))
+        raise OptionError(
+            f"${capital:,.6g} cannot buy one share of {SYMBOLS[j]} (up to ${highest[j]:,.2f} "
+            f"in the traded bars); give at least {int(np.ceil(highest[j])):,}",
+            flag="--capital",
+        )
 
 
 def historical_plan(config: StrattestConfig) -> Plan:
@@ -563,6 +589,7 @@ __all__ = [
     "StrattestConfig",
     "StrattestResult",
     "backtest",
+    "check_capital",
     "choose_blocks",
     "describe_inputs",
     "historical_plan",

@@ -82,16 +82,22 @@ def strattest_command(
         help="next-open (default) or close (optimistic: fills at the "
         "signal bar's close, and every report says so).",
     ),
-    capital: float = typer.Option(100_000.0, "--capital", help="Fresh capital per block, $."),
+    capital: float = typer.Option(
+        100_000.0, "--capital", help="Fresh capital per block, $100 to $1e12."
+    ),
     rule: str = typer.Option("fitted", "--rule", help="Signal rule: fitted, adaptive, bands."),
-    commission_per_share: float = typer.Option(0.005, "--commission-per-share", help="$/share."),
-    commission_min: float = typer.Option(1.0, "--commission-min", help="$ per order."),
+    commission_per_share: float = typer.Option(
+        0.005, "--commission-per-share", help="$/share, 0 to 1."
+    ),
+    commission_min: float = typer.Option(1.0, "--commission-min", help="$ per order, 0 to 1000."),
     sec_fee_per_million: float = typer.Option(
         27.80,
         "--sec-fee-per-million",
-        help="SEC Section 31 fee on sells, $ per $1M (see docs/backtest.md for the dates).",
+        help="SEC Section 31 fee on sells, $ per $1M, 0 to 10000 (docs/backtest.md: dates).",
     ),
-    taf_per_share: float = typer.Option(0.000166, "--taf-per-share", help="FINRA TAF, $/share"),
+    taf_per_share: float = typer.Option(
+        0.000166, "--taf-per-share", help="FINRA TAF, $/share, 0 to 1."
+    ),
     half_spread_bp: list[str] | None = typer.Option(
         None,
         "--half-spread-bp",

@@ -10,18 +10,28 @@ raw little-endian float64 probabilities:
 
 :meth:`ProbabilityCache.load` accepts a file only when its header parses, names this exact key
 (so a file of another model, other bars or another spec renamed into place is refused), holds
-exactly N values and the payload hashes to the recorded checksum (an edited or truncated array
-is refused). Anything else is a miss with a reason: the caller recomputes and overwrites the file
-atomically. The checksum detects damage, stale and misplaced files; it is not a signature against
-someone who rewrites both the payload and its checksum (an audited run compares the cached
-sequence path with the stream path bar by bar, which such a forgery cannot pass).
+exactly N values, the payload hashes to the recorded checksum (an edited or truncated array
+is refused) and the values are ones the model can give (:func:`check_probabilities`: a number in
+[0, 1] on every bar with a window, NaN on every bar without; issue 12 round 2: 5.0 or NaN
+everywhere, rehashed, was accepted). Anything else is a miss with a reason: the caller recomputes
+and overwrites the file atomically.
+
+The checksum detects damage, stale and misplaced files; it is not a signature. Someone who can
+write the cache folder and rewrites in-range values together with their checksum is not detected
+here; an audited run (``strattest --audit``) records the stream path beside the cached sequence
+path for every bar, so such a forgery shows there as a parity failure, and ``--no-cache`` skips
+the cache altogether.
 
 >>> import tempfile
 >>> cache = ProbabilityCache(tempfile.mkdtemp())
 >>> key = cache_key("m" * 64, "d" * 64, "s" * 64)
 >>> cache.store(key, np.array([np.nan, 0.25]), hashes=("m", "d", "s"))
->>> cache.load(key, bars=2)[0].tolist()[1], cache.load(key, bars=3)[1]
-(0.25, 'holds 2 bars, expected 3')
+>>> cache.load(key, valid=np.array([False, True]))[0].tolist()[1]
+0.25
+>>> cache.load(key, valid=np.array([False, True, True]))[1]
+'holds 2 bars, expected 3'
+>>> cache.load(key, valid=np.array([True, True]))[1]
+'has no probability on 1 bar with a window (the first is row 0)'
 """
 
 from __future__ import annotations
@@ -53,9 +63,12 @@ class ProbabilityCache:
     def path(self, key: str) -> Path:
         return self.directory / f"{key}.prob"
 
-    def load(self, key: str, bars: int) -> tuple[np.ndarray | None, str | None]:
+    def load(self, key: str, valid: np.ndarray) -> tuple[np.ndarray | None, str | None]:
         """(probabilities, None) for a sound file; (None, None) when there is none; (None,
-        reason) when there is one that cannot be trusted."""
+        reason) when there is one that cannot be trusted. ``valid`` (N,) bool: the bars that
+        have a window (``sentio.model.windows.valid_windows``), so the bars that must have a
+        probability."""
+        bars = len(valid)
         path = self.path(key)
         if not path.exists() and not path.is_symlink():
             return None, None
@@ -66,7 +79,11 @@ class ProbabilityCache:
             blob = path.read_bytes()
         except OSError as exc:
             return None, f"cannot be read ({exc.strerror or exc})"
-        return _parse(blob, key, bars)
+        values, why = _parse(blob, key, bars)
+        if values is None:
+            return None, why
+        why = check_probabilities(values, valid)
+        return (None, why) if why else (values, None)
 
     def store(self, key: str, values: np.ndarray, hashes: tuple[str, str, str]) -> None:
         """Write ``values`` under ``key`` atomically; an OS error raises
@@ -108,4 +125,34 @@ def _parse(blob: bytes, key: str, bars: int) -> tuple[np.ndarray | None, str | N
     return np.frombuffer(payload, dtype=DTYPE).astype(np.float64), None
 
 
-__all__ = ["FORMAT", "ProbabilityCache", "cache_key"]
+def check_probabilities(values: np.ndarray, valid: np.ndarray) -> str | None:
+    """Why ``values`` cannot be probabilities of the model over bars whose windows are
+    ``valid``, or None: the sequence context gives sigmoid(logit), a number in [0, 1] (0 and 1
+    only when float64 rounds), on exactly the bars with a window and NaN on the others.
+
+    >>> check_probabilities(np.array([np.nan, 0.4, 1.0]), np.array([False, True, True]))
+    >>> check_probabilities(np.array([np.nan, 5.0, 0.5]), np.array([False, True, True]))
+    'has 1 value outside [0, 1] (the first is 5 at row 1)'
+    >>> check_probabilities(np.array([0.5, 0.4]), np.array([False, True]))
+    'has a value on 1 bar without a window (the first is row 0)'
+    """
+    missing = np.isnan(values)
+    for rows, what in (
+        (np.flatnonzero(missing & valid), "has no probability on {n} bar{s} with a window"),
+        (np.flatnonzero(~missing & ~valid), "has a value on {n} bar{s} without a window"),
+    ):
+        if len(rows):
+            n = len(rows)
+            return what.format(n=n, s="" if n == 1 else "s") + f" (the first is row {rows[0]})"
+    # NaN is ruled out above where a value belongs; +-inf fail the range test
+    outside = np.flatnonzero(valid & ~((values >= 0.0) & (values <= 1.0)))
+    if len(outside):
+        n, first = len(outside), outside[0]
+        return (
+            f"has {n} value{'' if n == 1 else 's'} outside [0, 1] "
+            f"(the first is {values[first]:.6g} at row {first})"
+        )
+    return None
+
+
+__all__ = ["FORMAT", "ProbabilityCache", "cache_key", "check_probabilities"]

@@ -57,17 +57,22 @@ class SequenceContext:
 
     def calculate_probability(self, bars, symbol: str | None = None) -> np.ndarray:
         data = as_input(bars, symbol)
+        # the features are computed even on a cache hit: they say which bars have a window, so
+        # which bars a cached file must give a probability (and NaN on the rest); the engine is
+        # a small part of a cold run (measured: 0.01 s of 0.1 s on 34,000 bars, tiny model)
+        frame = self.model.engine.compute(data)
+        valid = valid_windows(data.segment, frame.ready, self.model.seq_len)
         if self.cache is None:
-            return self._compute(data)
+            return self._compute(frame.values, valid)
         hashes = (self.model.manifest_hash, data_hash(data), self.model.spec_hash)
         key = cache_key(*hashes)
-        cached, why = self.cache.load(key, bars=len(data))
+        cached, why = self.cache.load(key, valid)
         if cached is not None:
             self.cache_hits += 1
             return cached
         if why is not None:
             self.cache_rejected.append(f"{self.cache.path(key)} {why}")
-        out = self._compute(data)
+        out = self._compute(frame.values, valid)
         try:
             self.cache.store(key, out, hashes)
         except OutputError as exc:  # a cache is an optimisation: report it, do not fail the run
@@ -83,15 +88,13 @@ class SequenceContext:
             "unwritten": list(self.cache_unwritten),
         }
 
-    def _compute(self, data: BarInput) -> np.ndarray:
+    def _compute(self, features: np.ndarray, valid: np.ndarray) -> np.ndarray:
         model = self.model
-        frame = model.engine.compute(data)
-        valid = valid_windows(data.segment, frame.ready, model.seq_len)
         rows = np.flatnonzero(valid)
-        out = np.full(len(data), np.nan)
+        out = np.full(len(valid), np.nan)
         for start in range(0, len(rows), BATCH):
             chunk = rows[start : start + BATCH]
-            logits = model.onnx.logits(windows(frame.values, chunk, model.seq_len))
+            logits = model.onnx.logits(windows(features, chunk, model.seq_len))
             out[chunk] = probability(logits)
         return out
 

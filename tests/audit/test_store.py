@@ -211,3 +211,26 @@ def test_export_killed_mid_write_leaves_the_old_file(tmp_path):
     assert done.returncode == 0, done.stderr
     lines = out.read_text().splitlines()
     assert len(lines) == 60_000 and json.loads(lines[-1])["seq"] == 59_999
+
+
+def test_a_finished_database_leaves_wal_unless_another_connection_holds_it(tmp_path):
+    """end_run switches the file back to a rollback journal (one file for readers); with a
+    second connection open SQLite refuses at once, end_run neither fails nor waits, and the
+    file stays in WAL mode (header bytes 18-19: 2, 2 WAL; 1, 1 rollback) until a writer that
+    is alone ends or closes."""
+    path = tmp_path / "a.db"
+    store = AuditStore(path)
+    other = sqlite3.connect(path)
+    other.execute("SELECT count(*) FROM runs").fetchall()  # holds the WAL's shared memory
+    started = time.monotonic()
+    store.start_run("r", {"seed": 7})
+    store.append("r", [(0, "bar", {"p": 0.5})])
+    store.end_run("r")
+    assert time.monotonic() - started < 5  # no busy wait (BUSY_TIMEOUT_S is 120 s)
+    assert path.read_bytes()[18:20] == b"\x02\x02"
+    other.close()
+    store.close()
+    assert path.read_bytes()[18:20] == b"\x01\x01"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.db"]
+    with pytest.raises(AuditError, match="unknown event kind 'bogus'"):
+        AuditStore(path).append("r", [(1, "bogus", {})])

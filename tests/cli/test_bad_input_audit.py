@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from sentio.audit import AuditStore
+from sentio.audit.store import chain_hash, genesis
 from tests.cli.badinput import Case, assert_refused, run_script, script
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
@@ -28,9 +29,11 @@ NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 def make_db(path: Path) -> Path:
     """A valid audit database: one complete run of a run_start, 5 bar events and a run_end."""
     store = AuditStore(path)
-    store.start_run("r1", {"seed": 7})
     start = {"model": {"path": "m"}, "data": {"files": []}, "blocks_run": 1}
-    bars = [(60 * i, "bar", {"block": 0, "p_seq": 0.5, "p_stream": 0.5}) for i in range(5)]
+    store.start_run("r1", start)
+    bar = {"block": 0, "p_seq": 0.5, "p_stream": 0.5, "diff": 0.0, "signal": "flat"}
+    bar |= {"reason": "warmup", "positions": {"QQQ": 0}, "equity": 1e5}
+    bars = [(60 * i, "bar", bar) for i in range(5)]
     store.append("r1", [(0, "run_start", start), *bars, (300, "run_end", {"events": 7})])
     store.end_run("r1")
     store.close()
@@ -58,8 +61,42 @@ def prepare(kind: str, folder: Path) -> Path:
                 con.execute("UPDATE events SET payload = '{\"p_seq\": 0.5,' WHERE seq = 3")
             elif kind == "run-start-not-json":
                 con.execute("UPDATE events SET payload = 'nan' WHERE seq = 0")
+            elif kind in EDITS:  # one column of seq 3 retyped, as `sqlite3 DB "update ..."` can
+                column, value = EDITS[kind]
+                con.execute(f"UPDATE events SET {column} = ? WHERE seq = 3", (value,))
         con.close()
+        if kind.endswith("-rehashed"):
+            rehash(db)
     return db
+
+
+# What an edit can put into one column of an events row (SQLite stores any value anywhere).
+EDITS = {
+    "ts-text": ("ts", "x"),
+    "ts-huge": ("ts", 2**63 - 1),  # past pandas' last date once New York's offset is added
+    "kind-unknown": ("kind", "bogus"),
+    "kind-blob": ("kind", b"bar"),
+    "hash-not-hex": ("hash", "zz"),
+    "too-deep": ("payload", "[" * 100_000 + "]" * 100_000),  # past Python's recursion limit
+    "too-deep-rehashed": ("payload", '{"a":' * 500 + "1" + "}" * 500),  # json parses it
+    "bar-lacks-equity-rehashed": ("payload", '{"block":0,"p_seq":0.5,"positions":{"QQQ":1}}'),
+}
+
+
+def rehash(db: Path) -> None:
+    """Recompute run r1's chain and head after an edit: a forger's rehash, so that only the
+    replay (which parses every payload) can find it."""
+    with sqlite3.connect(db) as con:
+        prev = genesis("r1")
+        rows = con.execute("SELECT seq, kind, payload FROM events ORDER BY seq").fetchall()
+        for seq, kind, payload in rows:
+            digest = chain_hash(prev, kind, payload)
+            con.execute(
+                "UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, digest, seq)
+            )
+            prev = digest
+        con.execute("UPDATE runs SET head = ?", (prev,))
+    con.close()
 
 
 def fingerprint(folder: Path) -> dict:
@@ -72,15 +109,12 @@ def fingerprint(folder: Path) -> dict:
 
 
 def assert_untouched(folder: Path, before: dict) -> None:
-    """The files are as they were. The one thing a read may add is what SQLite itself makes to
-    read a WAL database alongside writers (sqlite.org/wal.html): an -shm index and an EMPTY
-    -wal (no page of the database written)."""
+    """The files are as they were and none was added: the writer left a finished database as
+    one file in rollback mode, which a reader opens without a -wal or -shm beside it."""
     after = fingerprint(folder)
     for name, was in before.items():
         assert after.get(name) == was, f"{name} changed"
-    added = set(after) - set(before)
-    assert added <= {"audit.db-shm", "audit.db-wal"}, added
-    assert after.get("audit.db-wal", (b"",))[0] == b""
+    assert set(after) == set(before), set(after) - set(before)
 
 
 CASES = [
@@ -120,6 +154,35 @@ CASES = [
         ["--since", "characters"],
         script="valid",
     ),
+    Case(
+        "run-id-huge",  # echoed as a bounded excerpt (issue 12, finding 14)
+        ["signal-flow", "--run", "r" * 100_000],
+        ["no run", "100002 characters", "r1"],
+        script="valid",
+    ),
+    # a column an edit retyped: the readers name run and seq (verify: see below)
+    Case("ts-text", ["signal-flow"], ["run 'r1', seq 3", "ts is 'x'"], script="ts-text"),
+    Case(
+        "ts-out-of-range",
+        ["export"],
+        ["run 'r1', seq 3", "ts 9223372036854775807"],
+        script="ts-huge",
+    ),
+    Case("kind-unknown", ["trades"], ["run 'r1', seq 3", "kind is 'bogus'"], script="kind-unknown"),
+    Case("kind-not-text", ["summary"], ["run 'r1', seq 3", "kind is b'bar'"], script="kind-blob"),
+    Case(
+        "hash-not-hex",
+        ["positions"],
+        ["seq 3", "hash is 'zz'", "64 hexadecimal"],
+        script="hash-not-hex",
+    ),
+    Case("payload-too-deep", ["summary"], ["run 'r1', seq 3", "deeper than 32"], script="too-deep"),
+    Case(
+        "payload-lacks-a-field",  # rehashed, so only the field's absence shows
+        ["positions"],
+        ["run 'r1', seq 3", "bar payload lacks", "equity"],
+        script="bar-lacks-equity-rehashed",
+    ),
     Case("max-negative", ["trades", "--max", "-1"], ["--max"], script="valid"),
     Case("sample-zero", ["verify", "--sample", "0"], ["--sample"], script="valid"),
     Case("format-unknown", ["export", "--format", "xml"], ["--format"], script="valid"),
@@ -149,8 +212,6 @@ def test_a_bad_invocation_is_refused_and_the_database_untouched(case, tmp_path):
     done = run_script("saudit", *args, cwd=tmp_path)
     assert_refused(done, *case.says)
     assert_untouched(tmp_path, before)
-    if case.script in ("text", "empty", "unrelated"):  # not WAL: not even a side file
-        assert fingerprint(tmp_path) == before
     if case.script == "missing":
         assert not db.exists()
 
@@ -163,6 +224,41 @@ def test_a_payload_that_is_not_json_fails_verify_at_its_seq(tmp_path):
     done = run_script("saudit", "verify", "--db", str(db))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "FAILED at seq 3" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "kind, says",
+    [
+        ("ts-text", "ts is 'x' (str)"),  # ts is not hashed: this check is its only guard
+        ("ts-huge", "ts 9223372036854775807 lies outside"),
+        ("kind-blob", "kind is b'bar'"),
+        ("hash-not-hex", "hash is 'zz'"),
+        ("too-deep", "hash does not match"),  # the chain breaks at the edited row first
+        ("too-deep-rehashed", "nests deeper than 32"),  # rehashed: the replay parses it
+    ],
+)
+def test_an_edited_column_fails_verify_at_its_seq(kind, says, tmp_path):
+    """verify reports an edited row as a finding (exit 1, the seq named), never a traceback."""
+    db = prepare(kind, tmp_path)
+    done = run_script("saudit", "verify", "--db", str(db))
+    assert done.returncode == 1, (done.stdout[-2000:], done.stderr[-2000:])
+    assert "Traceback" not in done.stderr and done.stderr == ""
+    assert "FAILED at seq 3" in done.stdout and says in done.stdout, done.stdout
+
+
+def test_no_reader_adds_a_file_beside_a_finished_database(tmp_path):
+    """The writer leaves a finished database as one file in rollback mode (header bytes 18-19
+    are 1, 1 in the SQLite file format; WAL is 2, 2), so every reader, verify included, leaves
+    the folder listing and every byte as they were: no -wal, no -shm."""
+    db = make_db(tmp_path / "audit.db")
+    assert db.read_bytes()[18:20] == b"\x01\x01"
+    before = fingerprint(tmp_path)
+    # summary needs a real run_end: test_saudit checks it on an audited strattest run
+    for command in ("list", "signal-flow", "trades", "positions", "export"):
+        done = run_script("saudit", command, "--db", str(db))
+        assert done.returncode == 0, (command, done.stderr[-2000:])
+    assert run_script("saudit", "verify", "--db", str(db)).returncode == 1  # not a real run
+    assert fingerprint(tmp_path) == before
 
 
 @pytest.fixture
@@ -207,13 +303,20 @@ def test_out_into_a_read_only_folder_is_refused(world_dir):
     assert fingerprint(data) == before and not any(locked.iterdir())
 
 
-def test_readers_work_in_a_read_only_folder_and_write_nothing(world_dir):
-    """A WAL database in a folder the reader cannot write, with no -wal file (all commits
-    merged when the writer closed): read through ``immutable=1``, nothing created."""
+@pytest.mark.parametrize("mode", ["delete", "wal"])
+def test_readers_work_in_a_read_only_folder_and_write_nothing(world_dir, mode):
+    """In a folder the reader cannot write: a finished database (rollback mode) is read as it
+    is; a WAL database with no -wal file (all commits merged: a database of an older sentio,
+    or left in WAL by overlapping writers) is read through ``immutable=1``. Nothing created."""
     data = world_dir / "data"
     data.mkdir()
     db = make_db(data / "audit.db")
-    assert db.read_bytes()[18:20] == b"\x02\x02"  # the header says WAL (sqlite file format)
+    if mode == "wal":
+        with sqlite3.connect(db) as con:
+            con.execute("PRAGMA journal_mode=WAL")
+        con.close()  # the last connection: SQLite merges and removes the -wal and -shm
+    header = {"delete": b"\x01\x01", "wal": b"\x02\x02"}[mode]  # the SQLite file format
+    assert db.read_bytes()[18:20] == header and sorted(os.listdir(data)) == ["audit.db"]
     before = fingerprint(data)
     for command in (["list", "--json"], ["trades", "--max", "0"], ["export"]):
         done = as_nobody(world_dir, *command, "--db", str(db))

@@ -71,6 +71,21 @@ def test_an_untouched_run_verifies(audited):
     assert human.returncode == 0 and "OK" in human.stdout and "NOT CHECKED" not in human.stdout
 
 
+def test_a_finished_run_is_one_file_that_readers_leave_as_it_is(audited):
+    """issue 12: the writer switches the database from WAL back to a rollback journal when the
+    run ends (header bytes 18-19 are 1, 1 in the SQLite file format; WAL is 2, 2), so the
+    folder holds the database alone and no reader adds a -wal or -shm or changes a byte."""
+    db, _ = audited
+    folder = db.parent
+    assert sorted(p.name for p in folder.iterdir()) == ["audit.db"]
+    assert db.read_bytes()[18:20] == b"\x01\x01"
+    before = (db.read_bytes(), db.stat().st_mtime_ns)
+    for command in ("list", "signal-flow", "trades", "positions", "summary", "export", "verify"):
+        assert saudit(command, "--db", str(db)).returncode == 0, command
+    assert sorted(p.name for p in folder.iterdir()) == ["audit.db"]
+    assert (db.read_bytes(), db.stat().st_mtime_ns) == before
+
+
 def test_a_changed_byte_is_named_by_its_seq(audited, tmp_path):
     db = copy(audited[0], tmp_path)
     seq, _, _, payload, _, _ = rows(db, "seq = 100")[0]

@@ -4,11 +4,13 @@ copy of the config, which is not chained)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
 
-from sentio.audit.store import AuditError, AuditStore
+from sentio.audit.store import AuditError, AuditStore, row_problem
 from sentio.core.errors import excerpt
 
 NEW_YORK = "America/New_York"
@@ -26,12 +28,43 @@ class Event:
 
 
 def load(store: AuditStore, run_id: str) -> list[Event]:
-    """Every event of a run; a payload that is not a JSON object is an AuditError naming the
-    file, the run and the seq."""
-    return [
-        Event(seq, ts, kind, store.parse(run_id, seq, payload), prev, digest, payload)
-        for seq, ts, kind, payload, prev, digest in store.events(run_id)
-    ]
+    """Every event of a run; a row whose columns an edit retyped (``row_problem``: text in
+    ``ts``, an unknown kind, ...) or whose payload is not a JSON object is an AuditError naming
+    the file, the run and the seq."""
+    events = []
+    for row in store.events(run_id):
+        seq, ts, kind, payload, prev, digest = row
+        problem = row_problem(row)
+        if problem:
+            raise AuditError(
+                f"{store.path}: run {excerpt(run_id)}, seq {excerpt(seq)}: {problem}; the row "
+                "was edited (saudit verify names the first bad seq)"
+            )
+        events.append(
+            Event(seq, ts, kind, store.parse(run_id, seq, payload), prev, digest, payload)
+        )
+    return events
+
+
+@contextmanager
+def fields(run_id: str, seq: object, kind: str = "event") -> Iterator[None]:
+    """A payload field that is missing or of the wrong type (a rehashed edit) becomes an
+    AuditError naming run and seq, never a traceback.
+
+    >>> with fields("r", 4, "bar"):  # doctest: +IGNORE_EXCEPTION_DETAIL
+    ...     {}["equity"]
+    Traceback (most recent call last):
+    AuditError: run 'r', seq 4: the bar payload lacks or mistypes a field (KeyError('equity'))...
+    """
+    at = seq if isinstance(seq, str) else f"seq {excerpt(seq)}"  # or words: "its run_end"
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise AuditError(
+            f"run {excerpt(run_id)}, {at}: the {kind} payload lacks or mistypes a "
+            f"field ({excerpt(exc, 80)}); the row was edited (saudit verify names the first bad "
+            "seq)"
+        ) from None
 
 
 def new_york(ts: int) -> str:
@@ -81,7 +114,7 @@ def holding(positions: dict) -> str:
     return ", ".join(held) or "flat"
 
 
-def flow(events: list[Event]) -> list[dict]:
+def flow(events: list[Event], run_id: str = "") -> list[dict]:
     """One row per recorded bar, in time order: both probabilities, their difference, the
     signal, its reason, the orders decided and the fills done at that bar, holdings, equity."""
     rows: dict[int, dict] = {}
@@ -89,12 +122,13 @@ def flow(events: list[Event]) -> list[dict]:
         if event.kind not in ("bar", "order", "fill"):
             continue
         row = rows.setdefault(event.ts, {"ts": event.ts, "orders": [], "fills": []})
-        if event.kind == "bar":
-            row.update(event.payload, seq=event.seq)
-        elif event.kind == "order":
-            row["orders"].append(describe_trade(event.payload))
-        else:
-            row["fills"].append(describe_trade(event.payload, price=True))
+        with fields(run_id, event.seq, event.kind):
+            if event.kind == "bar":
+                row.update(event.payload, seq=event.seq)
+            elif event.kind == "order":
+                row["orders"].append(describe_trade(event.payload))
+            else:
+                row["fills"].append(describe_trade(event.payload, price=True))
     return [rows[t] for t in sorted(rows) if "seq" in rows[t]]
 
 
@@ -109,32 +143,36 @@ def fills(events: list[Event]) -> list[dict]:
     return [{"seq": e.seq, "ts": e.ts, **e.payload} for e in events if e.kind == "fill"]
 
 
-def position_changes(events: list[Event]) -> list[dict]:
+def position_changes(events: list[Event], run_id: str = "") -> list[dict]:
     """Bars whose holdings differ from the bar before (each block starts flat)."""
     out, before, block = [], None, None
     for e in events:
         if e.kind != "bar":
             continue
-        if e.payload["block"] != block:
-            block, before = e.payload["block"], dict.fromkeys(e.payload["positions"], 0)
-        if e.payload["positions"] != before:
-            out.append(
-                {
-                    "seq": e.seq,
-                    "ts": e.ts,
-                    "block": block,
-                    **e.payload["positions"],
-                    "equity": e.payload["equity"],
-                }
-            )
-            before = e.payload["positions"]
+        with fields(run_id, e.seq, e.kind):
+            if e.payload["block"] != block:
+                block, before = e.payload["block"], dict.fromkeys(e.payload["positions"], 0)
+            if e.payload["positions"] != before:
+                out.append(
+                    {
+                        "seq": e.seq,
+                        "ts": e.ts,
+                        "block": block,
+                        **e.payload["positions"],
+                        "equity": e.payload["equity"],
+                    }
+                )
+                before = e.payload["positions"]
     return out
 
 
 def summary(run: dict, events: list[Event]) -> dict:
     """The run's identity (from its run_start event), its end figures and its blocks."""
     start = next((e.payload for e in events if e.kind == "run_start"), {})
-    end = next((e.payload for e in events if e.kind == "run_end"), None)
+    last = next((e for e in events if e.kind == "run_end"), None)
+    end = last.payload if last else None
+    with fields(run["run_id"], last.seq if last else "", "run_end"):
+        figures = (end["summary"], end["parity"]) if end else (None, None)
     return {
         "run_id": run["run_id"],
         "status": run["status"],
@@ -147,8 +185,8 @@ def summary(run: dict, events: list[Event]) -> dict:
         "in_sample": start.get("in_sample"),
         "versions": start.get("versions"),
         "blocks": [e.payload for e in events if e.kind == "block_end"],
-        "summary": end["summary"] if end else None,
-        "parity": end["parity"] if end else None,
+        "summary": figures[0],
+        "parity": figures[1],
     }
 
 
@@ -175,6 +213,7 @@ def export_rows(run_id: str, events: list[Event]) -> list[dict]:
 __all__ = [
     "Event",
     "export_rows",
+    "fields",
     "fills",
     "flow",
     "load",

@@ -15,11 +15,18 @@ Writers and readers (issue 12):
   transaction (a deferred one that later upgrades to a write can fail instead of waiting);
 - a writer refuses a file that is not an audit database (not SQLite, or someone else's tables)
   before it changes anything;
+- a writer that ends a run switches the file back from WAL to a rollback journal
+  (``journal_mode=DELETE``) when no other connection holds it, so a finished database is one
+  file that readers open without side files; with another writer still connected SQLite
+  refuses at once (SQLITE_BUSY) and the file stays in WAL mode until a later writer ends;
 - a reader (``AuditStore(path, create=False)``) opens the file read-only (``mode=ro``) and never
-  changes it; to read a WAL database beside live writers SQLite may create its ``-shm`` index
-  and an empty ``-wal`` next to it (sqlite.org/wal.html). A WAL database whose folder cannot
-  be written, and that has no ``-wal`` file (every commit merged into the main file), is
-  opened ``immutable=1``: SQLite cannot create its ``-shm`` there, and nothing is pending.
+  changes it. Only to read a WAL database (a writer still running or killed) may SQLite
+  create its ``-shm`` index and an empty ``-wal`` next to it (sqlite.org/wal.html). A WAL
+  database whose folder cannot be written, and that has no ``-wal`` file (every commit merged
+  into the main file), is opened ``immutable=1``: SQLite cannot create its ``-shm`` there, and
+  nothing is pending;
+- a reader checks every column of every event it reads (``row_problem``) and refuses, naming
+  the run and seq, a row a person edited into something the views cannot show.
 
 >>> store = AuditStore(":memory:")
 >>> store.start_run("r1", {"seed": 7})
@@ -35,13 +42,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sentio.core.errors import SentioError
+from sentio.core.errors import SentioError, excerpt
 from sentio.core.hashing import canonical_json
 
 SCHEMA_VERSION = 1
@@ -57,6 +65,16 @@ MIGRATIONS = {
         "CREATE INDEX events_ts ON events (run_id, ts)",
     ]
 }
+# The event kinds the recorder writes (record.py), in the order a run holds them.
+KINDS = ("run_start", "block_start", "fill", "bar", "order", "block_end", "run_end")
+# A recorded payload nests 4 levels at most (run_start, run_end); this bound keeps a forged
+# 100,000-deep one from exhausting the stack of json (or of anything that walks the payload).
+MAX_DEPTH = 32
+# Bar times the views can convert: pandas' nanosecond range less a day at each end, so that
+# the New York conversion never leaves it (pd.Timestamp.min/max are -/+ 9223372036854775807).
+TS_MIN = -9_223_372_036_854_775_807 + 86_400 * 10**9
+TS_MAX = 9_223_372_036_854_775_807 - 86_400 * 10**9
+HEX64 = re.compile(r"[0-9a-f]{64}")
 # The columns each table must have for this sentio to read it.
 TABLES = {
     "schema_version": ("version",),
@@ -85,21 +103,80 @@ def parse_payload(run_id: str, seq: int, payload: str) -> dict:
     >>> parse_payload("r", 3, "{oops")  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
     AuditError: run 'r', seq 3: the payload is not JSON (...)
+    >>> parse_payload("r", 3, "[" * 40 + "]" * 40)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    AuditError: run 'r', seq 3: the payload nests deeper than 32 levels (...)
     """
+    where = f"run {excerpt(run_id)}, seq {seq}"
+    edited = "the row was edited (saudit verify names the first bad seq)"
+    if not isinstance(payload, str):
+        raise AuditError(f"{where}: the payload is {type(payload).__name__}, not text; {edited}")
     try:
         doc = json.loads(payload)
-    except (json.JSONDecodeError, TypeError) as exc:
+    except RecursionError:
+        doc = None  # nested past Python's own limit: refused as too deep just below
+    except ValueError as exc:  # JSONDecodeError, or an integer of more than 4,300 digits
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise AuditError(
-            f"run {run_id!r}, seq {seq}: the payload is not JSON ({reason}); "
-            "the row was edited (saudit verify names the first bad seq)"
+            f"{where}: the payload is not JSON ({excerpt(reason, 120)}); {edited}"
         ) from None
+    if doc is None or depth(doc) > MAX_DEPTH:
+        raise AuditError(
+            f"{where}: the payload nests deeper than {MAX_DEPTH} levels (a recorded payload "
+            f"nests 4 at most); {edited}"
+        )
     if not isinstance(doc, dict):
         raise AuditError(
-            f"run {run_id!r}, seq {seq}: the payload is a JSON {type(doc).__name__}, "
-            "not an object; the row was edited"
+            f"{where}: the payload is a JSON {type(doc).__name__}, not an object; {edited}"
         )
     return doc
+
+
+def depth(doc: object) -> int:
+    """How deep lists and dicts nest in ``doc``, walked without recursion.
+
+    >>> depth(1), depth({"a": [1, {"b": 2}]})
+    (0, 3)
+    """
+    deepest, stack = 0, [(doc, 0)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            level += 1
+            deepest = max(deepest, level)
+            if level > MAX_DEPTH:
+                break  # deep enough to refuse: no need to walk the rest
+            stack.extend(
+                (child, level) for child in (node.values() if isinstance(node, dict) else node)
+            )
+    return deepest
+
+
+def row_problem(row: tuple) -> str:
+    """What is wrong with an events row ``(seq, ts, kind, payload, prev_hash, hash)`` as
+    stored, or "" when every column has the type and range the recorder writes. SQLite keeps
+    any value in any column, so an edited row may hold text in ``ts`` or a blob in ``kind``.
+
+    >>> row_problem((5, 60, "bar", "{}", "0" * 64, "f" * 64))
+    ''
+    >>> row_problem((5, "x", "bar", "{}", "0" * 64, "f" * 64))
+    "ts is 'x' (str), not a bar time in nanoseconds"
+    """
+    seq, ts, kind, payload, prev_hash, digest = row
+    if type(seq) is not int or seq < 0:
+        return f"seq is {excerpt(seq)}, not a count from 0"
+    if type(ts) is not int:
+        return f"ts is {excerpt(ts)} ({type(ts).__name__}), not a bar time in nanoseconds"
+    if not TS_MIN <= ts <= TS_MAX:
+        return f"ts {ts} lies outside the dates a bar time can hold (years 1677 to 2262)"
+    if kind not in KINDS:
+        return f"kind is {excerpt(kind)}, not one of {', '.join(KINDS)}"
+    if not isinstance(payload, str):
+        return f"the payload is {type(payload).__name__}, not text"
+    for name, value in (("prev_hash", prev_hash), ("hash", digest)):
+        if not isinstance(value, str) or not HEX64.fullmatch(value):
+            return f"{name} is {excerpt(value)}, not 64 hexadecimal digits"
+    return ""
 
 
 class AuditStore:
@@ -287,6 +364,8 @@ class AuditStore:
         seq, prev = self._tail.get(run_id) or self._resume(run_id)
         rows = []
         for ts, kind, payload in events:
+            if kind not in KINDS:  # a reader would refuse the row: never write it
+                raise AuditError(f"{self.path}: unknown event kind {excerpt(kind)}")
             body = canonical_json(payload).decode()
             digest = chain_hash(prev, kind, body)
             rows.append((run_id, seq, int(ts), kind, body, prev, digest))
@@ -302,7 +381,22 @@ class AuditStore:
             self.db.execute(
                 "UPDATE runs SET status = 'complete', head = ? WHERE run_id = ?", (head, run_id)
             )
+        self.leave_wal()
         return head
+
+    def leave_wal(self) -> bool:
+        """Switch the file from WAL to a rollback journal, so that the finished database is
+        one file a reader opens without creating ``-wal``/``-shm`` beside it (issue 12).
+        Best effort: while another connection holds the file SQLite refuses at once
+        (SQLITE_BUSY, no busy wait) and the file stays in WAL mode, which is correct too; the
+        last writer to end switches it. True when the file is in rollback mode now."""
+        if not self.writable or self.path == ":memory:":
+            return False
+        try:
+            mode = self.db.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+        except sqlite3.OperationalError:  # busy: another writer or reader is connected
+            return False
+        return mode == "delete"
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -339,9 +433,9 @@ class AuditStore:
             else self._query(query + " ORDER BY rowid DESC LIMIT 1")
         )
         if not rows:
-            known = ", ".join(r["run_id"] for r in self.runs()[:20]) or "none"
+            known = ", ".join(excerpt(r["run_id"], 40) for r in self.runs()[:20]) or "none"
             raise AuditError(
-                f"{self.path}: no run {run_id!r} (runs: {known})"
+                f"{self.path}: no run {excerpt(run_id)} (runs: {known})"
                 if run_id
                 else f"{self.path}: no runs recorded yet"
             )
@@ -381,11 +475,12 @@ class AuditStore:
         )
 
     def close(self) -> None:
+        self.leave_wal()
         self.db.close()
 
     def _resume(self, run_id: str) -> tuple[int, str]:
         if not self._query("SELECT count(*) FROM runs WHERE run_id = ?", (run_id,))[0][0]:
-            raise AuditError(f"{self.path}: no run {run_id!r}")
+            raise AuditError(f"{self.path}: no run {excerpt(run_id)}")
         events = self.events(run_id)
         return (len(events), events[-1][5]) if events else (0, genesis(run_id))
 
@@ -403,7 +498,12 @@ def verify_chain(store: AuditStore, run_id: str) -> ChainCheck:
     the genesis), each hash recomputed from its row."""
     prev = genesis(run_id)
     events = store.events(run_id)
-    for expected, (seq, _ts, kind, payload, prev_hash, digest) in enumerate(events):
+    for expected, row in enumerate(events):
+        seq, _ts, kind, payload, prev_hash, digest = row
+        problem = row_problem(row)
+        if problem:  # a column retyped or out of range (ts is not hashed: this is its check)
+            at = seq if type(seq) is int else expected
+            return ChainCheck(False, len(events), at, f"{problem} (the row was edited)")
         if seq != expected:
             return ChainCheck(False, len(events), expected, f"seq {expected} is missing")
         if prev_hash != prev:
@@ -414,11 +514,7 @@ def verify_chain(store: AuditStore, run_id: str) -> ChainCheck:
                 "prev_hash does not link to seq "
                 f"{seq - 1}'s hash (a row was removed, reordered or rewritten)",
             )
-        if (
-            not isinstance(kind, str)
-            or not isinstance(payload, str)
-            or chain_hash(prev_hash, kind, payload) != digest
-        ):
+        if chain_hash(prev_hash, kind, payload) != digest:
             return ChainCheck(
                 False,
                 len(events),
@@ -431,6 +527,7 @@ def verify_chain(store: AuditStore, run_id: str) -> ChainCheck:
 
 __all__ = [
     "BUSY_TIMEOUT_S",
+    "KINDS",
     "SCHEMA_VERSION",
     "AuditError",
     "AuditStore",
@@ -438,5 +535,6 @@ __all__ = [
     "chain_hash",
     "genesis",
     "parse_payload",
+    "row_problem",
     "verify_chain",
 ]

@@ -38,6 +38,7 @@ import numpy as np
 from sentio.audit.store import AuditError, AuditStore, parse_payload, verify_chain
 from sentio.backtest.execution import F_BAR, F_FEES, F_INSTRUMENT, F_PRICE, F_QTY
 from sentio.backtest.strattest import SYMBOLS, StrattestConfig, evaluate_run
+from sentio.core.errors import SentioError
 from sentio.features.inputs import clock_columns
 from sentio.strategy import StrategyState, allocate, decide
 from sentio.strategy.signal import minutes_left
@@ -227,9 +228,7 @@ class Replay:
         except (KeyError, TypeError, ValueError) as exc:
             raise Mismatch(0, f"run_start lacks a valid config or thresholds: {exc}") from None
         self.capital = self.config.capital
-        # minutes to the session close per bar: one vectorised calendar look-up
-        bar_ts = np.array([r[1] for r in self.rows if r[2] == "bar"], dtype=np.int64)
-        self.left = dict(zip(bar_ts.tolist(), minutes_left(bar_ts).tolist(), strict=True))
+        self.left = self.minutes_to_close()
         self.block = None
         ended = False
         for (seq, ts, kind, _payload, _prev, _hash), event in zip(
@@ -255,6 +254,22 @@ class Replay:
             "metrics": self.summary,
             "parity": self.parity,
         }
+
+    def minutes_to_close(self) -> dict[int, float]:
+        """Minutes to the session close per bar time: one vectorised calendar look-up. A bar
+        time the calendar cannot serve (an edited ts: the chain does not hash it) fails at the
+        seq of the earliest or latest bar, whichever the calendar refuses."""
+        bars = [(r[1], r[0]) for r in self.rows if r[2] == "bar"]
+        bar_ts = np.array([t for t, _ in bars], dtype=np.int64)
+        try:
+            return dict(zip(bar_ts.tolist(), minutes_left(bar_ts).tolist(), strict=True))
+        except SentioError as exc:
+            for ts, seq in (min(bars), max(bars)):
+                try:
+                    minutes_left(np.array([ts], dtype=np.int64))
+                except SentioError:
+                    raise Mismatch(seq, f"bar time {ts} is outside the calendar: {exc}") from None
+            raise
 
     def event(self, seq: int, ts: int, kind: str, e: dict) -> bool:
         """Replay one event; True for run_end."""

@@ -73,38 +73,34 @@ def _header(kind: str, shown: list, total: int, oldest: bool, run: dict, extra: 
 
 def _show(title, run, rows, max_rows, oldest, extra, columns, cells, json_out) -> None:
     """The selected rows under a header that says which they are, as a table or JSON."""
-    from sentio.audit.read import select
+    from sentio.audit.read import fields, select
 
     shown = select(rows, max_rows, oldest)
     header = _header(title, shown, len(rows), oldest, run, extra)
     if json_out:
         print_json({"header": header, "rows": shown})
         return
-    console.print(table(header, columns, [cells(r) for r in shown], left=1))
+    lines = []
+    for r in shown:
+        with fields(
+            run["run_id"], r.get("seq"), "recorded"
+        ):  # a rehashed edit: named, no traceback
+            lines.append(cells(r))
+    console.print(table(header, columns, lines, left=1))
 
 
 @app.command("list")
 def list_command(db: Path = DB, json_out: bool = JSON) -> None:
     """Every run: status (complete / incomplete), model, data, blocks, events, chain head."""
+    from sentio.audit.read import fields
+
     store = _reader(db)
     runs = []
     for entry in store.runs():
         run = store.run(entry["run_id"])
         start = run["config"]  # the chained run_start, not the runs table's copy
-        data = start.get("data", {})
-        runs.append(
-            {
-                "run_id": run["run_id"],
-                "status": run["status"],
-                "started_at": run["started_at"],
-                "model": start.get("model", {}).get("path"),
-                "manifest_hash": start.get("model", {}).get("manifest_hash"),
-                "data": [f["path"] for f in data.get("files", [])] or ["builtin"],
-                "blocks": start.get("blocks_run"),
-                "events": run["events"],
-                "head": run["head"],
-            }
-        )
+        with fields(run["run_id"], 0, "run_start"):
+            runs.append(_listed(run, start))
     if json_out:
         print_json(runs)
         return
@@ -131,6 +127,22 @@ def list_command(db: Path = DB, json_out: bool = JSON) -> None:
     )
 
 
+def _listed(run: dict, start: dict) -> dict:
+    """One row of ``saudit list`` from the run and its chained run_start payload."""
+    data = start.get("data", {})
+    return {
+        "run_id": run["run_id"],
+        "status": run["status"],
+        "started_at": run["started_at"],
+        "model": start.get("model", {}).get("path"),
+        "manifest_hash": start.get("model", {}).get("manifest_hash"),
+        "data": [f["path"] for f in data.get("files", [])] or ["builtin"],
+        "blocks": start.get("blocks_run"),
+        "events": run["events"],
+        "head": run["head"],
+    }
+
+
 @app.command("signal-flow")
 def signal_flow_command(
     max_rows: int = typer.Option(20, "--max", min=0, help="Rows to show (0: all)."),
@@ -152,7 +164,7 @@ def signal_flow_command(
     from sentio.audit.read import flow, holding, new_york, parse_since
 
     _, run, events = _open(db, run_id)
-    rows = flow(events)
+    rows = flow(events, run["run_id"])
     extra = ""
     if since:
         start = parse_since(since)
@@ -238,7 +250,7 @@ def positions_command(
     from sentio.audit.read import new_york, position_changes
 
     _, run, events = _open(db, run_id)
-    rows = position_changes(events)
+    rows = position_changes(events, run["run_id"])
     symbols = [k for k in (rows[0] if rows else {}) if k not in ("seq", "ts", "block", "equity")]
     _show(
         "position changes",
@@ -259,14 +271,21 @@ def positions_command(
 @app.command("summary")
 def summary_command(run_id: str | None = RUN, db: Path = DB, json_out: bool = JSON) -> None:
     """The run: model, data, config, metrics as recorded at its end, parity, blocks."""
-    from sentio.audit.read import summary
-    from sentio.cli.backtest_commands import FIGURES, _fmt
+    from sentio.audit.read import fields, summary
 
     _, run, events = _open(db, run_id)
     doc = summary(run, events)
     if json_out:
         print_json(doc)
         return
+    # a field a rehashed edit removed or retyped is named, never a traceback
+    with fields(run["run_id"], "its run_start, a block_end or its run_end", "recorded"):
+        _print_summary(doc)
+
+
+def _print_summary(doc: dict) -> None:
+    from sentio.cli.backtest_commands import FIGURES, _fmt
+
     model, data, config = doc["model"] or {}, doc["data"] or {}, doc["config"] or {}
     files = ", ".join(f"{f['path']} (sha256 {f['sha256'][:12]})" for f in data.get("files", []))
     span = data.get("blocks_range") or []

@@ -29,7 +29,7 @@ def test_chain_by_hand(tmp_path):
     store = filled(tmp_path / "a.db", n=1)
     (row,) = store.events("r")
     payload = '{"p":0.0,"reason":"warmup"}'
-    expected = hashlib.sha256((genesis("r") + "bar" + payload).encode()).hexdigest()
+    expected = hashlib.sha256((genesis("r") + "bar|0|" + payload).encode()).hexdigest()
     assert row[3] == payload and row[4] == genesis("r") and row[5] == expected
     assert verify_chain(store, "r").ok
 
@@ -234,3 +234,12 @@ def test_a_finished_database_leaves_wal_unless_another_connection_holds_it(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.db"]
     with pytest.raises(AuditError, match="unknown event kind 'bogus'"):
         AuditStore(path).append("r", [(1, "bogus", {})])
+
+
+def test_a_moved_bar_time_breaks_the_chain_at_its_seq(tmp_path):
+    """The event's time is hashed: one nanosecond moved, and nothing else, is named."""
+    filled(tmp_path / "a.db").close()
+    with sqlite3.connect(tmp_path / "a.db") as con:
+        con.execute("UPDATE events SET ts = ts + 1 WHERE seq = 3")
+    check = verify_chain(AuditStore(tmp_path / "a.db", create=False), "r")
+    assert not check.ok and check.first_bad_seq == 3

@@ -88,9 +88,9 @@ def rehash(db: Path) -> None:
     replay (which parses every payload) can find it."""
     with sqlite3.connect(db) as con:
         prev = genesis("r1")
-        rows = con.execute("SELECT seq, kind, payload FROM events ORDER BY seq").fetchall()
-        for seq, kind, payload in rows:
-            digest = chain_hash(prev, kind, payload)
+        rows = con.execute("SELECT seq, ts, kind, payload FROM events ORDER BY seq").fetchall()
+        for seq, ts, kind, payload in rows:
+            digest = chain_hash(prev, kind, ts, payload)
             con.execute(
                 "UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, digest, seq)
             )

@@ -126,12 +126,12 @@ def test_a_rehashed_forgery_is_caught_by_the_replay(audited, tmp_path):
     fill = next(e for e in events if e[2] == "fill" and json.loads(e[3])["side"] == "buy")
     prev = events[fill[0] - 1][5] if fill[0] else genesis("")
     with sqlite3.connect(db) as con:
-        for seq, _, kind, payload, _, _ in events[fill[0] :]:
+        for seq, ts, kind, payload, _, _ in events[fill[0] :]:
             if seq == fill[0]:
                 doc = json.loads(payload)
                 doc["price"] = round(doc["price"] * 0.99, 4)
                 payload = json.dumps(doc, sort_keys=True, separators=(",", ":"))
-            digest = chain_hash(prev, kind, payload)
+            digest = chain_hash(prev, kind, ts, payload)
             con.execute(
                 "UPDATE events SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?",
                 (payload, prev, digest, seq),
@@ -174,7 +174,7 @@ def rewrite(db, seq: int, change) -> dict:
     (run_id,) = sqlite3.connect(db).execute("SELECT run_id FROM runs").fetchone()
     prev = events[seq - 1][5] if seq else genesis(run_id)
     with sqlite3.connect(db) as con:
-        for at, _, kind, payload, _, _ in events[seq:]:
+        for at, ts, kind, payload, _, _ in events[seq:]:
             if at == seq:
                 doc = json.loads(payload)
                 change(doc)
@@ -186,7 +186,7 @@ def rewrite(db, seq: int, change) -> dict:
                 doc = json.loads(payload)
                 doc["last_hash"] = prev
                 payload = json.dumps(doc, sort_keys=True, separators=(",", ":"))
-            digest = chain_hash(prev, kind, payload)
+            digest = chain_hash(prev, kind, ts, payload)
             con.execute(
                 "UPDATE events SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?",
                 (payload, prev, digest, at),
@@ -355,9 +355,9 @@ def test_export_lets_anyone_recompute_the_chain(audited, tmp_path):
     assert done.returncode == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     prev = genesis(report["audit"]["run_id"])
-    for line in lines:  # hashlib only: sha256(prev_hash + kind + payload)
+    for line in lines:  # hashlib only: sha256(prev_hash + kind + "|" + ts + "|" + payload)
         assert line["prev_hash"] == prev
-        text = prev + line["kind"] + line["payload_canonical"]
+        text = f"{prev}{line['kind']}|{line['ts']}|{line['payload_canonical']}"
         assert hashlib.sha256(text.encode()).hexdigest() == line["hash"]
         prev = line["hash"]
     assert prev == report["audit"]["head"] and len(lines) == report["audit"]["events"]

@@ -193,7 +193,7 @@ def summary(run: dict, events: list[Event]) -> dict:
 def export_rows(run_id: str, events: list[Event]) -> list[dict]:
     """Every event with its chain fields and time in UTC; ``payload`` as an object and
     ``payload_canonical`` as the exact string hashed, so that anyone can recompute
-    ``hash = sha256(prev_hash + kind + payload_canonical)``."""
+    ``hash = sha256(prev_hash + kind + "|" + ts + "|" + payload_canonical)``."""
     return [
         {
             "run_id": run_id,

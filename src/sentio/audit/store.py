@@ -1,7 +1,8 @@
 """The append-only, hash-chained audit store (SQLite, WAL).
 
-Each run is one chain: event ``seq`` carries ``hash = sha256(prev_hash + kind + payload)``
-(hex strings and the canonical JSON payload, UTF-8), and the first event's ``prev_hash`` is
+Each run is one chain: event ``seq`` carries
+``hash = sha256(prev_hash + kind + "|" + ts + "|" + payload)`` (hex strings, the event's time as
+decimal nanoseconds and the canonical JSON payload, UTF-8), and the first event's ``prev_hash`` is
 the run's genesis, ``sha256("sentio-audit-genesis:" + run_id)``. Events are inserted in
 batched transactions; a run that never reached its end stays marked ``running`` in the runs
 table and is reported ``incomplete``. A changed byte, a deleted or a swapped row breaks the
@@ -91,8 +92,15 @@ def genesis(run_id: str) -> str:
     return hashlib.sha256(f"sentio-audit-genesis:{run_id}".encode()).hexdigest()
 
 
-def chain_hash(prev_hash: str, kind: str, payload: str) -> str:
-    return hashlib.sha256((prev_hash + kind + payload).encode("utf-8")).hexdigest()
+def chain_hash(prev_hash: str, kind: str, ts: int, payload: str) -> str:
+    """``sha256(prev_hash + kind + "|" + ts + "|" + payload)``: the event's time is inside the
+    chain too (kind and ts never contain "|", so the fields cannot be shifted into each other).
+
+    >>> chain_hash("0" * 64, "bar", 1, "{}")[:16]
+    '1ca56b5c533b3360'
+    """
+    text = f"{prev_hash}{kind}|{int(ts)}|{payload}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def parse_payload(run_id: str, seq: int, payload: str) -> dict:
@@ -367,7 +375,7 @@ class AuditStore:
             if kind not in KINDS:  # a reader would refuse the row: never write it
                 raise AuditError(f"{self.path}: unknown event kind {excerpt(kind)}")
             body = canonical_json(payload).decode()
-            digest = chain_hash(prev, kind, body)
+            digest = chain_hash(prev, kind, int(ts), body)
             rows.append((run_id, seq, int(ts), kind, body, prev, digest))
             seq, prev = seq + 1, digest
         with self._write():
@@ -499,9 +507,9 @@ def verify_chain(store: AuditStore, run_id: str) -> ChainCheck:
     prev = genesis(run_id)
     events = store.events(run_id)
     for expected, row in enumerate(events):
-        seq, _ts, kind, payload, prev_hash, digest = row
+        seq, ts, kind, payload, prev_hash, digest = row
         problem = row_problem(row)
-        if problem:  # a column retyped or out of range (ts is not hashed: this is its check)
+        if problem:  # a column retyped or out of range: named before any hash is computed
             at = seq if type(seq) is int else expected
             return ChainCheck(False, len(events), at, f"{problem} (the row was edited)")
         if seq != expected:
@@ -514,7 +522,7 @@ def verify_chain(store: AuditStore, run_id: str) -> ChainCheck:
                 "prev_hash does not link to seq "
                 f"{seq - 1}'s hash (a row was removed, reordered or rewritten)",
             )
-        if chain_hash(prev_hash, kind, payload) != digest:
+        if chain_hash(prev_hash, kind, ts, payload) != digest:
             return ChainCheck(
                 False,
                 len(events),

@@ -73,6 +73,46 @@ def onnx_truncated_and_rehashed(art: Path) -> None:
     rehash(art)
 
 
+def edit_meta(art: Path, change: Callable[[dict], None], name: str = "model.meta.json") -> None:
+    doc = json.loads((art / name).read_text())
+    change(doc)
+    (art / name).write_text(json.dumps(doc))
+    rehash(art)
+
+
+def meta_nested_past_the_stack(art: Path) -> None:
+    (art / "model.meta.json").write_text("[" * 100_000 + "]" * 100_000)
+    rehash(art)
+
+
+def manifest_nested_past_the_stack(art: Path) -> None:
+    (art / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+
+
+def meta_lone_surrogate(art: Path) -> None:
+    text = (art / "model.meta.json").read_text()
+    (art / "model.meta.json").write_text(text.replace('"TFA"', '"T\\ud800"', 1))
+    rehash(art)
+
+
+def manifest_huge_name(art: Path) -> None:
+    manifest = json.loads((art / "manifest.json").read_text())
+    manifest["files"]["x" * 100_000] = "0" * 64
+    (art / "manifest.json").write_text(json.dumps(manifest))
+
+
+def thresholds_nan(art: Path) -> None:
+    edit_meta(art, lambda m: m["thresholds"].__setitem__("long", float("nan")))
+
+
+def thresholds_swapped(art: Path) -> None:
+    edit_meta(art, lambda m: m["thresholds"].update(long=0.1, short=0.9))
+
+
+def legacy_std_zero(art: Path) -> None:
+    edit_meta(art, lambda m: m.__setitem__("std", [0.0] * len(m["std"])), "metadata.json")
+
+
 def non_empty_output(tmp: Path) -> None:
     (tmp / "out").mkdir()
     (tmp / "out" / "keep.txt").write_text("the user's file")
@@ -125,6 +165,10 @@ TRAIN = [
     Bad("missing key file", ["--key-file", "{tmp}/no-key"], ["--key-file", "not a file"]),
     Bad("short signing key", [], ["SENTIO_SIGNING_KEY", "16"], env={"SENTIO_SIGNING_KEY": "abc"}),
     Bad("missing data file", ["--data", "{tmp}/absent.parquet"], ["absent.parquet"]),
+    # Path("") is ".": an empty value would write into, or resume from, the current folder
+    Bad("empty output", ["--output", ""], ["--output", "is empty"]),
+    Bad("empty resume", ["--resume", ""], ["--resume", "is empty"]),
+    Bad("output names no folder", ["--output", "."], ["--output", "names no new folder"]),
 ]
 
 MODEL = [
@@ -168,6 +212,48 @@ MODEL = [
         onnx_truncated_and_rehashed,
     ),
     Bad("sign without a key", ["model", "sign", "{art}"], ["no signing key", "--key-file"]),
+    Bad(
+        "json nested past the stack",
+        ["model", "verify", "{art}"],
+        ["model.meta.json", "nested deeper than 32"],
+        meta_nested_past_the_stack,
+    ),
+    Bad(
+        "info of a manifest nested past the stack",
+        ["model", "info", "{art}"],
+        ["manifest.json", "nested deeper than 32"],
+        manifest_nested_past_the_stack,
+    ),
+    Bad(
+        "a string that is not text",
+        ["model", "info", "{art}"],
+        ["model.meta.json", "'model_type'", "U+D800"],
+        meta_lone_surrogate,
+    ),
+    Bad(
+        "a 100,000-character manifest name",
+        ["model", "verify", "{art}"],
+        ["manifest.json", "(100002 characters)", "too long"],
+        manifest_huge_name,
+    ),
+    Bad(
+        "info of a NaN threshold",
+        ["model", "info", "{art}"],
+        ["model.meta.json", "thresholds.long", "nan"],
+        thresholds_nan,
+    ),
+    Bad(
+        "strattest on swapped thresholds",
+        ["strattest", "tfa", "--model", "{art}", "--blocks", "1", "--no-cache"],
+        ["model.meta.json", "thresholds", "must not exceed"],
+        thresholds_swapped,
+    ),
+    Bad(
+        "strattest on a legacy std of 0",
+        ["strattest", "tfa", "--model", "{art}", "--blocks", "1", "--no-cache"],
+        ["metadata.json mean must be 0 and std 1"],
+        legacy_std_zero,
+    ),
 ]
 
 
@@ -227,6 +313,33 @@ def verify_fails(done: subprocess.CompletedProcess, check: str, *says: str) -> N
     assert rows and "FAIL" in rows[0], done.stdout
     for word in says:
         assert word in done.stdout, (word, done.stdout)
+
+
+def test_model_command_messages_stay_short(tmp_path, art):
+    """The one line echoes a 100,000-character manifest name as a bounded excerpt."""
+    manifest_huge_name(art)
+    done = run_script("sentio", "model", "verify", str(art), env=clean_env())
+    assert_refused(done, "manifest.json")
+    assert len(done.stderr) + len(done.stdout) < 600, len(done.stderr)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [(thresholds_swapped, "must not exceed long"), (legacy_std_zero, "std 1")],
+    ids=["swapped thresholds", "legacy std 0"],
+)
+def test_verify_fails_a_forged_value_in_its_metadata_row(tmp_path, art, change, says):
+    change(art)  # the manifest is recomputed: only the metadata rules can object
+    done = run_script("sentio", "model", "verify", str(art), env=clean_env())
+    verify_fails(done, "metadata", says)
+
+
+def test_info_shows_a_failed_manifest_and_exits_1(tmp_path, art):
+    (art / "model.onnx").write_bytes(os.urandom(4096))  # manifest not recomputed
+    done = run_script("sentio", "model", "info", str(art), "--json", env=clean_env())
+    assert done.returncode == 1, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["manifest"] == "FAILED: model.onnx: sha256 differs from manifest.json"
 
 
 def test_verify_fails_a_truncated_onnx_naming_it(tmp_path, art):

@@ -29,10 +29,12 @@ def signed_copy(tmp_path, source, name="signed"):
 
 
 def move_thresholds(directory):
-    """The issue's attack: edit model.meta.json's thresholds and recompute the manifest."""
+    """The issue's attack: edit model.meta.json's thresholds and recompute the manifest. The
+    forged value is a valid one (long lowered to short: trade far more often), so only the
+    signature can tell; an out-of-range value fails the metadata check (test_verify.py)."""
     path = directory / "model.meta.json"
     meta = json.loads(path.read_text())
-    meta["thresholds"]["long"] = 0.0
+    meta["thresholds"]["long"] = meta["thresholds"]["short"]
     path.write_text(json.dumps(meta))
     manifest = json.loads((directory / MANIFEST).read_text())
     manifest["files"]["model.meta.json"] = sha256_file(path)

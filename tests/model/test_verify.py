@@ -219,3 +219,127 @@ def test_info_is_new_york_time_and_never_a_python_repr(tiny_artifact):
     assert "New York" in done.stdout and "horizon_bars: 3" in done.stdout
     for sign in ("+00:00", "{'", "['"):
         assert sign not in done.stdout, sign
+
+
+# --- hostile JSON and out-of-range values (issue 12, bad-input attack round 2) ----------------
+
+
+@pytest.mark.parametrize("name", ["model.meta.json", MANIFEST])
+def test_json_nested_past_the_stack_is_one_error_naming_the_file(tmp_path, tiny_artifact, name):
+    """100,000 nested '[' exceed Python's recursion limit in json.loads (the attack's
+    RecursionError); the reader turns that, and any depth past its cap, into one error."""
+    for depth in (100_000, 40):  # past the interpreter's stack; past MAX_JSON_DEPTH only
+        art = copy(tmp_path, tiny_artifact, f"deep{depth}")
+        (art / name).write_text("[" * depth + "]" * depth)
+        if name != MANIFEST:
+            rehash(art)
+        for call in (verify, load_verified, info):
+            with pytest.raises(ArtifactError, match=f"{name}: not readable JSON") as caught:
+                call(art)
+            assert "nested deeper than 32 levels" in str(caught.value)
+
+
+def test_a_string_that_is_not_text_is_refused_by_every_reader(tmp_path, tiny_artifact):
+    """A JSON escape can hold a lone surrogate, which no UTF-8 terminal can print (the attack's
+    UnicodeEncodeError in `model info`); it is refused on reading, naming the key."""
+    art = copy(tmp_path, tiny_artifact)
+    text = (art / "model.meta.json").read_text()
+    (art / "model.meta.json").write_text(text.replace('"TFA"', '"T\\ud800"', 1))
+    rehash(art)
+    for call in (verify, load_verified, info):
+        with pytest.raises(ArtifactError, match="model.meta.json: 'model_type': holds U") as caught:
+            call(art)
+        str(caught.value).encode("utf-8")  # the message itself is printable
+
+
+def test_a_huge_manifest_name_is_shown_cut(tmp_path, tiny_artifact):
+    art = copy(tmp_path, tiny_artifact)
+    edit_json(art / MANIFEST, lambda m: m["files"].__setitem__("x" * 100_000, "0" * 64))
+    with pytest.raises(ArtifactError, match="too long") as caught:
+        verify(art)
+    assert len(str(caught.value)) < 400 and "(100002 characters)" in str(caught.value)
+
+
+def _splits_reversed(meta):
+    splits = meta["data"]["splits"]
+    splits["train"], splits["test"] = splits["test"], splits["train"]
+
+
+def _config_disagrees(meta):
+    meta["config"]["d_model"] = meta["d_model"] * 2
+
+
+# Each forged value is refused by a rule of model.meta.json, independently of the manifest
+# (recomputed): the strategy reads thresholds as probabilities with short <= long
+# (sentio.strategy.signal), a label looks >= 1 bar ahead, strattest starts after the
+# validation end (the splits must be in time order), std divides.
+BAD_VALUES = [
+    (lambda m: m["thresholds"].__setitem__("long", float("nan")), "thresholds.long", "nan"),
+    (lambda m: m["thresholds"].update(long=0.1, short=0.9), "short 0.9 must not exceed", "0.1"),
+    (lambda m: m["thresholds"].update(long=5.0, short=-3.0), "thresholds.long", "[0, 1]"),
+    (lambda m: m["label"].__setitem__("horizon_bars", 0), "label.horizon_bars", ">= 1"),
+    (lambda m: m["label"].__setitem__("deadzone_bp", -1), "label.deadzone_bp", ">= 0"),
+    (_splits_reversed, "data.splits", "in time"),
+    (lambda m: m["normalization"].__setitem__("std", [0.0] * 55), "normalization", "std > 0"),
+    (lambda m: m.__setitem__("nhead", 3), "not divisible by nhead", "d_model"),
+    (_config_disagrees, "config disagrees", "d_model"),
+    (lambda m: m.__setitem__("saved_at", "yesterday"), "saved_at", "ISO"),
+]
+
+
+@pytest.mark.parametrize(("change", "rule", "says"), BAD_VALUES, ids=[b[1] for b in BAD_VALUES])
+def test_an_out_of_range_value_fails_verify_and_every_loader(
+    tmp_path, tiny_artifact, change, rule, says
+):
+    from sentio.infer.registry import load_model
+
+    art = copy(tmp_path, tiny_artifact)
+    edit_json(art / "model.meta.json", change)
+    rehash(art)
+    failed = [c for c in verify(art) if not c.passed]
+    assert [c.name for c in failed] == ["metadata"]
+    assert rule in failed[0].detail and says in failed[0].detail
+    for loader in (load_verified, load_model, info):
+        with pytest.raises(ArtifactError, match="model.meta.json") as caught:
+            loader(art)
+        assert rule in str(caught.value)
+
+
+def test_legacy_mean_or_std_fails_the_loaders_not_only_verify(tmp_path, tiny_artifact):
+    """The attack's std 0: `model verify` failed it but strattest and `model parity` loaded
+    it. Only a binding clip is left to verify (loaders never read it, test_legacy_clip.py)."""
+    from sentio.infer.registry import load_model
+
+    for field, value in (("std", 0.0), ("mean", float("nan"))):
+        art = copy(tmp_path, tiny_artifact, field)
+        edit_json(art / "metadata.json", lambda m, f=field, v=value: m.__setitem__(f, [v] * 55))
+        rehash(art)
+        failed = [c for c in verify(art) if not c.passed]
+        assert [c.name for c in failed] == ["metadata"] and "std 1" in failed[0].detail
+        for loader in (load_verified, load_model, info):
+            with pytest.raises(ArtifactError, match="metadata.json mean must be 0 and std 1"):
+                loader(art)
+
+
+def test_the_onnx_graph_shape_is_checked_against_model_meta_json(tmp_path, tiny_artifact):
+    """A forger who changes T everywhere in the JSON files cannot change the graph: it was
+    exported for windows of T=8 (tiny_run), F=55 (feature_spec_55_minimal)."""
+    art = copy(tmp_path, tiny_artifact)
+
+    def longer(meta):
+        meta["sequence_length"] = meta["expects"]["seq_len"] = meta["config"]["seq_len"] = 9
+
+    edit_json(art / "model.meta.json", longer)
+    edit_json(art / "metadata.json", lambda m: m.__setitem__("seq_len", 9))
+    rehash(art)
+    (check,) = [c for c in verify(art) if not c.passed]
+    assert "model.onnx takes windows of [8, 55] (T, F), model.meta.json says [9, 55]" in (
+        check.detail
+    )
+
+
+def test_info_shows_a_failed_manifest(tmp_path, tiny_artifact):
+    art = copy(tmp_path, tiny_artifact)
+    (art / "model.onnx").write_bytes(b"\x00" * 100)  # manifest not recomputed
+    assert info(art)["manifest"] == "FAILED: model.onnx: sha256 differs from manifest.json"
+    assert info(tiny_artifact)["manifest"] == "7 files, every sha256 matches"

@@ -33,8 +33,8 @@ def train_command(
     feature_spec: str = typer.Option(
         "feature_spec_55_minimal", "--feature-spec", help="Spec file or shipped spec name."
     ),
-    output: Path = typer.Option(
-        Path("artifacts/TFA/v1"), "--output", help="Artifact directory to create (must not exist)."
+    output: str = typer.Option(
+        "artifacts/TFA/v1", "--output", help="Artifact directory to create (must not exist)."
     ),
     preset_name: str | None = typer.Option(
         None, "--preset", help=f"Model preset: {', '.join(PRESETS)} (default: default)."
@@ -78,7 +78,7 @@ def train_command(
     signal_strength: float | None = typer.Option(
         None, "--signal-strength", help="Planted signal of the built-in market (default 0: none)."
     ),
-    resume: Path | None = typer.Option(
+    resume: str | None = typer.Option(
         None,
         "--resume",
         help="Checkpoint directory of a killed run (<output>.ckpt): continue "
@@ -95,7 +95,7 @@ def train_command(
 ) -> None:
     """Train a TFA model and write its artifact (ONNX + TorchScript + metadata + manifest)."""
     from sentio.train.config import TrainConfig
-    from sentio.train.pipeline import TrainRun, ready
+    from sentio.train.pipeline import TrainRun, path_option, ready
 
     # an option that would be silently ignored is an error (issue 12 section 3)
     if quick and preset_name is not None:
@@ -109,6 +109,8 @@ def train_command(
             raise OptionError(
                 "applies to --data builtin only; drop it or the --data files", flag=flag
             )
+    output_dir = path_option(output, "--output")
+    checkpoints = None if resume is None else path_option(resume, "--resume")
     name = "quick" if quick else preset_name or "default"
     model = preset(
         name, seq_len=sequence_length, d_model=d_model, nhead=nhead, num_layers=num_layers
@@ -119,7 +121,7 @@ def train_command(
         builtin_days = 60 if quick else 120
     run = TrainRun(
         data=list(data),
-        output=output,
+        output=output_dir,
         model=model,
         train=TrainConfig(
             epochs=epochs,
@@ -132,8 +134,8 @@ def train_command(
         label=LabelSpec(horizon=horizon, deadzone_bp=deadzone_bp),
         feature_spec=feature_spec,
         builtin=SynthConfig(seed=seed, days=builtin_days, signal_strength=signal_strength or 0.0),
-        checkpoints=resume,
-        resume=resume is not None,
+        checkpoints=checkpoints,
+        resume=checkpoints is not None,
         cpu_capability=cpu_capability,
         signing_key=signing_key(key_file),
     )
@@ -210,7 +212,13 @@ def info_command(
     summary = info(directory, signing_key(key_file))
     if json_out:
         print_json(summary)
-        return
+    else:
+        _info_table(directory, summary)
+    if summary["manifest"].startswith("FAILED"):
+        raise typer.Exit(1)  # a file differs from its manifest: shown, and the exit says so
+
+
+def _info_table(directory: Path, summary: dict) -> None:
     rows = [[k, _cell(v)] for k, v in summary.items() if k not in ("splits", "saved_at")]
     rows.insert(3, ["saved_at (New York)", new_york(summary["saved_at"])])
     for part, r in summary["splits"].items():

@@ -32,6 +32,7 @@ from sentio.core.errors import ArtifactError, SentioError, excerpt
 from sentio.core.files import write_bytes_atomic
 from sentio.core.hashing import sha256_file, sha256_hex
 from sentio.features.spec import parse_spec
+from sentio.model.metadata import finite, load_json, meta_problems
 from sentio.model.signing import SIGNATURE, SigningKey, sign_manifest, signature_status, signing_key
 
 MANIFEST = "manifest.json"
@@ -65,6 +66,7 @@ META_KEYS = {
     "label": dict,
     "data": dict,
     "parity": dict,
+    "thresholds": dict,
 }
 EXPECTS_KEYS = {
     "input_dim": int,
@@ -145,11 +147,13 @@ class Check:
 
 
 def _plain_name(name: object) -> bool:
-    """A file name directly inside the artifact: no folder part, not absolute, not ``..``."""
+    """A file name directly inside the artifact: no folder part, not absolute, not ``..``,
+    and no longer than a file name can be (255 bytes, Linux's NAME_MAX)."""
     return (
         isinstance(name, str)
         and name not in ("", ".", "..")
         and not any(c in name for c in "/\\\0")
+        and len(name.encode("utf-8", "surrogatepass")) <= 255
     )
 
 
@@ -189,13 +193,10 @@ def artifact_directory(directory: str | Path) -> Path:
 def read_json(
     directory: Path, name: str, required: dict[str, type] | None = None, where: str = ""
 ) -> dict:
-    """A JSON object from the artifact, with ``required`` keys of the given types."""
+    """A JSON object from the artifact, with ``required`` keys of the given types (read
+    through the one bounded reader, :func:`sentio.model.metadata.load_json`)."""
     path = directory / name
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-        raise ArtifactError(f"not readable JSON ({excerpt(reason, 120)})", file=str(path)) from exc
+    doc = load_json(path)
     if not isinstance(doc, dict):
         raise ArtifactError(f"must be a JSON object, got a {type(doc).__name__}", file=str(path))
     require(doc, required or {}, str(path), where)
@@ -223,14 +224,15 @@ def read_manifest(directory: Path) -> dict:
         if not _plain_name(name):
             raise ArtifactError(
                 f"path {excerpt(name)} is not a plain file name inside the artifact (absolute, "
-                "a folder, or leaving it); nothing outside the directory is opened",
+                "a folder, leaving it, or too long); nothing outside the directory is opened",
                 file=path,
             )
         if name in (MANIFEST, SIGNATURE):
             raise ArtifactError(f"lists {name}, which cannot hash itself", file=path)
         if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
             raise ArtifactError(
-                f"files[{name!r}] must be 64 lowercase hex digits, got {excerpt(digest)}", file=path
+                f"files[{excerpt(name)}] must be 64 lowercase hex digits, got {excerpt(digest)}",
+                file=path,
             )
     return doc
 
@@ -253,14 +255,19 @@ def check_manifest(directory: Path, manifest: dict | None = None) -> Check:
     present = {p.name for p in directory.iterdir() if p.is_file()} - {MANIFEST, SIGNATURE}
     extra = present - set(listed)
     if extra:
-        return Check("manifest", False, f"files not in {MANIFEST}: {sorted(extra)}")
+        return Check("manifest", False, f"files not in {MANIFEST}: {excerpt(sorted(extra), 200)}")
     for name, digest in sorted(listed.items()):
         path = directory / name
-        if not path.exists():
-            return Check("manifest", False, f"{name} is missing")
+        if not path.exists():  # a listed name may be 100,000 characters long: shown cut
+            return Check("manifest", False, f"{_shown(name)} is missing")
         if sha256_file(path) != digest:
-            return Check("manifest", False, f"{name}: sha256 differs from {MANIFEST}")
+            return Check("manifest", False, f"{_shown(name)}: sha256 differs from {MANIFEST}")
     return Check("manifest", True, f"{len(listed)} files, every sha256 matches")
+
+
+def _shown(name: str) -> str:
+    """A file name as a message shows it: as is when short, else a bounded excerpt."""
+    return name if len(name) <= 80 and name.isprintable() else excerpt(name, 80)
 
 
 def check_signature(directory: Path, manifest: dict, key: SigningKey | None) -> Check:
@@ -272,19 +279,39 @@ def check_signature(directory: Path, manifest: dict, key: SigningKey | None) -> 
 
 
 def read_meta(directory: Path) -> dict:
-    """model.meta.json with every key the loaders read (``expects`` included)."""
+    """model.meta.json with every key the loaders read (``expects`` included), each of its
+    JSON type; the values are checked by :func:`check_metadata` (``meta_problems``)."""
     meta = read_json(directory, "model.meta.json", META_KEYS)
     require(meta["expects"], EXPECTS_KEYS, str(directory / "model.meta.json"), "expects.")
     return meta
 
 
+def _legacy_problems(legacy: dict) -> list[str]:
+    """metadata.json must be the identity for the original loader (the graph normalises
+    itself): mean 0, std 1, a clip of two finite numbers. Only a clip that binds is left to
+    :func:`check_legacy`, which Sentio's loaders do not need (they never read the clip)."""
+    problems = []
+    if any(v != 0 for v in legacy["mean"]) or any(v != 1 for v in legacy["std"]):
+        problems.append(
+            "metadata.json mean must be 0 and std 1 (the graph normalises itself; the original "
+            "loader would normalise a second time)"
+        )
+    clip = legacy["clip"]
+    if len(clip) != 2 or not all(finite(v) for v in clip):
+        problems.append(f"metadata.json clip must be two finite numbers, got {excerpt(clip)}")
+    elif clip[0] >= clip[1]:
+        problems.append(f"metadata.json clip [{clip[0]:g}, {clip[1]:g}] is empty")
+    return problems
+
+
 def check_metadata(directory: Path) -> Check:
-    """model.meta.json, metadata.json, feature_spec.json and the ONNX graph agree."""
+    """model.meta.json's values are in range, and it, metadata.json, feature_spec.json and the
+    ONNX graph agree."""
     meta = read_meta(directory)
     legacy = read_json(directory, "metadata.json", LEGACY_KEYS)
     spec = parse_spec(read_json(directory, "feature_spec.json"), origin="feature_spec.json")
     expects = meta["expects"]
-    problems = []
+    problems = [f"model.meta.json {p}" for p in meta_problems(meta)] + _legacy_problems(legacy)
     if expects["spec_hash"] != spec.content_hash:
         problems.append(
             f"expects.spec_hash {expects['spec_hash']} != feature_spec.json {spec.content_hash}"
@@ -293,7 +320,8 @@ def check_metadata(directory: Path) -> Check:
         problems.append("expects.feature_names differ from feature_spec.json's names")
     if list(legacy["feature_names"]) != list(spec.names):
         problems.append("metadata.json feature_names differ from feature_spec.json's names")
-    counts = {expects["input_dim"], meta["feature_count"], len(spec.names), len(legacy["mean"])}
+    counts = {expects["input_dim"], meta["feature_count"], len(spec.names)}
+    counts |= {len(legacy["mean"]), len(legacy["std"])}
     if len(counts) != 1:
         problems.append(f"feature counts disagree: {sorted(counts)}")
     lengths = {expects["seq_len"], meta["sequence_length"], legacy["seq_len"]}
@@ -301,7 +329,14 @@ def check_metadata(directory: Path) -> Check:
         problems.append(f"sequence lengths disagree: {sorted(lengths)}")
     from sentio.model.runtime import OnnxModel
 
-    onnx_meta = OnnxModel(directory / "model.onnx").metadata
+    onnx = OnnxModel(directory / "model.onnx")
+    onnx_meta = onnx.metadata
+    shape = list(onnx.session.get_inputs()[0].shape)  # [batch, T, F]
+    if shape[1:] != [meta["sequence_length"], meta["feature_count"]]:
+        problems.append(
+            f"model.onnx takes windows of {excerpt(shape[1:])} (T, F), model.meta.json says "
+            f"[{meta['sequence_length']}, {meta['feature_count']}]"
+        )
     if onnx_meta.get("spec_hash") != spec.content_hash:
         problems.append("model.onnx metadata_props spec_hash differs from feature_spec.json")
     if onnx_meta.get("seq_len") != str(meta["sequence_length"]):
@@ -323,19 +358,9 @@ def check_legacy(directory: Path) -> Check:
     """metadata.json is the identity for the original loader: mean 0, std 1 and a clip that
     cannot bind after ``(x - mean) / std`` (issue 12 section 5)."""
     legacy = read_json(directory, "metadata.json", LEGACY_KEYS)
-    clip = legacy["clip"]
-    if len(clip) != 2 or not all(_number(v) for v in clip):
-        return Check(
-            "legacy metadata.json", False, f"clip must be two numbers, got {excerpt(clip)}"
-        )
-    if any(v != 0 for v in legacy["mean"]) or any(v != 1 for v in legacy["std"]):
-        return Check(
-            "legacy metadata.json",
-            False,
-            "mean must be 0 and std 1 (the graph normalises itself; the original loader would "
-            "normalise a second time)",
-        )
-    low, high = clip
+    if _legacy_problems(legacy):  # reported once, by the metadata check
+        return Check("legacy metadata.json", True, "clip not checked (see metadata)", False)
+    low, high = legacy["clip"]
     if low > -LEGACY_CLIP or high < LEGACY_CLIP:
         return Check(
             "legacy metadata.json",
@@ -456,6 +481,7 @@ def verify(
 
 # Sentio's own loaders never read metadata.json's clip, so an artifact written before the clip
 # was fixed still loads; `sentio model verify` fails it (docs/model.md, "The legacy clip").
+# Every other check, metadata.json's mean and std included, binds the loaders too.
 NOT_FOR_LOADERS = ("legacy metadata.json",)
 
 
@@ -485,13 +511,12 @@ def sign(directory: str | Path, key: SigningKey) -> dict:
     return doc
 
 
-def signature_state(directory: Path, key: SigningKey | None) -> str:
+def signature_state(directory: Path, key: SigningKey | None, files: Check) -> str:
     """What ``sentio model info`` says: "signed and verified", "signed, not checked (no
-    key)", "unsigned", or why the signature does not hold."""
+    key)", "unsigned", or why the signature does not hold (``files``: the manifest check)."""
     manifest = read_manifest(directory)
     status, detail = signature_status(manifest, _read_signature(directory), key)
     if status == "verified":
-        files = check_manifest(directory, manifest)
         return "signed and verified" if files.passed else f"signed, but {files.detail}"
     if status == "not checked":
         return "signed, not checked (no key)"
@@ -500,20 +525,38 @@ def signature_state(directory: Path, key: SigningKey | None) -> str:
     return f"signature does not verify: {detail}"
 
 
+def _dig(doc: object, *keys: str) -> object:
+    """``doc[k1][k2]...``, or None where a level is missing or not an object."""
+    for key in keys:
+        doc = doc.get(key) if isinstance(doc, dict) else None
+    return doc
+
+
 def info(directory: str | Path, key: SigningKey | None = None) -> dict:
-    """A summary of an artifact (the signature is checked when a key is configured; the
-    rest is not verified: that is :func:`verify`)."""
+    """A summary of an artifact. The cheap checks run: the manifest (``manifest`` says
+    "FAILED: ..." when a file's sha256 differs), the signature when a key is configured, and
+    the metadata check (ArtifactError when it fails; only model.meta.json's own values when
+    the manifest failed, as the files may be anything). The recorded windows are not run:
+    that is :func:`verify`."""
     directory = artifact_directory(directory)
     key = key if key is not None else signing_key()
+    files = check_manifest(directory, read_manifest(directory))
     meta = read_meta(directory)
+    problems = meta_problems(meta)
+    if problems:
+        raise ArtifactError("; ".join(problems), file=str(directory / "model.meta.json"))
+    if files.passed:
+        metadata = check_metadata(directory)
+        if not metadata.passed:
+            raise ArtifactError(f"metadata: {metadata.detail}", file=str(directory))
     metrics = read_json(directory, "metrics.json")
-    test = metrics.get("evaluation", {}).get("test", {}).get("model", {})
     return {
         "directory": str(directory),
+        "manifest": files.detail if files.passed else f"FAILED: {files.detail}",
         "model_type": meta["model_type"],
         "version": meta.get("version"),
         "saved_at": meta["saved_at"],
-        "signature": signature_state(directory, key),
+        "signature": signature_state(directory, key, files),
         "feature_count": meta["feature_count"],
         "sequence_length": meta["sequence_length"],
         "d_model": meta["d_model"],
@@ -522,10 +565,10 @@ def info(directory: str | Path, key: SigningKey | None = None) -> dict:
         "spec_hash": meta["expects"]["spec_hash"],
         "label": meta["label"],
         "seed": meta["seed"],
-        "splits": meta["data"].get("splits", {}),
-        "test_auc": test.get("auc"),
-        "test_log_loss": test.get("log_loss"),
-        "training_cpu": meta.get("training_platform", {}).get("torch_cpu_capability"),
+        "splits": meta["data"]["splits"],
+        "test_auc": _dig(metrics, "evaluation", "test", "model", "auc"),
+        "test_log_loss": _dig(metrics, "evaluation", "test", "model", "log_loss"),
+        "training_cpu": _dig(meta, "training_platform", "torch_cpu_capability"),
     }
 
 

@@ -178,9 +178,26 @@ def _writable(folder: Path, flag: str) -> None:
         raise OutputError(f"cannot write into {folder}: permission denied", flag=flag)
 
 
+def path_option(value: str, flag: str) -> Path:
+    """A folder flag's value as a Path. An empty value is refused: ``Path("")`` is ``.``, and
+    training would quietly write into (or resume from) the current folder.
+
+    >>> path_option("runs/v2", "--output")
+    PosixPath('runs/v2')
+    """
+    if not value.strip():
+        raise OptionError("is empty; give a folder path", flag=flag)
+    return Path(value)
+
+
 def check_paths(run: TrainRun) -> None:
     """Refuse, before any bar is read, an --output or checkpoint folder that training could
     not write at its end (issue 12 section 3: a run once failed there after 8 minutes)."""
+    if run.output.name in ("", ".", ".."):  # "." or "/": no name to create, none for .ckpt
+        raise OutputError(
+            f"{run.output} names no new folder; give one such as artifacts/TFA/v2",
+            flag="--output",
+        )
     out = check_output(run.output, flag="--output", directory=True)
     if out.exists() and any(out.iterdir()):
         raise OutputError(f"{out} exists and is not empty; choose a new folder", flag="--output")
@@ -409,6 +426,7 @@ __all__ = [
     "check_paths",
     "load_bars",
     "normalisation",
+    "path_option",
     "prepare",
     "ready",
     "run_training",

@@ -9,14 +9,13 @@ Torch-free.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from sentio.core.errors import ParityError
 from sentio.core.hashing import sha256_file
 from sentio.features import FeatureEngine, parse_spec
-from sentio.model.artifact import MANIFEST, load_verified
+from sentio.model.artifact import MANIFEST, load_verified, read_json
 from sentio.model.runtime import OnnxModel
 
 
@@ -43,11 +42,11 @@ def load_model(directory: str | Path, door: str = "model.meta.json") -> LoadedMo
     directory = Path(directory)
     load_verified(directory)  # manifest, metadata consistency, recorded windows
     spec = parse_spec(
-        json.loads((directory / "feature_spec.json").read_text()),
+        read_json(directory, "feature_spec.json"),
         origin=str(directory / "feature_spec.json"),
     )
     engine = FeatureEngine(spec)
-    doc = json.loads((directory / door).read_text())
+    doc = read_json(directory, door)  # the one bounded reader, as load_verified used
     if door == "model.meta.json":
         expects = doc["expects"]
         names, seq_len, dtype = expects["feature_names"], expects["seq_len"], expects["dtype"]

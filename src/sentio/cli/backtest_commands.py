@@ -266,6 +266,7 @@ def _historical(config, audit: Path | None, json_out: bool):
         "events": store.count(run_id),
         "head": store.head(run_id),
     }
+    store.close()  # the last writer out leaves a single-file database (rollback journal)
     return result, recorded
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,36 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     files["bad_meta"] = tmp / "bad_meta.parquet"
     pq.write_table(table.replace_schema_metadata({b"sentio": b"{not json"}), files["bad_meta"])
 
+    # Issue 12, round 2: tables edited after import that every command accepted.
+    def symbol(text):
+        def edit(frame):
+            frame.loc[0, "symbol"] = text
+
+        return edit
+
+    def segment(frame):  # one bar in the middle of a one-segment day moved to segment 5
+        frame.loc[10, "segment"] = 5
+
+    files["symbol_newline"] = edited(files["qqq"], tmp / "sym_nl.parquet", symbol("QQQ\nerror: x"))
+    files["symbol_huge"] = edited(files["qqq"], tmp / "sym_huge.parquet", symbol("Q" * 200_000))
+    files["segment_edited"] = edited(files["qqq"], tmp / "segment.parquet", segment)
+    meta = json.loads(table.schema.metadata[b"sentio"])
+
+    def with_meta(name: str, **changes) -> None:
+        files[name] = tmp / f"{name}.parquet"
+        body = json.dumps({**meta, **changes}).encode()
+        pq.write_table(table.replace_schema_metadata({b"sentio": body}), files[name])
+
+    with_meta("relabelled_5min", interval_s=300)  # 1-minute bars said to be 5-minute bars
+    with_meta("simulated_text", simulated={"QQQ": "no"})
+    with_meta("other_format", format="other/9")
+    offset_row = "2025-09-15 09:31:00Z,1,1,1,1,1\n"
+    files["mixed_tz"] = ibkr_csv(
+        tmp / "QQQ_mixed.csv", GOOD_ROW, offset_row, "2025-09-15 09:32:00,1,1,1,1,1\n"
+    )
+    files["fifo"] = tmp / "QQQ_fifo.csv"
+    os.mkfifo(files["fifo"])
+
     def spec(name: str, text: str) -> None:
         files[name] = tmp / f"{name}.json"
         files[name].write_text(text)
@@ -119,6 +150,17 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     spec("ema_1e12", '{"features": [{"op": "EMA", "window": 1e12}]}')
     spec("deep", '{"features": [{"op": "EMA", "x": ' + "[" * 100_000 + "]" * 100_000 + "}]}")
     spec("bad_calibration", '{"sessions": "many"}')
+    spec("window_5000_digits", '{"features": [{"op": "EMA", "window": ' + "9" * 5000 + "}]}")
+    spec("name_surrogate", r'{"features": [{"op": "EMA", "window": 3, "name": "a\ud800b"}]}')
+    spec("name_newline", r'{"features": [{"op": "EMA", "window": 3, "name": "a\nerror: b"}]}')
+    spec("name_ts", '{"features": [{"op": "EMA", "window": 3, "name": "ts"}]}')
+    spec("typo_param", '{"features": [{"op": "EMA", "windw": 5, "name": "ema5"}]}')
+    spec("typo_policy", '{"features": [{"op": "EMA"}], "alignment_policy": {"pad_valu": 1}}')
+    spec("param_not_taken", '{"features": [{"op": "IDENT", "window": 5}]}')
+    spec("schema_99", '{"features": [{"op": "EMA"}], "schema_version": "99.0"}')
+    spec("duplicate_key", '{"features": [{"op": "EMA", "window": 3, "window": 70000}]}')
+    spec("k_huge", '{"features": [{"op": "BOLLINGER_UPPER", "k": 1e308}]}')
+    spec("k_negative", '{"features": [{"op": "BOLLINGER_UPPER", "k": -5}]}')
     return files
 
 
@@ -168,6 +210,12 @@ CASES = [
          "{tmp}/o.parquet"], ["QQQ_truncated.parquet", "not a readable Parquet"]),
     Case("import-text-named-parquet", ["data", "import", "{text_parquet}", "--out",
          "{tmp}/o.parquet"], ["QQQ_text.parquet", "not a readable Parquet"]),
+    Case("import-mixed-offset-and-naive-times", ["data", "import", "{mixed_tz}", "--out",
+         "{tmp}/o.parquet"], ["row 3", "'datetime'", "carries a UTC offset", "2 other row(s)"]),
+    Case("import-fifo-does-not-hang", ["data", "import", "{fifo}", "--out", "{tmp}/o.parquet"],
+         ["QQQ_fifo.csv", "not a regular file"]),
+    Case("import-split-date-repeated", ["data", "import", "{ok_csv}", "--split", "2025-09-16:2",
+         "--split", "2025-09-16:2", "--out", "{tmp}/o.parquet"], ["--split", "given twice"]),
     Case("import-5min-bars-as-1min", ["data", "import", "{five}", "--out", "{tmp}/o.parquet"],
          ["rule interval", "--interval 5min"]),
     # --- data info / align: canonical tables are checked with the import's rules
@@ -177,6 +225,18 @@ CASES = [
     Case("info-of-a-directory", ["data", "info", "{dir}"], ["is a directory"]),
     Case("info-metadata-not-json", ["data", "info", "{bad_meta}"], ["metadata is not JSON"]),
     Case("info-nan-close", ["data", "info", "{nan_close}"], ["row 11", "'close'", "non_finite"]),
+    Case("info-symbol-with-newline", ["data", "info", "{symbol_newline}"],
+         ["row 1", "'symbol'", "bad_symbol", r"'QQQ\nerror: x'"]),
+    Case("info-symbol-200000-characters", ["data", "info", "{symbol_huge}"],
+         ["row 1", "bad_symbol", "(200002 characters)"]),
+    Case("info-segment-edited", ["data", "info", "{segment_edited}"],
+         ["row 11", "'segment'", "rule segments", "segment 5", "give segment 0"]),
+    Case("info-1min-bars-labelled-5min", ["data", "info", "{relabelled_5min}"],
+         ["row 2", "rule interval", "interval_s 300"]),
+    Case("info-simulated-not-a-bool", ["data", "info", "{simulated_text}"],
+         ["'simulated'", "'no'"]),
+    Case("info-format-not-sentio", ["data", "info", "{other_format}"],
+         ["'format'", "'other/9'", "sentio.bars/1"]),
     Case("align-duplicate-ts", ["data", "align", "{duplicate_ts}", "{psq}", "--out",
          "{tmp}/a.parquet"], ["row 11", "'ts'", "duplicate_ts"]),
     Case("align-out-is-input", ["data", "align", "{qqq}", "{psq}", "--out", "{qqq_link}"],
@@ -192,6 +252,8 @@ CASES = [
          ["--out", "is a file"]),
     Case("synth-calibration-invalid", ["data", "synth", "--out", "{tmp}/m", "--days", "2",
          "--calibration", "{bad_calibration}"], ["bad_calibration.json", "sessions"]),
+    Case("synth-calibration-is-a-fifo", ["data", "synth", "--out", "{tmp}/m", "--days", "2",
+         "--calibration", "{fifo}"], ["QQQ_fifo.csv", "not a regular file"]),
     Case("calibrate-out-is-input", ["data", "calibrate", "{ok_csv}", "--out", "{ok_link}"],
          ["--out", "same file"]),
     Case("calibrate-directory", ["data", "calibrate", "{dir}", "--out", "{tmp}/c.json"],
@@ -217,6 +279,37 @@ CASES = [
     Case("features-unknown-symbol", ["features", "compute", "--spec", "intraday_default",
          "--data", "{qqq}", "--symbol", "XYZ", "--out", "{tmp}/f.parquet"],
          ["'XYZ'", "not in this table"]),
+    Case("synth-seed-negative", ["data", "synth", "--out", "{tmp}/m", "--days", "2", "--seed",
+         "-1"], ["--seed", "got -1"]),
+    Case("features-check-seed-negative", ["features", "check", "--spec", "intraday_default",
+         "--data", "{qqq}", "--seed", "-1"], ["--seed", "got -1"]),
+    Case("features-window-of-5000-digits", ["features", "hash", "{window_5000_digits}"],
+         ["window_5000_digits.json", "not valid JSON", "5000 digits"]),
+    Case("features-name-lone-surrogate", ["features", "compute", "--spec", "{name_surrogate}",
+         "--data", "{qqq}", "--out", "{tmp}/f.parquet"], ["feature 0", "'name'", "surrogate"]),
+    Case("features-name-with-newline", ["features", "list", "--spec", "{name_newline}"],
+         ["feature 0", "'name'", "control"]),
+    Case("features-name-reserved", ["features", "compute", "--spec", "{name_ts}", "--data",
+         "{qqq}", "--out", "{tmp}/f.parquet"], ["feature 0", "'name'", "'ts' is reserved"]),
+    Case("features-unknown-key", ["features", "hash", "{typo_param}"],
+         ["feature 0", "'windw'", "did you mean 'window'"]),
+    Case("features-unknown-policy-key", ["features", "hash", "{typo_policy}"],
+         ["'alignment_policy.pad_valu'", "did you mean 'pad_value'"]),
+    Case("features-parameter-the-op-does-not-take", ["features", "list", "--spec",
+         "{param_not_taken}"], ["feature 0", "'window'", "IDENT does not take"]),
+    Case("features-unknown-schema-version", ["features", "hash", "{schema_99}"],
+         ["'schema_version'", "'99.0'"]),
+    Case("features-duplicate-key", ["features", "hash", "{duplicate_key}"],
+         ["duplicate_key.json", "'window' is written twice"]),
+    Case("features-k-1e308", ["features", "compute", "--spec", "{k_huge}", "--data", "{qqq}",
+         "--out", "{tmp}/f.parquet"], ["feature 0", "'k'", "1e+308"]),
+    Case("features-k-negative", ["features", "hash", "{k_negative}"],
+         ["feature 0", "'k'", "got -5"]),
+    Case("features-empty-symbol-is-not-every-symbol", ["features", "compute", "--spec",
+         "intraday_default", "--data", "{qqq}", "--symbol", "", "--out", "{tmp}/f.parquet"],
+         ["symbol ''", "not in this table"]),
+    Case("features-list-markdown-and-json", ["features", "list", "--markdown", "--json"],
+         ["--json", "not both"]),
     Case("features-samples-unbounded", ["features", "check", "--spec", "intraday_default",
          "--data", "{qqq}", "--samples", "1000000000000"], ["--samples"]),
 ]  # fmt: skip

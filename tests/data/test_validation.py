@@ -6,6 +6,8 @@ the expected row of each corruption is known by construction, not read back from
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -122,6 +124,12 @@ def corrupt(frame: pd.DataFrame, rule: str, i: int, fmt: str) -> str:
             pytest.skip("a CSV's symbol comes from its name or --symbol, never from a row")
         frame["symbol"] = pd.Series(["QQQ"] * len(frame), dtype=object)
         frame.loc[i, "symbol"] = None
+        return "symbol"
+    if rule == "bad_symbol":  # issue 12, round 2: a newline in a symbol forged an error line
+        if fmt != "parquet":
+            pytest.skip("a CSV's symbol comes from its name or --symbol, never from a row")
+        frame["symbol"] = pd.Series(["QQQ"] * len(frame), dtype=object)
+        frame.loc[i, "symbol"] = "QQQ\nerror: fake"
         return "symbol"
     if rule == "non_positive_price":
         frame.loc[i, "open"] = 0.0
@@ -256,16 +264,24 @@ def test_split_adjusts_prices_and_volume_before_the_date(tmp_path):
 
 def _edited_table(tmp_path, edit):
     """The clean file imported, written canonical, then edited in place as a user could (with
-    pyarrow: write_bars would sort the rows again)."""
+    pyarrow: write_bars would sort the rows again). ``edit`` may return metadata changes."""
     path, options, _ = write(base_frame(), "ibkr", tmp_path)
     bars, _ = import_files([path], options)
     out = write_bars(bars, tmp_path / "edited.parquet")
     table = pq.read_table(out)
     frame = table.to_pandas()
-    edit(frame)
+    meta = {**json.loads(table.schema.metadata[b"sentio"]), **(edit(frame) or {})}
     edited = pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False)
-    pq.write_table(edited.replace_schema_metadata(table.schema.metadata), out)
+    pq.write_table(edited.replace_schema_metadata({b"sentio": json.dumps(meta).encode()}), out)
     return out
+
+
+def _relabel_interval(frame):
+    """Bars two minutes apart but row index 7 (row 8) one minute after row 6, declared 2-minute
+    bars: row 8 is the only bar closer than the interval."""
+    frame["ts"] = frame["ts"][0] + frame.index.to_numpy() * 120 * 10**9
+    frame.loc[7:, "ts"] -= 60 * 10**9
+    return {"interval_s": 120}
 
 
 def _swap_times(frame):
@@ -283,6 +299,10 @@ CANONICAL_EDITS = {
                        - 3600 * 10**9)), "ts", "extended_hours"),
     "empty symbol": (lambda f: f.__setitem__("symbol", f["symbol"].where(f.index != 7, "")),
                      "symbol", "missing_symbol"),
+    # 20 bars of one morning with no hole: the import numbers them all segment 0
+    "segment edited": (lambda f: f.__setitem__("segment", f["segment"].where(f.index != 7, 3)),
+                       "segment", "segments"),
+    "1-minute bars relabelled 2-minute": (_relabel_interval, "ts", "interval"),
 }  # fmt: skip
 
 

@@ -18,6 +18,10 @@ def minimal(**overrides) -> dict:
     return {"features": [feature]}
 
 
+def macd(**params) -> dict:
+    return {"features": [{"name": "m", "op": "MACD_LINE", **params}]}
+
+
 def test_hash_is_sha256_of_canonical_json_without_content_hash():
     raw = {"schema_version": "1.0", "features": [{"op": "RSI", "window": 14, "name": "r"}]}
     text = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -78,7 +82,7 @@ def test_original_defaults_and_aliases():
         (minimal(window=10**9), 0, "window", "up to 100,000 bars, got 1000000000"),
         (minimal(window=2**64), 0, "window", "up to 100,000 bars, got 18446744073709551616"),
         (minimal(window=1e12), 0, "window", "valid integer"),
-        (minimal(op="MACD_LINE", fast=12, slow=10**6), 0, "slow", "up to 100,000 bars"),
+        (macd(fast=12, slow=10**6), 0, "slow", "up to 100,000 bars"),
         (
             {"features": [{"op": "EMA", "name": "n" * 5000}]},
             0,
@@ -100,7 +104,7 @@ def test_original_defaults_and_aliases():
         (minimal(window=2.5), 0, "window", "valid integer"),
         (minimal(window="5"), 0, "window", "valid integer"),
         (minimal(window=None, op="LOGRET_N"), 0, "window", "needs 'window'"),
-        (minimal(op="MACD_LINE", fast=26, slow=12), 0, "fast", "fast < slow"),
+        (macd(fast=26, slow=12), 0, "fast", "fast < slow"),
         (minimal(op=None), 0, "op", "valid string"),
         ({"features": [{"op": "EMA"}, {"op": "EMA"}]}, 1, "name", "duplicate name 'EMA___'"),
         (
@@ -124,6 +128,30 @@ def test_original_defaults_and_aliases():
         ({**minimal(), "dtype": "float64"}, None, "dtype", "float32"),
         ({"features": []}, None, "features", "empty"),
         ({"features": "EMA"}, None, "features", "valid list"),
+        # issue 12, round 2: each of these was accepted, most with a silent default
+        (minimal(windw=5), 0, "windw", "did you mean 'window'"),
+        ({**minimal(), "featurs": []}, None, "featurs", "did you mean 'features'"),
+        (
+            {**minimal(), "alignment_policy": {"emit_from": 5}},
+            None,
+            "alignment_policy.emit_from",
+            "did you mean 'emit_from_index'",
+        ),
+        ({"features": [{"op": "IDENT", "window": 5}]}, 0, "window", "IDENT does not take"),
+        ({**minimal(), "schema_version": "99.0"}, None, "schema_version", "'99.0'"),
+        (minimal(op="BOLLINGER_UPPER", k=1e308), 0, "k", "at most 100"),
+        (minimal(op="BOLLINGER_UPPER", k=-5), 0, "k", "> 0"),
+        (minimal(name="ts"), 0, "name", "'ts' is reserved"),
+        (minimal(name="ready"), 0, "name", "'ready' is reserved"),
+        (minimal(name="a\ud800b"), 0, "name", "surrogate"),
+        (minimal(name="a\nerror: b"), 0, "name", "control"),
+        (minimal(name=""), 0, "name", "empty"),
+        (
+            {**minimal(), "alignment_policy": {"pad_value": 1e300}},
+            None,
+            "alignment_policy.pad_value",
+            "fit float32",
+        ),
     ],
 )
 def test_bad_specs_name_the_feature_field_and_rule(raw, feature, field, words):
@@ -132,6 +160,18 @@ def test_bad_specs_name_the_feature_field_and_rule(raw, feature, field, words):
     err = caught.value
     assert (err.file, err.feature, err.field) == ("bad.json", feature, field)
     assert words in str(err) and str(err).startswith("bad.json: ")
+
+
+def test_our_description_extension_is_accepted_and_hashed():
+    with_text = parse_spec({**minimal(), "description": "why these features"})
+    assert with_text.content_hash != parse_spec(minimal()).content_hash
+
+
+def test_a_key_written_twice_is_refused_not_last_one_wins(tmp_path):
+    path = tmp_path / "twice.json"
+    path.write_text('{"features": [{"op": "EMA", "window": 3, "window": 70000}]}')
+    with pytest.raises(SpecError, match="'window' is written twice"):
+        load_spec(path)
 
 
 def test_files_that_are_not_specs(tmp_path):

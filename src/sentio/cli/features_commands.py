@@ -12,10 +12,11 @@ import typer
 
 from sentio import __version__
 from sentio.cli.output import console, markdown_table, print_json, table
+from sentio.core.errors import OptionError
 from sentio.core.files import atomic_output, check_output
 from sentio.data import read_bars
 from sentio.features import FeatureEngine, load_spec
-from sentio.features.checks import run_checks
+from sentio.features.checks import check_seed, run_checks
 from sentio.features.inputs import as_input
 from sentio.features.registry import describe_ops, warmup_text
 
@@ -44,6 +45,8 @@ def list_command(
 
     The terminal table leaves out each op's definition; --markdown and --json include it.
     """
+    if markdown and json_out:  # one output format; silently picking one is what issue 12 forbids
+        raise OptionError("give --markdown or --json, not both", flag="--json")
     if spec is None:
         rows = describe_ops()
         columns = OP_COLUMNS if markdown or json_out else OP_COLUMNS[:-1]
@@ -90,7 +93,7 @@ def compute_command(
     check_output(out, data, spec if Path(spec).exists() else None)
     engine = FeatureEngine(spec, compat=compat)
     bars = read_bars(data)
-    symbols = [symbol] if symbol else bars.symbols
+    symbols = [symbol] if symbol is not None else bars.symbols  # "" is refused by bars.of
     tables, report = [], {}
     for sym in symbols:
         frame = bars.of(sym)
@@ -151,10 +154,11 @@ def check_command(
 
     Exits 1 when any check fails.
     """
+    check_seed(seed)
     engine = FeatureEngine(spec, compat=compat)
     bars = read_bars(data)
     results = []
-    for sym in [symbol] if symbol else bars.symbols:
+    for sym in [symbol] if symbol is not None else bars.symbols:
         with console.status(f"checking {sym} ({len(bars.of(sym))} bars)"):
             for r in run_checks(
                 engine, as_input(bars.of(sym)), samples=samples, offsets=tuple(offset), seed=seed

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from sentio.core.clock import NEW_YORK, NS_PER_MINUTE
 from sentio.core.errors import BarsError, OptionError, excerpt
-from sentio.data.schema import META_KEY, VALUE_FIELDS
+from sentio.data.schema import MAX_SYMBOL, META_KEY, VALUE_FIELDS, valid_symbol
 
 FORMATS = ("polygon", "ibkr", "parquet", "generic")
 TS_UNITS = ("s", "ms", "us", "ns")
@@ -48,7 +48,6 @@ FAR_FUTURE = np.iinfo(np.int64).max // NS_PER_MINUTE * NS_PER_MINUTE
 FAR_PAST = -FAR_FUTURE
 _NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 _INTERVAL_IN_NAME = re.compile(r"(?:^|[_\-. ])(\d{1,3})min(?:[_\-. ]|$)", re.IGNORECASE)
-_MAX_SYMBOL = 32  # characters; a symbol is printed in every table and message
 
 
 @dataclass
@@ -114,10 +113,10 @@ class ReadOptions:
                 f"must be one of {', '.join(TS_UNITS)}, got {excerpt(self.ts_unit)}",
                 flag="--ts-unit",
             )
-        if self.symbol is not None and not re.fullmatch(rf"[^\s]{{1,{_MAX_SYMBOL}}}", self.symbol):
+        if self.symbol is not None and not valid_symbol(self.symbol):
             raise OptionError(
-                f"a symbol is 1 to {_MAX_SYMBOL} characters without spaces, got "
-                f"{excerpt(self.symbol)}",
+                f"a symbol is 1 to {MAX_SYMBOL} characters without spaces or control "
+                f"characters, got {excerpt(self.symbol)}",
                 flag="--symbol",
             )
         if self.ts_col is not None and not self.ts_col.strip():
@@ -156,6 +155,11 @@ def read_file(path: str | Path, options: ReadOptions = ReadOptions()) -> RawBars
             "is a directory; give the vendor files themselves (for example DIR/*.csv)",
             file=str(path),
         )
+    if not path.is_file():  # a FIFO would block the reader forever
+        raise BarsError(
+            "is not a regular file (a FIFO, device or socket); give the vendor file itself",
+            file=str(path),
+        )
     if path.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(path, options)
     frame = _read_csv(path)
@@ -167,7 +171,7 @@ def read_file(path: str | Path, options: ReadOptions = ReadOptions()) -> RawBars
     if fmt == "polygon":
         ts, ts_bad, ts_text = _epoch_ts(frame[ts_name], "s")
     elif fmt == "ibkr":
-        ts, ts_bad, ts_text = _naive_ts(frame[ts_name], options.tz or NEW_YORK)
+        ts, ts_bad, ts_text = _text_ts(path, frame[ts_name], options.tz or NEW_YORK)
     else:
         ts, ts_bad, ts_text = _generic_ts(path, frame[ts_name], options)
     symbol = _symbol_column(path, None, len(frame), options)
@@ -336,23 +340,7 @@ def _generic_ts(path: Path, column: pd.Series, options: ReadOptions):
                 rule="ts_unit_needed",
             )
         return _epoch_ts(column, options.ts_unit)
-    text = column.astype(str).str.strip()
-    has_offset = text.str.contains(_OFFSET)
-    if has_offset.all():
-        return _from_index(
-            pd.DatetimeIndex(pd.to_datetime(text, utc=True, errors="coerce", format="mixed")),
-            column,
-        )
-    if has_offset.any():
-        first = int(np.flatnonzero(~has_offset.to_numpy())[0])
-        raise BarsError(
-            "some times carry a UTC offset and others do not; give them all one form",
-            file=str(path),
-            row=first + 2,
-            field=str(column.name),
-            rule="bad_timestamp",
-        )
-    if options.tz is None:
+    if options.tz is None and not column.astype(str).str.strip().str.contains(_OFFSET).any():
         raise BarsError(
             f"the times in {excerpt(str(column.name))} are naive (no UTC offset): give --tz ZONE "
             "(for example --tz America/New_York or --tz UTC)",
@@ -360,7 +348,39 @@ def _generic_ts(path: Path, column: pd.Series, options: ReadOptions):
             field=str(column.name),
             rule="tz_needed",
         )
-    return _naive_ts(text, options.tz)
+    return _text_ts(path, column, options.tz)
+
+
+def _text_ts(path: Path, column: pd.Series, tz: str | None):
+    """Times written as text: all with a UTC offset, or all naive in ``tz``; never a mix.
+
+    pandas refuses a mix with a traceback ("Mixed timezones detected"), and guessing which form
+    is right would be a silent repair, so the first row of the other form is named.
+    """
+    text = column.astype(str).str.strip()
+    present = np.flatnonzero(column.notna().to_numpy())  # a missing time is bad_timestamp's
+    has_offset = text.str.contains(_OFFSET).to_numpy()[present]
+    if len(present) and has_offset.all():
+        return _from_index(
+            pd.DatetimeIndex(pd.to_datetime(text, utc=True, errors="coerce", format="mixed")),
+            column,
+        )
+    if has_offset.any():
+        # Name the first row of the rarer form: the one row a hand edit or a feed glitch changed.
+        rare = has_offset if has_offset.sum() <= (~has_offset).sum() else ~has_offset
+        odd = int(present[np.flatnonzero(rare)[0]])
+        if has_offset[rare][0]:
+            what = f"carries a UTC offset but {int((~rare).sum())} other row(s) are naive"
+        else:
+            what = f"is naive but {int((~rare).sum())} other row(s) carry a UTC offset"
+        raise BarsError(
+            f"time {excerpt(text.iloc[odd])} {what}; give every time in one form",
+            file=str(path),
+            row=odd + 2,  # a CSV's header is row 1
+            field=str(column.name),
+            rule="bad_timestamp",
+        )
+    return _naive_ts(text, tz)
 
 
 def _read_parquet(path: Path, options: ReadOptions) -> RawBars:

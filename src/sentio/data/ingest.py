@@ -26,7 +26,7 @@ from sentio.core.hashing import sha256_file
 from sentio.data.importers import RawBars, ReadOptions, read_file
 from sentio.data.schema import MAX_INTERVAL_S, PRICE_FIELDS, VALUE_FIELDS, Bars, canonical_frame
 from sentio.data.segments import DEFAULT_MAX_GAP_MIN, Hole, assign_segments
-from sentio.data.validate import Checked, check
+from sentio.data.validate import Checked, check, check_interval
 
 _SPLIT = re.compile(r"^(\d{4}-\d{2}-\d{2}):(\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?)$")
 _INTERVAL = re.compile(r"^(\d{1,5})\s*(s|min|h)$")
@@ -139,6 +139,7 @@ def import_files(
             f"must be 0 to {MAX_GAP_LIMIT_MIN} minutes, got {max_gap_min}", flag="--max-gap"
         )
     options.check()
+    _check_splits(splits)
     raws = [read_file(p, options) for p in paths]
     interval_s = _declared_interval(raws, interval_s)
     raw = _concat(raws)
@@ -157,7 +158,7 @@ def import_files(
             "no regular-session bars left to import", file=", ".join(str(p) for p in paths)
         )
     frame = frame.sort_values(["symbol", "ts"], kind="stable").reset_index(drop=True)
-    _check_interval(frame, interval_s, paths)
+    check_interval(frame, interval_s, ", ".join(str(p) for p in paths))
     split_rows = _apply_splits(frame, splits)
     frame["segment"] = 0
     holes: dict[str, list[Hole]] = {}
@@ -202,34 +203,17 @@ def _declared_interval(raws: list[RawBars], given: int | None) -> int:
     return declared.pop() if declared else DEFAULT_INTERVAL_S
 
 
-def _check_interval(frame: pd.DataFrame, interval_s: int, paths) -> None:
-    """Refuse bars that contradict the declared interval (``frame`` sorted by symbol, ts).
-
-    Two signs, neither of which a few dropped rows can fake: bars closer together than the
-    interval, or ten or more steps of which not one is a single interval.
-    """
-    ts = frame["ts"].to_numpy()
-    same = frame["symbol"].to_numpy()[1:] == frame["symbol"].to_numpy()[:-1]
-    steps = np.diff(ts)[same]
-    step_ns = interval_s * 1_000_000_000
-    files = ", ".join(str(p) for p in paths)
-    if len(steps) and steps.min() < step_ns:
-        raise BarsError(
-            f"bars {steps.min() / 1e9:g} s apart are closer than the {interval_s // 60}min "
-            "interval; give the bars' interval with --interval (for example --interval 1min)",
-            file=files,
-            rule="interval",
-        )
-    if len(steps) >= 10 and not (steps == step_ns).any():
-        values, counts = np.unique(steps, return_counts=True)
-        common = int(values[np.argmax(counts)]) // 1_000_000_000
-        hint = f"--interval {common // 60}min" if common % 60 == 0 else "--interval"
-        raise BarsError(
-            f"no two consecutive bars are {interval_s // 60}min apart (the most common step "
-            f"is {common} s): these are not {interval_s // 60}-minute bars; give {hint}",
-            file=files,
-            rule="interval",
-        )
+def _check_splits(splits) -> None:
+    """Refuse a date given twice: both would apply, multiplying the ratios (issue 12, round 2)."""
+    seen: set[str] = set()
+    for split in splits:
+        if split.date in seen:
+            raise OptionError(
+                f"{split.date} is given twice; give one DATE:RATIO per split (for two splits on "
+                "one day, multiply their ratios)",
+                flag="--split",
+            )
+        seen.add(split.date)
 
 
 def _apply_splits(frame: pd.DataFrame, splits) -> dict[str, int]:

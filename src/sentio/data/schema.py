@@ -13,6 +13,7 @@ table edited after import.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,19 @@ ARROW_SCHEMA = pa.schema(
 )
 META_KEY = b"sentio"
 MAX_INTERVAL_S = 390 * 60  # one whole regular session
+# A symbol is printed in every table and message: a newline in one forged an ``error:`` line and a
+# 200,000-character one filled the terminal (issue 12, round 2). Tickers are short and printable.
+MAX_SYMBOL = 32
+_BAD_SYMBOL_CHAR = re.compile(r"[\s\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def valid_symbol(symbol: str) -> bool:
+    """1 to :data:`MAX_SYMBOL` characters, no whitespace or control characters.
+
+    >>> valid_symbol("BRK.B"), valid_symbol("QQQ\\nerror: fake"), valid_symbol("Q" * 33)
+    (True, False, False)
+    """
+    return 0 < len(symbol) <= MAX_SYMBOL and not _BAD_SYMBOL_CHAR.search(symbol)
 
 
 @dataclass
@@ -109,6 +123,11 @@ def read_bars(path: str | Path) -> Bars:
         raise BarsError("file not found", file=str(path))
     if path.is_dir():
         raise BarsError("is a directory; give a canonical Parquet file", file=str(path))
+    if not path.is_file():  # a FIFO would block the reader forever
+        raise BarsError(
+            "is not a regular file (a FIFO, device or socket); give a canonical Parquet file",
+            file=str(path),
+        )
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
@@ -162,9 +181,10 @@ def read_bars(path: str | Path) -> Bars:
     symbol = frame["symbol"]
     frame["symbol"] = symbol.astype(object).where(symbol.notna(), "").to_numpy(object)
     # Imported here, not at the top: the rules read vendor files too, and import this module.
-    from sentio.data.validate import check_table
+    from sentio.data.validate import check_layout, check_table
 
     check_table(frame, str(path))
+    check_layout(frame, int(meta["interval_s"]), int(meta.get("max_gap_min", 5)), str(path))
     meta.pop("format", None)
     return Bars(frame=frame, meta=meta)
 
@@ -193,9 +213,18 @@ def _read_meta(raw: bytes, file: str) -> dict[str, Any]:
             field="max_gap_min",
             rule="schema",
         )
-    if not isinstance(meta.get("simulated", {}), dict):
+    if meta.get("format") != FORMAT:
         raise BarsError(
-            "metadata simulated must map symbol -> true/false",
+            f"metadata format is {excerpt(meta.get('format'))}, expected {FORMAT!r}; write the "
+            "table with `sentio data import`",
+            file=file,
+            field="format",
+            rule="schema",
+        )
+    simulated = meta.get("simulated", {})
+    if not isinstance(simulated, dict) or not all(type(v) is bool for v in simulated.values()):
+        raise BarsError(
+            f"metadata simulated must map symbol -> true/false, got {excerpt(simulated)}",
             file=file,
             field="simulated",
             rule="schema",

@@ -32,7 +32,8 @@ import pandas as pd
 from sentio.core.clock import NEW_YORK, NS_PER_MINUTE, ny_time
 from sentio.core.errors import BarsError, excerpt
 from sentio.data.importers import RawBars, is_non_finite_word
-from sentio.data.schema import PRICE_FIELDS, VALUE_FIELDS
+from sentio.data.schema import MAX_SYMBOL, PRICE_FIELDS, VALUE_FIELDS, valid_symbol
+from sentio.data.segments import assign_segments
 from sentio.data.trading_calendar import FIRST_YEAR, locate
 
 # A share price above a million dollars or more than ten trillion shares in one bar is a unit or
@@ -50,6 +51,8 @@ RULES: dict[str, str] = {
     "bad_timestamp": "the time is missing, unparseable or not on a whole minute",
     "ts_out_of_range": f"the bar starts before {FIRST_YEAR} or more than a day after now",
     "missing_symbol": "the symbol is empty or missing",
+    "bad_symbol": f"the symbol is over {MAX_SYMBOL} characters or holds a space or control "
+    "character",
     "non_positive_price": "open, high, low or close is <= 0",
     "price_too_large": f"open, high, low or close is above {MAX_PRICE:,.0f}",
     "high_below_open_close": "high < max(open, close)",
@@ -61,6 +64,7 @@ RULES: dict[str, str] = {
     "unsorted_ts": "the time is earlier than an earlier row's of the same symbol",
 }
 REPAIR_MODES = ("refuse", "drop")
+
 _RULE_IDS = {name: i for i, name in enumerate(RULES)}
 
 
@@ -116,6 +120,7 @@ def check(raw: RawBars, repair: str = "refuse", hint: str = REPAIR_HINT) -> Chec
     mark("ts_out_of_range", far, len(VALUE_FIELDS))
     no_symbol = pd.isna(raw.symbol) | (raw.symbol == "")
     mark("missing_symbol", no_symbol, len(fields) - 1)
+    mark("bad_symbol", bad_symbols(raw.symbol), len(fields) - 1)
     for k, f in enumerate(PRICE_FIELDS):
         mark("non_positive_price", v[f] <= 0, k)
     for k, f in enumerate(PRICE_FIELDS):
@@ -208,6 +213,98 @@ def check_table(frame: pd.DataFrame, file: str) -> None:
         )
 
 
+INTERVAL_HINT = "give the bars' interval with --interval (for example --interval 1min)"
+
+
+def check_interval(
+    frame: pd.DataFrame,
+    interval_s: int,
+    file: str,
+    rows: np.ndarray | None = None,
+    hint: str = INTERVAL_HINT,
+    need_one_step: bool = True,
+) -> None:
+    """Refuse bars that contradict the declared interval (``frame`` sorted by symbol, ts).
+
+    Two signs, neither of which a few dropped rows can fake: bars closer together than the
+    interval, or ten or more steps of which not one is a single interval (``need_one_step``).
+    ``rows`` (the file's row number of each frame row) lets the first case name its row;
+    ``hint`` ends the message.
+    """
+    ts = frame["ts"].to_numpy()
+    same = frame["symbol"].to_numpy()[1:] == frame["symbol"].to_numpy()[:-1]
+    steps = np.where(same, np.diff(ts), np.iinfo(np.int64).max)
+    step_ns = interval_s * 1_000_000_000
+    close = np.flatnonzero(steps < step_ns)
+    if len(close):
+        i = int(close[0])
+        raise BarsError(
+            f"bars {steps[i] / 1e9:g} s apart are closer than the {interval_s // 60}min "
+            f"interval; {hint}",
+            file=file,
+            row=None if rows is None else int(rows[i + 1]),
+            field=None if rows is None else "ts",
+            rule="interval",
+        )
+    steps = steps[same]
+    if need_one_step and len(steps) >= 10 and not (steps == step_ns).any():
+        values, counts = np.unique(steps, return_counts=True)
+        common = int(values[np.argmax(counts)]) // 1_000_000_000
+        flag = f"--interval {common // 60}min" if common % 60 == 0 else "--interval"
+        raise BarsError(
+            f"no two consecutive bars are {interval_s // 60}min apart (the most common step "
+            f"is {common} s): these are not {interval_s // 60}-minute bars; give {flag}",
+            file=file,
+            rule="interval",
+        )
+
+
+def check_layout(frame: pd.DataFrame, interval_s: int, max_gap_min: int, file: str) -> None:
+    """Refuse a canonical table whose bars contradict its declared interval or whose
+    ``segment`` column is not the one the import computes from the times and the calendar.
+
+    A table edited after import (randomised or negative segments, 1-minute bars relabelled
+    5-minute) was otherwise trained and backtested on (issue 12, round 2). Call after
+    :func:`check_table`: the bars are then in session, sorted and unique per symbol.
+    """
+    order = frame.sort_values(["symbol", "ts"], kind="stable").index.to_numpy()
+    ordered = frame.loc[order]
+    reimport = "re-import the vendor file with `sentio data import` (and --interval if needed)"
+    # Only the certain sign: a table may be sparse (an alignment keeps the common bars), and a
+    # wrongly numbered sparse table is caught by the segment check below, naming its row.
+    hint = f"metadata interval_s {interval_s} does not describe these bars; {reimport}"
+    check_interval(ordered, interval_s, file, rows=order + 1, hint=hint, need_one_step=False)
+    symbols = ordered["symbol"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, symbols[1:] != symbols[:-1], True])
+    for a, b in zip(starts[:-1], starts[1:], strict=False):
+        stored = ordered["segment"].to_numpy()[a:b]
+        expected = assign_segments(ordered["ts"].to_numpy()[a:b], interval_s, max_gap_min).segment
+        wrong = np.flatnonzero(stored != expected)
+        if len(wrong):
+            i = int(wrong[0])
+            raise BarsError(
+                f"segment {stored[i]}, but the times and the calendar give segment "
+                f"{expected[i]} (segments count from 0 per symbol; a new one starts only after "
+                f"a missing trading day or a gap over {max_gap_min} minutes); {reimport}",
+                file=file,
+                row=int(order[a + i]) + 1,
+                field="segment",
+                rule="segments",
+            )
+
+
+def bad_symbols(symbols: np.ndarray) -> np.ndarray:
+    """(N,) bool: symbols too long or holding whitespace or control characters.
+
+    >>> bad_symbols(np.array(["QQQ", "BRK.B", "QQQ\\nerror: x", "Q" * 33], dtype=object)).tolist()
+    [False, False, True, True]
+    """
+    # Checked once per distinct symbol: a table holds millions of rows but a handful of symbols.
+    unique = pd.unique(np.asarray(symbols, dtype=object))
+    bad = [s for s in unique if isinstance(s, str) and s and not valid_symbol(s)]
+    return np.isin(symbols, np.array(bad, dtype=object)) if bad else np.zeros(len(symbols), bool)
+
+
 def _scatter(n: int, where: np.ndarray, values: np.ndarray) -> np.ndarray:
     out = np.zeros(n, dtype=bool)
     out[where] = values
@@ -232,6 +329,8 @@ def _describe(raw: RawBars, i: int, name: str, field: str) -> str:
         )
     if name == "missing_symbol":
         return "the symbol is empty"
+    if name == "bad_symbol":
+        return f"the symbol {excerpt(raw.symbol[i])} is not a ticker"
     if name in ("non_positive_price", "price_too_large", "volume_too_large"):
         return f"{field} is {v[field]:g}"
     if name == "high_below_open_close":

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sentio.core.errors import OptionError, excerpt
 from sentio.core.seeding import rng_for
 from sentio.features.engine import FeatureEngine
 from sentio.features.inputs import BarInput
@@ -21,6 +22,8 @@ from sentio.features.ops.base import SEED_WEIGHT
 from sentio.features.state import StreamState
 
 F32_EPS = float(np.finfo(np.float32).eps)
+# As ``data synth --seed``: seeds are recorded in JSON that other tools read as int64.
+MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,18 @@ def check_restore(engine: FeatureEngine, data: BarInput, batch: np.ndarray) -> C
     return CheckResult("save / restore", ok, detail if ok else detail + ": values differ")
 
 
+def check_seed(seed: int) -> None:
+    """Refuse a ``--seed`` the generator cannot take (negative) or JSON readers cannot hold.
+
+    >>> check_seed(-1)
+    Traceback (most recent call last):
+    ...
+    sentio.core.errors.OptionError: --seed: must be 0 to 2**63 - 1, got -1
+    """
+    if not 0 <= seed <= MAX_SEED:
+        raise OptionError(f"must be 0 to 2**63 - 1, got {excerpt(seed)}", flag="--seed")
+
+
 def run_checks(
     engine: FeatureEngine,
     data: BarInput,
@@ -167,6 +182,7 @@ def run_checks(
     seed: int = 0,
 ) -> list[CheckResult]:
     """All four checks on ``data`` (the prefix ends are drawn from ``seed``)."""
+    check_seed(seed)
     batch = engine.batch(data)
     return [
         check_stream(engine, data, batch),
@@ -176,4 +192,4 @@ def run_checks(
     ]
 
 
-__all__ = ["CheckResult", "run_checks", "same_bits", "stream_rows"]
+__all__ = ["CheckResult", "check_seed", "run_checks", "same_bits", "stream_rows"]

@@ -1,11 +1,13 @@
 """Feature specs in the original Sentio JSON format: load, validate, name, hash.
 
-A spec is accepted unchanged (docs/features.md): ``schema_version``, ``features[]``
-(``name``, ``op``, ``source``, ``window``, ``k``, ``fast``, ``slow``, ``signal``, ``d_period``),
-``alignment_policy`` (``emit_from_index``, ``pad_value``) and ``dtype``; other keys are kept
-and hashed but not interpreted. A feature without ``name`` is called ``op_source_window_k``
-with absent parts empty. The hash is ``sha256:`` + sha256 of the canonical JSON of the spec
-without ``content_hash``.
+A spec in the original format is accepted unchanged (docs/features.md): ``schema_version``
+(``"1.0"``), ``features[]`` (``name``, ``op``, ``source``, ``window``, ``k``, ``fast``, ``slow``,
+``signal``, ``d_period``), ``alignment_policy`` (``emit_from_index``, ``pad_value``), ``dtype``
+and ``content_hash``; our one extension is a top-level ``description``. Any other key, a
+parameter the op does not take, or a key written twice is refused: a typo such as ``"windw"``
+otherwise left the default window in force without a word (issue 12, round 2). A feature without
+``name`` is called ``op_source_window_k`` with absent parts empty. The hash is ``sha256:`` +
+sha256 of the canonical JSON of the spec without ``content_hash``.
 
 >>> spec = load_spec("feature_spec_55_minimal")
 >>> len(spec.features), spec.names[:3], spec.emit_from
@@ -16,13 +18,15 @@ without ``content_hash``.
 
 from __future__ import annotations
 
+import difflib
 import json
-import math
+import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sentio.core.errors import SpecError, excerpt
@@ -40,12 +44,34 @@ MAX_FEATURES = 1_000  # the original specs have 22 and 55
 MAX_DEPTH = 16  # of JSON nesting; a spec is 4 deep (spec, features, feature, value)
 MAX_NAME = 200  # characters of a feature name
 MAX_SPEC_BYTES = 1_000_000  # the shipped 55-feature spec is 5 kB
+# A Bollinger k beyond 100 standard deviations never touches the price; <= 0 inverts the band.
+K_RANGE = (0.0, 100.0)
+# Values are float32 (``dtype``): a larger pad_value would become infinity.
+MAX_PAD = float(np.finfo(np.float32).max)
+SCHEMA_VERSIONS = ("1.0",)
+# Every key a spec may hold; anything else is a typo or a format we do not read.
+SPEC_KEYS = (
+    "schema_version",
+    "features",
+    "alignment_policy",
+    "dtype",
+    "content_hash",
+    "description",
+)
+FEATURE_KEYS = ("name", "op", "source", *INTEGER_PARAMS, "k")
+POLICY_KEYS = ("emit_from_index", "pad_value")
+# Columns `features compute` writes beside the features: a feature of that name would overwrite
+# one (a feature named "ts" replaced the bar times with EMA prices).
+RESERVED_NAMES = ("ts", "symbol", "segment", "ready")
+# Unicode categories a name may not hold: control, surrogate (cannot be written as UTF-8),
+# format (invisible), line and paragraph separators (names are printed one per line).
+_BAD_NAME_CATEGORIES = {"Cc", "Cs", "Cf", "Zl", "Zp"}
 
 
 class _FeatureModel(BaseModel):
     """One entry of ``features[]`` as the original wrote it (types only; rules below)."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str | None = None
     op: str
@@ -59,20 +85,21 @@ class _FeatureModel(BaseModel):
 
 
 class _PolicyModel(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     emit_from_index: int = 0
     pad_value: float | int = 0.0
 
 
 class _SpecModel(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     schema_version: str = "1.0"
     features: list[_FeatureModel]
     alignment_policy: _PolicyModel = _PolicyModel()
     dtype: str = "float32"
     content_hash: str | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,21 +168,50 @@ def load_spec(spec: str | Path) -> FeatureSpec:
             f"no such spec file; shipped specs are {', '.join(SHIPPED)}", file=str(path)
         )
     if not path.is_file():
-        raise SpecError("is not a file (a directory?); give a spec JSON file", file=str(path))
+        raise SpecError(
+            "is not a file (a directory, FIFO or device); give a spec JSON file", file=str(path)
+        )
     if path.stat().st_size > MAX_SPEC_BYTES:
         raise SpecError(
             f"is {path.stat().st_size:,} bytes; a spec is at most {MAX_SPEC_BYTES:,}",
             file=str(path),
         )
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raw = json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise SpecError(
+            f"key {excerpt(exc.args[0])} is written twice in one object; JSON readers disagree "
+            "on which one counts: keep one",
+            file=str(path),
+        ) from None
+    # ValueError covers JSONDecodeError and an integer beyond Python's 4,300-digit limit.
+    except (UnicodeDecodeError, ValueError) as exc:
         raise SpecError(f"not valid JSON ({excerpt(str(exc), 120)})", file=str(path)) from exc
     except RecursionError as exc:  # the C parser gives up near 1,000 levels
         raise SpecError(
             f"JSON nested too deeply; a spec is at most {MAX_DEPTH} levels", file=str(path)
         ) from exc
     return parse_spec(raw, origin=str(path))
+
+
+class _DuplicateKey(Exception):
+    """A key written twice in one JSON object (json.loads would keep the last silently)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for json.loads that refuses a repeated key.
+
+    >>> json.loads('{"window": 3, "window": 7}', object_pairs_hook=_unique_keys)
+    Traceback (most recent call last):
+    ...
+    sentio.features.spec._DuplicateKey: window
+    """
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
 
 
 def json_depth(value: Any) -> int:
@@ -189,10 +245,18 @@ def parse_spec(raw: Any, origin: str = "<spec>") -> FeatureSpec:
             file=origin,
             field="features",
         )
+    _check_keys(raw, origin)
     try:
         model = _SpecModel.model_validate(raw)
     except ValidationError as exc:
         raise _from_pydantic(exc, origin) from None
+    if model.schema_version not in SCHEMA_VERSIONS:
+        raise SpecError(
+            f"schema_version {excerpt(model.schema_version)} is not one this version reads "
+            f"({', '.join(SCHEMA_VERSIONS)})",
+            file=origin,
+            field="schema_version",
+        )
     if model.dtype != "float32":
         raise SpecError(
             f"dtype must be 'float32', got {excerpt(model.dtype)}", file=origin, field="dtype"
@@ -207,9 +271,10 @@ def parse_spec(raw: Any, origin: str = "<spec>") -> FeatureSpec:
             file=origin,
             field="alignment_policy.emit_from_index",
         )
-    if not math.isfinite(policy.pad_value):
+    if not abs(policy.pad_value) <= MAX_PAD:  # also refuses NaN
         raise SpecError(
-            f"alignment_policy.pad_value must be finite, got {policy.pad_value}",
+            f"alignment_policy.pad_value must be finite and fit float32 (|x| <= {MAX_PAD:.4g}), "
+            f"got {policy.pad_value}",
             file=origin,
             field="alignment_policy.pad_value",
         )
@@ -242,6 +307,46 @@ def parse_spec(raw: Any, origin: str = "<spec>") -> FeatureSpec:
     )
 
 
+def _check_keys(raw: dict[str, Any], origin: str) -> None:
+    """Refuse a key the format does not define, suggesting the one it resembles."""
+    _known(raw, SPEC_KEYS, origin, None, "")
+    if isinstance(raw.get("alignment_policy"), dict):
+        _known(raw["alignment_policy"], POLICY_KEYS, origin, None, "alignment_policy.")
+    for index, entry in enumerate(raw.get("features") or []):
+        if isinstance(entry, dict):
+            _known(entry, FEATURE_KEYS, origin, index, "")
+
+
+def _known(obj: dict[str, Any], keys: tuple[str, ...], origin, feature, prefix: str) -> None:
+    for key in obj:
+        if key not in keys:
+            close = difflib.get_close_matches(str(key), keys, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SpecError(
+                f"unknown key {excerpt(key)}{hint}; known keys: {', '.join(keys)}",
+                file=origin,
+                feature=feature,
+                field=prefix + str(key)[:40],
+            )
+
+
+def _check_name(name: str, index: int, origin: str) -> None:
+    """A name is a column in Parquet, a line in tables and a key in JSON: printable, bounded,
+    and none of the columns ``features compute`` writes beside the features."""
+    if len(name) > MAX_NAME:
+        problem = f"a name is at most {MAX_NAME} characters, got {len(name):,}"
+    elif name in RESERVED_NAMES:
+        problem = (
+            f"{name!r} is reserved: `features compute` writes a column of that name "
+            f"({', '.join(RESERVED_NAMES)}); rename the feature"
+        )
+    elif any(unicodedata.category(c) in _BAD_NAME_CATEGORIES for c in name):
+        problem = f"a name holds no control or surrogate characters, got {excerpt(name)}"
+    else:
+        return
+    raise SpecError(problem, file=origin, feature=index, field="name")
+
+
 def _resolve(entry: dict[str, Any], index: int, origin: str) -> Feature:
     op = REGISTRY.get(entry["op"])
     if op is None:
@@ -260,6 +365,15 @@ def _resolve(entry: dict[str, Any], index: int, origin: str) -> Feature:
             feature=index,
             field="source",
         )
+    for key in (*INTEGER_PARAMS, "k"):
+        if key in entry and key not in op.params:
+            takes = ", ".join(op.params) or "no parameters"
+            raise SpecError(
+                f"op {op.name} does not take '{key}' (it takes {takes}); remove it",
+                file=origin,
+                feature=index,
+                field=key,
+            )
     params: dict[str, float | int] = {}
     for key, default in op.params.items():
         value = entry.get(key, default)
@@ -278,9 +392,13 @@ def _resolve(entry: dict[str, Any], index: int, origin: str) -> Feature:
                 feature=index,
                 field=key,
             )
-        if key == "k" and not math.isfinite(value):
+        if key == "k" and not K_RANGE[0] < value <= K_RANGE[1]:  # also refuses NaN
             raise SpecError(
-                f"'k' must be finite, got {value}", file=origin, feature=index, field="k"
+                f"'k' must be > {K_RANGE[0]:g} and at most {K_RANGE[1]:g} (standard deviations), "
+                f"got {excerpt(value)}",
+                file=origin,
+                feature=index,
+                field="k",
             )
         params[key] = value
     if op.name.startswith("MACD") and params["fast"] >= params["slow"]:
@@ -290,14 +408,17 @@ def _resolve(entry: dict[str, Any], index: int, origin: str) -> Feature:
             feature=index,
             field="fast",
         )
-    name = entry.get("name") or default_name(entry)
-    if len(name) > MAX_NAME:
+    name = entry.get("name")
+    if name == "":
         raise SpecError(
-            f"a name is at most {MAX_NAME} characters, got {len(name):,}",
+            "the name is empty; give one or leave 'name' out for the default "
+            f"{excerpt(default_name(entry))}",
             file=origin,
             feature=index,
             field="name",
         )
+    name = name or default_name(entry)
+    _check_name(name, index, origin)
     return Feature(name=name, op=op, source=source, params=params)
 
 
@@ -317,6 +438,7 @@ def _from_pydantic(exc: ValidationError, origin: str) -> SpecError:
 
 __all__ = [
     "MAX_WINDOW",
+    "RESERVED_NAMES",
     "SHIPPED",
     "Feature",
     "FeatureSpec",

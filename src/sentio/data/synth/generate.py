@@ -34,6 +34,8 @@ from sentio.data.trading_calendar import sessions_from
 from sentio.data.validate import latest_ts
 
 BRIDGE_STEPS = 8
+# Seeds are recorded in JSON metadata and audit runs, which other tools read as int64.
+MAX_SEED = 2**63 - 1
 MAX_DAYS = 10_000  # sessions (40 years); each costs 390 bars x 4 symbols of memory
 REGIME_CHOICES = ("mixed", "bull", "bear", "sideways", "volatile")
 
@@ -71,6 +73,8 @@ class SynthConfig:
     tracking_noise_bp: float = 0.5  # sd of each sibling bar's independent noise, basis points
 
     def validate(self) -> None:
+        if not 0 <= self.seed <= MAX_SEED:
+            raise SynthError(f"--seed must be 0 to 2**63 - 1, got {excerpt(self.seed)}")
         if not 0.0 <= self.signal_strength < 1.0:
             raise SynthError(f"--signal-strength must be in [0, 1), got {self.signal_strength}")
         if not 1 <= self.days <= MAX_DAYS:

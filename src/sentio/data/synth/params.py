@@ -83,6 +83,10 @@ def load_params(path: str | Path | None = None) -> MarketParams:
     if path is None:
         text = resources.files("sentio.data.synth").joinpath(SHIPPED).read_text("utf-8")
         return MarketParams.model_validate_json(text)
+    if Path(path).exists() and not Path(path).is_file():  # a FIFO would block the read forever
+        raise SynthError(
+            f"{path}: cannot read the calibration: not a regular file (a directory, FIFO or device)"
+        )
     try:
         text = Path(path).read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:

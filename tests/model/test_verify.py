@@ -91,6 +91,7 @@ def test_a_manifest_path_leaving_the_directory_is_refused_unopened(
         (MANIFEST, '{"files": {"model.onnx": 5}}', "must be 64 lowercase hex digits"),
         (MANIFEST, "{not json", "not readable JSON"),
         ("model.meta.json", "\x00\xff binary", "not readable JSON"),
+        (MANIFEST, '{"files": {}, "files": {}}', "key 'files' is written twice"),
     ],
 )
 def test_a_malformed_file_is_one_error_naming_it(tmp_path, tiny_artifact, name, content, says):

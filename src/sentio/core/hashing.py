@@ -23,6 +23,26 @@ def canonical_json(obj: Any) -> bytes:
     return text.encode("utf-8")
 
 
+class DuplicateKeyError(ValueError):
+    """A key written twice in one JSON object (``json.loads`` would keep the last silently)."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for ``json.loads`` that refuses a repeated key.
+
+    >>> json.loads('{"window": 3, "window": 7}', object_pairs_hook=unique_keys)
+    Traceback (most recent call last):
+    ...
+    sentio.core.hashing.DuplicateKeyError: window
+    """
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKeyError(key)
+        out[key] = value
+    return out
+
+
 def sha256_hex(data: bytes) -> str:
     """Hex SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()

@@ -16,6 +16,8 @@ import zlib
 
 import numpy as np
 
+MAX_SEED = 2**63 - 1  # seeds are recorded as JSON integers and fed to numpy's SeedSequence
+
 
 def rng_for(seed: int, stream: str) -> np.random.Generator:
     """A PCG64 generator for ``(seed, stream)``; the stream name is hashed with CRC-32."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sentio.core.errors import OptionError, excerpt
-from sentio.core.seeding import rng_for
+from sentio.core.seeding import MAX_SEED, rng_for
 from sentio.features.engine import FeatureEngine
 from sentio.features.inputs import BarInput
 from sentio.features.ops.base import SEED_WEIGHT
@@ -23,7 +23,6 @@ from sentio.features.state import StreamState
 
 F32_EPS = float(np.finfo(np.float32).eps)
 # As ``data synth --seed``: seeds are recorded in JSON that other tools read as int64.
-MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)

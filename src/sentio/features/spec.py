@@ -30,7 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sentio.core.errors import SpecError, excerpt
-from sentio.core.hashing import content_hash
+from sentio.core.hashing import DuplicateKeyError, content_hash, unique_keys
 from sentio.features.registry import REGISTRY, SOURCE_ALIASES, SOURCES, Op, resolve_source
 
 SHIPPED = ("feature_spec_55_minimal", "intraday_default")
@@ -177,8 +177,8 @@ def load_spec(spec: str | Path) -> FeatureSpec:
             file=str(path),
         )
     try:
-        raw = json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=_unique_keys)
-    except _DuplicateKey as exc:
+        raw = json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=unique_keys)
+    except DuplicateKeyError as exc:
         raise SpecError(
             f"key {excerpt(exc.args[0])} is written twice in one object; JSON readers disagree "
             "on which one counts: keep one",
@@ -192,26 +192,6 @@ def load_spec(spec: str | Path) -> FeatureSpec:
             f"JSON nested too deeply; a spec is at most {MAX_DEPTH} levels", file=str(path)
         ) from exc
     return parse_spec(raw, origin=str(path))
-
-
-class _DuplicateKey(Exception):
-    """A key written twice in one JSON object (json.loads would keep the last silently)."""
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``object_pairs_hook`` for json.loads that refuses a repeated key.
-
-    >>> json.loads('{"window": 3, "window": 7}', object_pairs_hook=_unique_keys)
-    Traceback (most recent call last):
-    ...
-    sentio.features.spec._DuplicateKey: window
-    """
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out
 
 
 def json_depth(value: Any) -> int:

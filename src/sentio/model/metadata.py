@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from sentio.core.errors import ArtifactError, excerpt
+from sentio.core.hashing import DuplicateKeyError, unique_keys
 from sentio.model.config import LIMITS
 
 MAX_JSON_BYTES = 16 << 20  # the largest real file (model.meta.json) is ~100 KB
@@ -47,7 +48,12 @@ def load_json(path: Path) -> object:
             file=str(path),
         )
     try:
-        doc = json.loads(raw.decode("utf-8"))
+        doc = json.loads(raw.decode("utf-8"), object_pairs_hook=unique_keys)
+    except DuplicateKeyError as exc:
+        raise ArtifactError(
+            f"key {excerpt(str(exc), 80)} is written twice (JSON would keep the last silently)",
+            file=str(path),
+        ) from None
     except UnicodeDecodeError as exc:
         raise ArtifactError(
             f"not readable JSON (not UTF-8 text: byte {exc.start})", file=str(path)

@@ -27,7 +27,7 @@ from numba import njit
 
 from sentio.core.errors import SynthError, excerpt
 from sentio.core.hashing import content_hash
-from sentio.core.seeding import rng_for
+from sentio.core.seeding import MAX_SEED, rng_for
 from sentio.data.schema import Bars, canonical_frame
 from sentio.data.synth.params import MarketParams, load_params
 from sentio.data.trading_calendar import sessions_from
@@ -35,7 +35,6 @@ from sentio.data.validate import latest_ts
 
 BRIDGE_STEPS = 8
 # Seeds are recorded in JSON metadata and audit runs, which other tools read as int64.
-MAX_SEED = 2**63 - 1
 MAX_DAYS = 10_000  # sessions (40 years); each costs 390 bars x 4 symbols of memory
 REGIME_CHOICES = ("mixed", "bull", "bear", "sideways", "volatile")
 

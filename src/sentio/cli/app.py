@@ -28,7 +28,8 @@ from sentio.cli import (
     model_commands,
 )
 from sentio.cli.output import err_console
-from sentio.core.errors import SentioError, excerpt
+from sentio.core.clock import source_date_epoch
+from sentio.core.errors import OptionError, SentioError, excerpt
 
 app = typer.Typer(
     name="sentio",
@@ -61,8 +62,10 @@ def _root(
 
 
 def _fail(message: str, code: int = 2) -> None:
-    # One line: newlines inside a message (an OS error's text, a bad cell) would split it.
+    # One line: newlines inside a message (an OS error's text, a bad cell) would split it; a
+    # file name that is not UTF-8 (surrogate escapes) is shown with backslash escapes.
     line = " ".join(str(message).split())
+    line = line.encode("utf-8", "backslashreplace").decode("utf-8")
     err_console.print(Text(f"error: {line}", style="red"), soft_wrap=True)
     sys.exit(code)
 
@@ -82,6 +85,31 @@ def _usage_line(exc: UsageError, prog: str) -> str:
     return f"{exc.format_message()} (see: {command} --help)"
 
 
+def _repeated_option(application: typer.Typer, args: list[str]) -> str | None:
+    """The first single-value option given twice (``--out a --out b``): the parser would keep
+    the last silently. Options declared repeatable (``--data``, ``--regime``...) may repeat."""
+    command = typer.main.get_command(application)
+    rest = list(args)
+    while getattr(command, "commands", None) and rest and rest[0] in command.commands:
+        command = command.commands[rest.pop(0)]
+    single = {}
+    for param in getattr(command, "params", []):
+        if getattr(param, "param_type_name", "") == "option" and not param.multiple:
+            for name in (*param.opts, *param.secondary_opts):
+                single[name] = param.opts[0]
+    seen: set[str] = set()
+    for arg in rest:
+        if arg == "--":
+            break
+        flag = single.get(arg.split("=", 1)[0]) if arg.startswith("-") else None
+        if flag is None:
+            continue
+        if flag in seen:
+            return flag
+        seen.add(flag)
+    return None
+
+
 def _run(application: typer.Typer, prog: str) -> None:
     """Run a typer app; every error a user can cause becomes one line on stderr and exit 2.
 
@@ -90,6 +118,10 @@ def _run(application: typer.Typer, prog: str) -> None:
     file. Anything else is a bug and keeps its traceback, so that it gets reported and fixed.
     """
     try:
+        source_date_epoch()  # libraries read it too, and crash on a bad value mid-run
+        repeated = _repeated_option(application, sys.argv[1:])
+        if repeated:
+            raise OptionError("given more than once; give it once", flag=repeated)
         code = application(prog_name=prog, standalone_mode=False)
     except NoArgsIsHelpError as exc:  # `sentio data` alone: the group's help, as click does
         exc.show()
@@ -110,6 +142,8 @@ def _run(application: typer.Typer, prog: str) -> None:
             sys.exit(1)
         target = f"{exc.filename}: " if exc.filename else ""
         _fail(f"{target}{exc.strerror or exc}")
+    except UnicodeError as exc:  # a file name or text that is not valid UTF-8
+        _fail(f"a file name or value is not valid UTF-8 text ({exc.reason}); rename it")
     except MemoryError:
         _fail("out of memory; reduce the size of the input or of the spec's windows")
     except KeyboardInterrupt:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from sentio.core.errors import OptionError, excerpt
+
 NEW_YORK = "America/New_York"
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MINUTE = 60 * NS_PER_SECOND
@@ -35,6 +37,35 @@ def ny_time(ts_ns: np.ndarray) -> pd.DatetimeIndex:
     )
 
 
+MAX_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime holds
+
+
+def source_date_epoch() -> int | None:
+    """``SOURCE_DATE_EPOCH`` as whole seconds since 1970 (reproducible-builds.org), or None when
+    unset; a value that is not a whole number in [0, 9999-12-31] is an OptionError naming it.
+
+    Checked when a command starts: numpy and other libraries read the variable themselves
+    (numpy.f2py calls ``int()`` on it at import) and would crash on a bad value mid-run.
+
+    >>> os.environ["SOURCE_DATE_EPOCH"] = "nan"
+    >>> try:
+    ...     source_date_epoch()
+    ... except OptionError as exc:
+    ...     print(exc)
+    SOURCE_DATE_EPOCH: must be whole seconds since 1970-01-01 UTC (0 .. 253402300799), got 'nan'
+    >>> del os.environ["SOURCE_DATE_EPOCH"]
+    """
+    text = os.environ.get("SOURCE_DATE_EPOCH")
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit() and int(text) <= MAX_EPOCH):
+        raise OptionError(
+            f"must be whole seconds since 1970-01-01 UTC (0 .. {MAX_EPOCH}), got {excerpt(text)}",
+            flag="SOURCE_DATE_EPOCH",
+        )
+    return int(text)
+
+
 def build_time() -> datetime:
     """The time to stamp into artifacts: ``SOURCE_DATE_EPOCH`` when set, else the wall clock.
 
@@ -43,7 +74,7 @@ def build_time() -> datetime:
     '1970-01-01T00:00:00+00:00'
     >>> del os.environ["SOURCE_DATE_EPOCH"]
     """
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    epoch = source_date_epoch()
     if epoch is not None:
-        return datetime.fromtimestamp(int(epoch), tz=UTC)
+        return datetime.fromtimestamp(epoch, tz=UTC)
     return datetime.now(tz=UTC).replace(microsecond=0)

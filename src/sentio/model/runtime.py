@@ -23,7 +23,8 @@ class OnnxModel:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        source = model if isinstance(model, bytes) else str(model)
+        # The bytes, not the path: ONNX Runtime cannot open a path that is not valid UTF-8.
+        source = model if isinstance(model, bytes) else Path(model).read_bytes()
         try:
             self.session = ort.InferenceSession(
                 source, sess_options=options, providers=["CPUExecutionProvider"]

@@ -24,6 +24,23 @@ TINY = ["--d-model", "16", "--nhead", "2"]  # --data builtin is the default
 TINY += ["--num-layers", "1", "--sequence-length", "8", "--epochs", "1", "--no-progress"]
 
 
+def without(base: list[str], override: list[str]) -> list[str]:
+    """``base`` less the flag/value pairs that ``override`` gives again (a flag given twice
+    is itself refused, so a case replaces the tiny settings instead of repeating them)."""
+    given = {a for a in override if a.startswith("--")}
+    out, skip = [], False
+    for i, arg in enumerate(base):
+        if skip:
+            skip = False
+            continue
+        if arg in given:
+            has_value = i + 1 < len(base) and not base[i + 1].startswith("--")
+            skip = has_value
+            continue
+        out.append(arg)
+    return out
+
+
 @dataclass
 class Bad:
     """A bad invocation: ``args`` may hold ``{tmp}`` and ``{art}`` (a fresh copy of the tiny
@@ -283,7 +300,7 @@ def test_train_refuses_before_training(case, tmp_path):
     if case.setup:
         case.setup(tmp_path)
     (tmp_path / "bars.parquet").write_bytes(b"")  # only named, never read: the flag fails first
-    args = [*TINY, "--output", "{tmp}/new"] + case.args
+    args = [*without(TINY + ["--output", "{tmp}/new"], case.args), *case.args]
     done = run_case(Bad(case.id, ["train", *args], case.says, env=case.env), tmp_path, tmp_path)
     assert_refused(done, *expand(case.says, tmp_path, tmp_path))
     assert not (tmp_path / "new").exists() and not (tmp_path / "new.ckpt").exists()

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from sentio.audit.store import AuditError, AuditStore, row_problem
+from sentio.core.clock import NEW_YORK
+from sentio.core.clock import ny_minute as new_york
 from sentio.core.errors import excerpt
-
-NEW_YORK = "America/New_York"
 
 
 @dataclass(frozen=True)
@@ -65,15 +65,6 @@ def fields(run_id: str, seq: object, kind: str = "event") -> Iterator[None]:
             f"field ({excerpt(exc, 80)}); the row was edited (saudit verify names the first bad "
             "seq)"
         ) from None
-
-
-def new_york(ts: int) -> str:
-    """A bar time as New York wall time.
-
-    >>> new_york(1_711_540_800_000_000_000)
-    '2024-03-27 08:00'
-    """
-    return pd.Timestamp(int(ts), tz="UTC").tz_convert(NEW_YORK).strftime("%Y-%m-%d %H:%M")
 
 
 def parse_since(text: str) -> int:

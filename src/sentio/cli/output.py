@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from sentio.core.clock import NEW_YORK
+from sentio.core.clock import ny_minute as new_york  # noqa: F401  (re-exported for the commands)
 
 # Piped or captured output is 160 columns wide rather than rich's 80, so wide tables such as
 # the signal flow keep one line per row; in a terminal, the terminal's width.
@@ -74,17 +73,6 @@ def json_text(obj: Any) -> str:
 def print_json(obj: Any) -> None:
     """Print ``obj`` as indented JSON on stdout (for ``--json``)."""
     sys.stdout.write(json_text(obj) + "\n")
-
-
-def new_york(value: str | int) -> str:
-    """A time (ISO 8601 with an offset, or int64 ns UTC) as New York wall time, the one time
-    zone of every human-readable table.
-
-    >>> new_york("2025-09-12T13:30:00+00:00"), new_york(1757683800000000000)
-    ('2025-09-12 09:30', '2025-09-12 09:30')
-    """
-    stamp = pd.Timestamp(value, tz="UTC") if isinstance(value, int) else pd.Timestamp(value)
-    return stamp.tz_convert(NEW_YORK).strftime("%Y-%m-%d %H:%M")
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]], left: int = 2) -> Table:

@@ -66,6 +66,18 @@ def source_date_epoch() -> int | None:
     return int(text)
 
 
+def ny_minute(value: str | int) -> str:
+    """A time (ISO 8601 with an offset, or int64 ns UTC) as New York wall time to the minute,
+    the one time zone of every human-readable table.
+
+    >>> ny_minute("2025-09-12T13:30:00+00:00"), ny_minute(1757683800000000000)
+    ('2025-09-12 09:30', '2025-09-12 09:30')
+    """
+    is_ns = isinstance(value, int | np.integer)
+    stamp = pd.Timestamp(int(value), tz="UTC") if is_ns else pd.Timestamp(value)
+    return stamp.tz_convert(NEW_YORK).strftime("%Y-%m-%d %H:%M")
+
+
 def build_time() -> datetime:
     """The time to stamp into artifacts: ``SOURCE_DATE_EPOCH`` when set, else the wall clock.
 

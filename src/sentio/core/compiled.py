@@ -16,16 +16,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from sentio.core.files import writable
+
 PACKAGE = Path(__file__).resolve().parents[1]
-
-
-def _writable(folder: Path) -> bool:
-    """True when ``folder`` (or the nearest existing parent it would be created in) is writable."""
-    while not folder.exists():
-        if folder == folder.parent:
-            return False
-        folder = folder.parent
-    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
 
 
 def user_cache_root() -> Path:
@@ -42,7 +35,7 @@ def prepare_numba_cache() -> str | None:
     """
     if os.environ.get("NUMBA_CACHE_DIR"):
         return None
-    if _writable(PACKAGE) or _writable(user_cache_root()):
+    if writable(PACKAGE) or writable(user_cache_root()):
         return None
     uid = os.getuid() if hasattr(os, "getuid") else 0
     folder = str(Path(tempfile.gettempdir()) / f"sentio-numba-{uid}")

@@ -75,14 +75,27 @@ def check_output(
         )
     if directory and path.exists() and not path.is_dir():
         raise OutputError(f"{path} is a file; give a directory path", flag=flag)
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise OutputError(f"{parent} is not a directory, so {path} cannot be written", flag=flag)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write into {parent}: permission denied", flag=flag)
+    # an existing output directory is written into; anything else is created in its parent
+    where = nearest_existing(path if directory else path.parent)
+    if not where.is_dir():
+        raise OutputError(f"{where} is not a directory, so {path} cannot be written", flag=flag)
+    if not writable(where):
+        raise OutputError(f"cannot write into {where}: permission denied", flag=flag)
     return path
+
+
+def nearest_existing(folder: Path) -> Path:
+    """``folder`` itself when it exists, else the nearest parent that does."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def writable(folder: str | Path) -> bool:
+    """True when files can be created in ``folder`` (or, if it does not exist yet, in the
+    nearest existing parent it would be created in)."""
+    where = nearest_existing(Path(folder))
+    return where.is_dir() and os.access(where, os.W_OK | os.X_OK)
 
 
 def _special(path: Path) -> bool:
@@ -152,4 +165,4 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, flag: str | None = "--o
     return path
 
 
-__all__ = ["atomic_output", "check_output", "write_bytes_atomic"]
+__all__ = ["atomic_output", "check_output", "nearest_existing", "writable", "write_bytes_atomic"]

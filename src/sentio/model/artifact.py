@@ -32,7 +32,7 @@ from sentio.core.errors import ArtifactError, SentioError, excerpt
 from sentio.core.files import write_bytes_atomic
 from sentio.core.hashing import sha256_file, sha256_hex
 from sentio.features.spec import parse_spec
-from sentio.model.metadata import finite, load_json, meta_problems
+from sentio.model.metadata import finite, is_number, load_json, meta_problems
 from sentio.model.signing import SIGNATURE, SigningKey, sign_manifest, signature_status, signing_key
 
 MANIFEST = "manifest.json"
@@ -350,10 +350,6 @@ def check_metadata(directory: Path) -> Check:
     )
 
 
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def check_legacy(directory: Path) -> Check:
     """metadata.json is the identity for the original loader: mean 0, std 1 and a clip that
     cannot bind after ``(x - mean) / std`` (issue 12 section 5)."""
@@ -383,7 +379,7 @@ def _recorded(directory: Path) -> tuple[np.ndarray, np.ndarray]:
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"not a readable .npy array ({exc})", file=str(path)) from exc
     logits = meta["parity"].get("logits_eager")
-    if not isinstance(logits, list) or not all(_number(v) for v in logits):
+    if not isinstance(logits, list) or not all(is_number(v) for v in logits):
         raise ArtifactError(
             "key 'parity.logits_eager' must be a list of numbers",
             file=str(directory / "model.meta.json"),

@@ -106,14 +106,15 @@ def text_problem(doc: object) -> str | None:
 # --- the values of model.meta.json ------------------------------------------------------------
 
 
-def _number(value: object) -> bool:
+def is_number(value: object) -> bool:
+    """A JSON number (a bool is not one, though Python counts it as an int)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def finite(value: object) -> bool:
     """A JSON number that is finite as a float (NaN, Infinity and 10**400 are not)."""
     try:
-        return _number(value) and math.isfinite(float(value))
+        return is_number(value) and math.isfinite(float(value))
     except OverflowError:
         return False
 
@@ -263,6 +264,7 @@ __all__ = [
     "MAX_JSON_BYTES",
     "MAX_JSON_DEPTH",
     "finite",
+    "is_number",
     "load_json",
     "meta_problems",
     "text_problem",

@@ -4,7 +4,6 @@ evaluate -> export -> artifact. Every step is recorded in the artifact."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -173,11 +172,6 @@ def versions() -> dict:
     }
 
 
-def _writable(folder: Path, flag: str) -> None:
-    if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write into {folder}: permission denied", flag=flag)
-
-
 def path_option(value: str, flag: str) -> Path:
     """A folder flag's value as a Path. An empty value is refused: ``Path("")`` is ``.``, and
     training would quietly write into (or resume from) the current folder.
@@ -201,12 +195,11 @@ def check_paths(run: TrainRun) -> None:
     out = check_output(run.output, flag="--output", directory=True)
     if out.exists() and any(out.iterdir()):
         raise OutputError(f"{out} exists and is not empty; choose a new folder", flag="--output")
-    _writable(out, "--output")
     ckpt = run.checkpoint_dir
     if run.resume:
         if not (ckpt / CHECKPOINT).is_file():
             raise OptionError(f"{ckpt} holds no {CHECKPOINT} to resume from", flag="--resume")
-        _writable(ckpt, "--resume")
+        check_output(ckpt, flag="--resume", directory=True)
         return
     check_output(ckpt, flag="--output", directory=True)
     if (ckpt / CHECKPOINT).exists():
@@ -216,7 +209,6 @@ def check_paths(run: TrainRun) -> None:
             "or remove it",
             flag="--output",
         )
-    _writable(ckpt, "--output")
 
 
 def ready(run: TrainRun) -> str:

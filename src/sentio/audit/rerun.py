@@ -68,6 +68,12 @@ def load_recorded(start: dict):
     """(model, QQQ frame, closes per instrument) as the run_start event names them, or
     Unchecked naming what differs."""
     model_doc, data_doc = start.get("model") or {}, start.get("data") or {}
+    live = start.get("live") or {}
+    if start.get("command") == "live" and live.get("feed_kind") != "replay":
+        raise Unchecked(
+            f"the live run's bars came from a {live.get('feed_kind')} feed, not a file, so they "
+            "cannot be read again here"
+        )
     path = Path(str(model_doc.get("path")))
     if not (path / "manifest.json").is_file():
         raise Unchecked(f"model {path} absent (run verify where the run was recorded)")

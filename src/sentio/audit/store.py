@@ -68,6 +68,9 @@ MIGRATIONS = {
 }
 # The event kinds the recorder writes (record.py), in the order a run holds them.
 KINDS = ("run_start", "block_start", "fill", "bar", "order", "block_end", "run_end")
+# What only a live run records (sentio live, docs/live.md): feed faults, risk refusals, broker
+# acknowledgements, restarts, the exit.
+LIVE_KINDS = ("feed_fault", "risk", "broker", "restart", "exit")
 # A recorded payload nests 4 levels at most (run_start, run_end); this bound keeps a forged
 # 100,000-deep one from exhausting the stack of json (or of anything that walks the payload).
 MAX_DEPTH = 32
@@ -177,8 +180,8 @@ def row_problem(row: tuple) -> str:
         return f"ts is {excerpt(ts)} ({type(ts).__name__}), not a bar time in nanoseconds"
     if not TS_MIN <= ts <= TS_MAX:
         return f"ts {ts} lies outside the dates a bar time can hold (years 1677 to 2262)"
-    if kind not in KINDS:
-        return f"kind is {excerpt(kind)}, not one of {', '.join(KINDS)}"
+    if kind not in KINDS + LIVE_KINDS:
+        return f"kind is {excerpt(kind)}, not one of {', '.join(KINDS + LIVE_KINDS)}"
     if not isinstance(payload, str):
         return f"the payload is {type(payload).__name__}, not text"
     for name, value in (("prev_hash", prev_hash), ("hash", digest)):
@@ -372,7 +375,7 @@ class AuditStore:
         seq, prev = self._tail.get(run_id) or self._resume(run_id)
         rows = []
         for ts, kind, payload in events:
-            if kind not in KINDS:  # a reader would refuse the row: never write it
+            if kind not in KINDS + LIVE_KINDS:  # a reader would refuse the row: never write it
                 raise AuditError(f"{self.path}: unknown event kind {excerpt(kind)}")
             body = canonical_json(payload).decode()
             digest = chain_hash(prev, kind, int(ts), body)
@@ -536,6 +539,7 @@ def verify_chain(store: AuditStore, run_id: str) -> ChainCheck:
 __all__ = [
     "BUSY_TIMEOUT_S",
     "KINDS",
+    "LIVE_KINDS",
     "SCHEMA_VERSION",
     "AuditError",
     "AuditStore",

@@ -46,7 +46,8 @@ from sentio.strategy.signal import minutes_left
 CENT = 0.005
 RELATIVE = 1e-9
 MONEY = {"fees"}
-FILL_SIDE = ("order", "fill")
+FILL_SIDE = ("order", "fill", "broker", "risk")  # events of a bar that may follow it
+LIVE_ONLY = ("feed_fault", "risk", "broker", "restart", "exit")
 
 
 @dataclass
@@ -228,6 +229,9 @@ class Replay:
         except (KeyError, TypeError, ValueError) as exc:
             raise Mismatch(0, f"run_start lacks a valid config or thresholds: {exc}") from None
         self.capital = self.config.capital
+        self.live = self.start.get("command") == "live"
+        self.fixed_blocks = not self.live  # a live run may stop inside a block
+        self.exited = False  # fills after a live run's exit event: its flattening orders
         self.left = self.minutes_to_close()
         self.block = None
         ended = False
@@ -277,7 +281,11 @@ class Replay:
         # its own orders follow it)
         if self.pending is not None and (ts != self.pending[1] or kind not in FILL_SIDE):
             self.check_bar()
-        if kind in ("bar", "fill", "order", "block_end") and e["block"] != self.block:
+        if kind in LIVE_ONLY and not self.live:
+            raise Mismatch(seq, f"a {kind} event in a {self.start.get('command')} run")
+        if kind in ("bar", "fill", "order", "block_end", "risk", "broker") and (
+            e["block"] != self.block
+        ):
             raise Mismatch(seq, f"a {kind} of block {e['block']} outside block {self.block}")
         if kind == "block_start":
             self.block_start(seq, e)
@@ -289,6 +297,12 @@ class Replay:
             self.order(seq, e)
         elif kind == "block_end":
             self.block_end(seq, e)
+        elif kind == "restart":
+            self.restart(seq, e)
+        elif kind == "exit":
+            self.exited = True
+        elif kind in ("feed_fault", "risk", "broker"):
+            pass  # recorded facts; they move no cash or shares
         elif kind == "run_end":
             self.run_end(seq, e)
             return True
@@ -305,8 +319,9 @@ class Replay:
             raise Mismatch(seq, f"block {block} starts where block {expected} should")
         if self.block is not None:
             self.end_of_block(seq)
-        self.block, self.cash = block, self.capital
-        self.shares = dict.fromkeys(SYMBOLS, 0)
+        self.capital = float(e.get("capital", self.config.capital))
+        self.block, self.cash = block, float(e.get("cash", self.capital))
+        self.shares = dict(e.get("positions") or dict.fromkeys(SYMBOLS, 0))
         self.block_fills, self.block_fees, self.block_bars = 0, 0.0, 0
         self.last_equity = self.capital
         history, times = e.get("history"), e.get("history_ts")
@@ -335,7 +350,7 @@ class Replay:
         self.state = StrategyState(history=tuple(float(p) for p in history))
 
     def end_of_block(self, seq: int) -> None:
-        if self.block_bars != self.config.block_size:
+        if self.fixed_blocks and self.block_bars != self.config.block_size:
             raise Mismatch(
                 seq,
                 f"block {self.block} holds {self.block_bars} bars; the run's block size is "
@@ -345,7 +360,8 @@ class Replay:
     def decision(self, seq: int, ts: int, e: dict) -> None:
         """The strategy's ``decide`` on the recorded p(seq): the recorded signal, reason,
         exposure and weights must follow."""
-        p = float("nan") if e["p_seq"] is None else float(e["p_seq"])
+        used = e["p_stream"] if self.live else e["p_seq"]  # what the strategy decided on
+        p = float("nan") if used is None else float(used)
         made, self.state = decide(
             p, self.left[ts], self.config.strategy, self.thresholds, self.state
         )
@@ -394,14 +410,19 @@ class Replay:
                 f"positions after this fill are recorded as {e['positions_after']}; the fills "
                 f"give {self.shares}",
             )
-        self.fills.append((len(self.bars), SYMBOLS.index(e["symbol"]), signed, price, fees))
+        bar = len(self.bars) - 1 if self.exited else len(self.bars)
+        self.fills.append((bar, SYMBOLS.index(e["symbol"]), signed, price, fees))
         self.block_fills += 1
         self.block_fees += fees
 
     def bar(self, seq: int, ts: int, e: dict) -> None:
         p_seq, p_stream, diff = e["p_seq"], e["p_stream"], e["diff"]
         self.parity["bars"] += 1
-        if (p_seq is None) != (p_stream is None):
+        if self.live and (p_seq is not None or diff is not None):
+            raise Mismatch(seq, "a live bar records only p(stream)")
+        if self.live:
+            pass
+        elif (p_seq is None) != (p_stream is None):
             raise Mismatch(
                 seq, f"one inference path has no probability: seq {p_seq}, stream {p_stream}"
             )
@@ -426,8 +447,9 @@ class Replay:
         seq, ts, e = self.pending
         self.pending = None
         value = self.cash
-        for s in SYMBOLS:  # the engine's order of additions
-            value += self.shares[s] * e["close"][s]
+        for s in SYMBOLS:  # the engine's order of additions (adding 0.0 changes nothing)
+            if self.shares[s]:
+                value += self.shares[s] * e["close"][s]
         if e["positions"] != self.shares:
             raise Mismatch(
                 seq, f"positions recorded as {e['positions']}; the fills give {self.shares}"
@@ -438,6 +460,7 @@ class Replay:
             )
         self.bars.append((ts, self.block, value, [self.shares[s] for s in SYMBOLS]))
         self.last_equity = value
+        self.last_close = e["close"]
 
     def order(self, seq: int, e: dict) -> None:
         signed = e["qty"] if e["side"] == "buy" else -e["qty"]
@@ -448,9 +471,28 @@ class Replay:
                 f"{self.shares[e['symbol']]} does not reach its target {e['target']}",
             )
 
+    def restart(self, seq: int, e: dict) -> None:
+        """A live loop restarted: the book it resumed with must be the replayed one."""
+        if self.pending is not None:
+            self.check_bar()
+        if e["positions"] != self.shares or not same(e["cash"], self.cash, money=True):
+            raise Mismatch(
+                seq,
+                f"the loop restarted with {e['positions']} and cash {e['cash']:.2f}; the "
+                f"events give {self.shares} and {self.cash:.2f}",
+            )
+
     def block_end(self, seq: int, e: dict) -> None:
         if self.pending is not None:
             self.check_bar()
+        if self.exited and self.bars:  # fills at the last close after the exit
+            ts, block, _, _ = self.bars[-1]
+            value = self.cash
+            for s in SYMBOLS:
+                if self.shares[s]:
+                    value += self.shares[s] * self.last_close[s]
+            self.bars[-1] = (ts, block, value, [self.shares[s] for s in SYMBOLS])
+            self.last_equity = value
         rpb = 100 * (self.last_equity / self.capital - 1.0)
         checks = [
             ("equity_end", e["equity_end"], self.last_equity, True),
@@ -476,11 +518,10 @@ class Replay:
             )
         if self.block is not None:
             self.end_of_block(seq)
-        if self.block is None or self.block + 1 != self.start.get("blocks_run"):
+        planned = e["blocks_run"] if self.live else self.start.get("blocks_run")
+        if self.block is None or self.block + 1 != planned:
             held = 0 if self.block is None else self.block + 1
-            raise Mismatch(
-                seq, f"the events hold {held} blocks; run_start says {self.start.get('blocks_run')}"
-            )
+            raise Mismatch(seq, f"the events hold {held} blocks; the run says {planned}")
         ts = np.array([b[0] for b in self.bars], dtype=np.int64)
         block = np.array([b[1] for b in self.bars], dtype=np.int64)
         equity = np.array([b[2] for b in self.bars])

@@ -87,12 +87,13 @@ def simulate(weights, open_, close, block, next_open, capital, costs, half_sprea
             orders = more
         # 1. an order decided at the previous close fills at this bar's open
         if pending:
-            cash, count = _execute(
+            cash, count = execute(
                 order, shares, open_[t], t, cash, costs, half_spread, fills, count
             )
             pending = False
         # 2. the decision at this bar's close; flat when no later fill is left in the block
-        flat = last or (next_open and (t + 2 >= n or block[t + 2] != block[t]))
+        left = 1 if last else (2 if t + 2 >= n or block[t + 2] != block[t] else 3)
+        flat = ending(left, next_open)
         changed = False
         for j in range(k):
             want = 0.0 if flat else weights[t, j]
@@ -100,12 +101,8 @@ def simulate(weights, open_, close, block, next_open, capital, costs, half_sprea
                 target[j] = want
                 changed = True
         if changed:
-            value = cash  # sized at this close, the last price known when deciding
+            size_orders(target, shares, cash, close[t], order)
             for j in range(k):
-                value += shares[j] * close[t, j]
-            for j in range(k):
-                price = close[t, j]
-                order[j] = int(math.floor(target[j] * value / price)) if price > 0 else 0
                 if order[j] != shares[j]:
                     orders[ordered, O_BAR] = t
                     orders[ordered, O_INSTRUMENT] = j
@@ -115,7 +112,7 @@ def simulate(weights, open_, close, block, next_open, capital, costs, half_sprea
             if next_open and not last:
                 pending = True
             else:
-                cash, count = _execute(
+                cash, count = execute(
                     order, shares, close[t], t, cash, costs, half_spread, fills, count
                 )
         value = cash
@@ -124,6 +121,37 @@ def simulate(weights, open_, close, block, next_open, capital, costs, half_sprea
             held[t, j] = shares[j]
         equity[t] = value
     return equity, held, fills[:count], orders[:ordered]
+
+
+@kernel
+def ending(bars_left, next_open):
+    """Whether the decision at a bar must be flat because no later fill is left in its block
+    (or live episode): ``bars_left`` counts this bar (1 = the last one; 3 stands for "3 or
+    more"); with next-open fills the order of the second-to-last bar is the last to fill.
+
+    >>> ending(1, False), ending(2, True), ending(2, False), ending(3, True)
+    (True, True, False, False)
+    """
+    return bars_left <= (2 if next_open else 1)
+
+
+@kernel
+def size_orders(target, shares, cash, close, order):
+    """The whole shares each instrument should hold for the ``target`` capital weights, sized
+    at this ``close`` (the last price known when deciding): floor(weight x value / price),
+    value = cash + shares x close, added in instrument order. Written into ``order``.
+
+    >>> order = np.zeros(2, dtype=np.int64)
+    >>> size_orders(np.array([0.5, 0.0]), np.array([0, 10]), 1000.0, np.array([30.0, 50.0]), order)
+    >>> order.tolist()  # value 1000 + 10 x 50 = 1500: 750 / 30 = 25 shares, the other sold
+    [25, 0]
+    """
+    value = cash
+    for j in range(len(shares)):
+        value += shares[j] * close[j]
+    for j in range(len(shares)):
+        price = close[j]
+        order[j] = int(math.floor(target[j] * value / price)) if price > 0 else 0
 
 
 @kernel
@@ -139,7 +167,7 @@ def _record(fills, count, t, j, qty, price, fees, cash, shares):
 
 
 @kernel
-def _execute(order, shares, price, t, cash, costs, half_spread, fills, count):
+def execute(order, shares, price, t, cash, costs, half_spread, fills, count):
     """Move ``shares`` toward ``order`` at ``price``: sells first, then buys cash can cover."""
     per_share, minimum, max_fraction, fee_rate, taf, taf_max = (
         costs[0],
@@ -193,6 +221,9 @@ __all__ = [
     "O_QTY",
     "O_TARGET",
     "commission",
+    "ending",
+    "execute",
     "sell_fees",
     "simulate",
+    "size_orders",
 ]

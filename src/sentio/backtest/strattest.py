@@ -194,12 +194,20 @@ def newest_artifact(root: Path = ARTIFACTS) -> Path:
 
 def load_market(config: StrattestConfig, meta: dict) -> tuple[pd.DataFrame, dict, dict]:
     """QQQ rows, (open, close) per instrument aligned to them, and which ones are simulated."""
+    tables, simulated = market_tables(config, meta)
+    return tables["QQQ"], _prices(tables), simulated
+
+
+def market_tables(config: StrattestConfig, meta: dict) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Every instrument's bars on QQQ's times (a sibling the data lacks simulated from QQQ,
+    docs/architecture.md section 7) and which ones are simulated: what strattest trades and
+    what ``sentio live --feed replay:`` replays."""
     if config.data == ("builtin",):
         recorded = meta["data"].get("synth")
         synth = SynthConfig(**recorded) if recorded else SynthConfig(seed=config.seed)
         market = generate(synth)
         tables = {s: market.bars[s].of(s) for s in SYMBOLS}
-        return tables["QQQ"], _prices(tables), {s: True for s in SYMBOLS}
+        return tables, {s: True for s in SYMBOLS}
     tables = {}
     for name in config.data:
         bars = read_bars(name)
@@ -228,7 +236,7 @@ def load_market(config: StrattestConfig, meta: dict) -> tuple[pd.DataFrame, dict
                 "(`sentio data align`)"
             )
         tables[symbol] = aligned.reset_index()
-    return qqq, _prices(tables), simulated
+    return tables, simulated
 
 
 def _prices(tables: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
@@ -595,6 +603,7 @@ __all__ = [
     "historical_plan",
     "inputs_of",
     "make_plan",
+    "market_tables",
     "newest_artifact",
     "regime_summary",
     "run_simulation",

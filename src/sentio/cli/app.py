@@ -25,6 +25,7 @@ from sentio.cli import (
     backtest_commands,
     data_commands,
     features_commands,
+    live_commands,
     model_commands,
 )
 from sentio.cli.output import err_console
@@ -42,6 +43,7 @@ app.add_typer(data_commands.app, name="data", no_args_is_help=True)
 app.add_typer(features_commands.app, name="features", no_args_is_help=True)
 app.add_typer(model_commands.app, name="model", no_args_is_help=True)
 app.add_typer(audit_commands.app, name="audit", no_args_is_help=True)
+app.add_typer(live_commands.app, name="live")
 app.command("train")(model_commands.train_command)
 app.command("strattest")(backtest_commands.strattest_command)
 

@@ -101,6 +101,11 @@ class ParityError(SentioError):
     """Two things that must agree do not: a model and its inputs, or the two inference paths."""
 
 
+class LiveError(SentioError):
+    """The live loop cannot go on as asked: a feed, broker or saved state it refuses
+    (a broker position that differs from the saved state, a state of another model, ...)."""
+
+
 class OptionError(SentioError):
     """A command-line flag (or config field) with a value that breaks its rule.
 

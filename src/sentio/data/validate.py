@@ -90,6 +90,41 @@ def latest_ts() -> int:
 REPAIR_HINT = "pass --repair drop to drop them and report the counts"
 
 
+def bar_rule(ts: int, o: float, h: float, lo: float, c: float, v: float) -> tuple[str, str] | None:
+    """The first value rule (of :data:`RULES`, in their order) one arriving bar breaks, as
+    (rule, field), or None: the live loop's per-bar form of :func:`check` (tests/data check
+    that the two agree on every rule). Session and order rules belong to the caller.
+
+    >>> t = 1754659800 * 10**9  # 2025-08-08 13:30 UTC
+    >>> bar_rule(t, 10.0, 9.0, 8.0, 9.5, 100.0)
+    ('high_below_open_close', 'high')
+    >>> bar_rule(t, 10.0, 11.0, 9.0, 10.5, 100.0) is None
+    True
+    """
+    values = {"open": o, "high": h, "low": lo, "close": c, "volume": v}
+    for name, x in values.items():
+        if not np.isfinite(x):
+            return "non_finite", name
+    if ts % NS_PER_MINUTE or not FIRST_TS <= ts <= latest_ts():
+        return ("bad_timestamp" if ts % NS_PER_MINUTE else "ts_out_of_range"), "ts"
+    for rule, bad in (
+        ("non_positive_price", lambda x: x <= 0),
+        ("price_too_large", lambda x: x > MAX_PRICE),
+    ):
+        for name in PRICE_FIELDS:
+            if bad(values[name]):
+                return rule, name
+    if h < max(o, c):
+        return "high_below_open_close", "high"
+    if lo > min(o, c):
+        return "low_above_open_close", "low"
+    if v < 0:
+        return "negative_volume", "volume"
+    if v > MAX_VOLUME:
+        return "volume_too_large", "volume"
+    return None
+
+
 def check(raw: RawBars, repair: str = "refuse", hint: str = REPAIR_HINT) -> Checked:
     """Apply every rule to ``raw``; refuse on the first violation unless ``repair == "drop"``.
 

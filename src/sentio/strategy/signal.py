@@ -128,8 +128,19 @@ def minutes_left(ts: np.ndarray, interval_s: int = 60) -> np.ndarray:
     from sentio.data.trading_calendar import locate
 
     inside, _, _, close_ns = locate(np.asarray(ts, dtype=np.int64))
-    left = (close_ns - np.asarray(ts, dtype=np.int64) - interval_s * 1_000_000_000) / 6e10
+    left = minutes_to_close(np.asarray(ts, dtype=np.int64), close_ns, interval_s)
     return np.where(inside, left, -np.inf)
+
+
+def minutes_to_close(ts, close_ns, interval_s: int = 60):
+    """Minutes from the close of the bar starting at ``ts`` to ``close_ns`` (arrays or
+    scalars): the one formula behind :func:`minutes_left` (a live loop passes one bar and its
+    session's close).
+
+    >>> minutes_to_close(0, 600 * 10**9)
+    9.0
+    """
+    return (close_ns - ts - interval_s * 1_000_000_000) / 6e10
 
 
 def run_strategy(
@@ -157,6 +168,7 @@ __all__ = [
     "StrategyState",
     "decide",
     "minutes_left",
+    "minutes_to_close",
     "run_strategy",
     "wanted",
 ]

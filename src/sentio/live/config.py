@@ -1,0 +1,203 @@
+"""``sentio live``'s settings: flags and an optional config file -> one checked LiveConfig.
+
+A config file (``--config FILE``, TOML or JSON) holds the same settings as the flags, named
+as the flags without their dashes (``max_daily_loss = 3``, ``feed = "replay:bars.parquet"``);
+a flag given on the command line wins over the file. An unknown name, or a value that breaks
+its rule, is refused as one line naming the file (or the flag) and the setting.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sentio.backtest import flags
+from sentio.backtest.strattest import FILLS, SYMBOLS, StrattestConfig
+from sentio.core.errors import OptionError, excerpt
+from sentio.core.hashing import canonical_json, sha256_hex, unique_keys
+from sentio.data.segments import DEFAULT_MAX_GAP_MIN
+from sentio.live.feeds import FeedSpec
+from sentio.live.risk import RiskLimits
+from sentio.strategy import RULES
+from sentio.strategy.allocation import MODES
+
+BROKERS = ("paper", "alpaca-paper")
+# The settings a config file may hold (the flags without dashes) and their defaults.
+DEFAULTS: dict[str, Any] = {
+    "model": None,
+    "feed": None,
+    "broker": "paper",
+    "history": None,
+    "max_gap": DEFAULT_MAX_GAP_MIN,
+    "blocks": None,
+    "block_size": 480,
+    "capital": 100_000.0,
+    "fill": "next-open",
+    "rule": "fitted",
+    "allocation": "blend",
+    "commission_per_share": 0.005,
+    "commission_min": 1.0,
+    "sec_fee_per_million": 27.80,
+    "taf_per_share": 0.000166,
+    "half_spread_bp": [],
+    "max_gross_exposure": 3.0,
+    "max_order_value": None,
+    "max_orders_per_minute": 8,
+    "max_daily_loss": None,
+    "dry_run": False,
+    "flatten_on_exit": True,
+    "kill_file": None,
+    "allow_in_sample": False,
+    "poll": 1.0,
+    "seed": 7,
+}
+FLAG_OF = {
+    **{k: "--" + k.replace("_", "-") for k in DEFAULTS},
+    "blocks_mode": "--blocks",
+    "poll_s": "--poll",
+    "risk.max_gross_exposure": "--max-gross-exposure",
+    "risk.max_order_value": "--max-order-value",
+    "risk.max_orders_per_minute": "--max-orders-per-minute",
+    "risk.max_daily_loss": "--max-daily-loss",
+    "flatten_on_exit": "--flatten-on-exit/--no-flatten-on-exit",
+}
+
+
+class LiveConfig(BaseModel):
+    """Everything a live run depends on; ``trading`` is strattest's own config (capital, fill,
+    costs, strategy, allocation, blocks), so a replay and a strattest run compare field by
+    field and ``saudit verify`` replays a live run with strattest's checks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    trading: StrattestConfig
+    feed: str  # --feed: replay:FILE[@SPEED], csv-tail:FILE, jsonl:-, alpaca
+    broker: str = Field("paper", pattern="^(paper|alpaca-paper)$")
+    blocks_mode: bool = False  # replay strattest's blocks, each a fresh episode
+    max_gap: int = Field(DEFAULT_MAX_GAP_MIN, ge=0, le=390)  # minutes; longer = new segment
+    history: Path | None = None  # canonical Parquet of QQQ bars before the feed's first
+    risk: RiskLimits = RiskLimits()
+    dry_run: bool = False
+    flatten_on_exit: bool = True
+    kill_file: Path | None = None
+    poll_s: float = Field(1.0, gt=0, le=60)  # seconds a feed waits before an idle tick
+
+    def fingerprint(self) -> str:
+        """What a restart must keep: strategy, costs, capital, feed kind, broker, limits (not
+        the model's path: its manifest hash is checked apart; not a replay's speed, the kill
+        file or the poll interval)."""
+        keep = self.model_dump(mode="json", exclude={"kill_file", "poll_s", "dry_run"})
+        keep["trading"].pop("model", None)
+        keep["trading"].pop("cache_dir", None)
+        keep["feed"] = FeedSpec.parse(self.feed).kind
+        return sha256_hex(canonical_json(keep))[:16]
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> LiveConfig:
+        """The config of the flag-named ``settings`` (DEFAULTS' keys), checked: a bad value
+        raises OptionError naming its flag.
+
+        >>> LiveConfig.from_settings({**DEFAULTS, "feed": "jsonl:-"}).risk.max_orders_per_minute
+        8
+        >>> LiveConfig.from_settings({**DEFAULTS, "feed": "jsonl:-", "max_daily_loss": 120})
+        Traceback (most recent call last):
+        sentio.core.errors.OptionError: --max-daily-loss: Input should be less than 100, got 120
+        """
+        s = settings
+        if s["feed"] is None:
+            raise OptionError("give the feed, e.g. --feed replay:bars.parquet@max", flag="--feed")
+        spec = FeedSpec.parse(str(s["feed"]))
+        data = (spec.target,) if spec.kind == "replay" else ("builtin",)
+        if spec.kind == "replay" and spec.target != "builtin":
+            flags.data_files([spec.target])
+        if s["blocks"] is not None and spec.kind != "replay":
+            raise OptionError(
+                "--blocks replays strattest's blocks: give --feed replay:FILE", flag="--blocks"
+            )
+        costs = {
+            "commission_per_share": s["commission_per_share"],
+            "commission_min": s["commission_min"],
+            "sec_fee_per_million": s["sec_fee_per_million"],
+            "taf_per_share": s["taf_per_share"],
+            "half_spread_bp": flags.half_spreads(list(s["half_spread_bp"] or []), SYMBOLS),
+        }
+        try:
+            trading = StrattestConfig(
+                model=flags.model_dir(Path(s["model"]) if s["model"] else None),
+                data=data,
+                blocks=s["blocks"] or 1,
+                block_size=s["block_size"],
+                capital=s["capital"],
+                fill=flags.choice("--fill", s["fill"], FILLS),
+                seed=s["seed"],
+                allow_in_sample=s["allow_in_sample"],
+                strategy={"rule": flags.choice("--rule", s["rule"], RULES)},
+                allocation=flags.choice("--allocation", s["allocation"], MODES),
+                costs=costs,
+            )
+            return cls(
+                trading=trading,
+                feed=str(s["feed"]),
+                broker=flags.choice("--broker", s["broker"], BROKERS),
+                blocks_mode=s["blocks"] is not None,
+                max_gap=s["max_gap"],
+                history=Path(s["history"]) if s["history"] else None,
+                risk=RiskLimits(
+                    max_gross_exposure=s["max_gross_exposure"],
+                    max_order_value=s["max_order_value"],
+                    max_orders_per_minute=s["max_orders_per_minute"],
+                    max_daily_loss=s["max_daily_loss"],
+                ),
+                dry_run=s["dry_run"],
+                flatten_on_exit=s["flatten_on_exit"],
+                kill_file=Path(s["kill_file"]) if s["kill_file"] else None,
+                poll_s=s["poll"],
+            )
+        except ValidationError as exc:
+            raise option_error(exc) from None
+
+
+def option_error(exc: ValidationError) -> OptionError:
+    """The first failing field as one line naming its flag."""
+    first = exc.errors()[0]
+    loc = [str(p) for p in first.get("loc", ()) if p != "trading"]
+    dotted = ".".join(loc)
+    flag = FLAG_OF.get(dotted) or flags.FLAG_OF.get(dotted) or FLAG_OF.get(loc[-1] if loc else "")
+    message = f"{first.get('msg', 'invalid')}, got {excerpt(first.get('input'))}"
+    return OptionError(message, flag=flag or dotted or None)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The settings of a TOML or JSON config file (flag names without dashes)."""
+    flag = "--config"
+    if not path.is_file():
+        raise OptionError(f"{path} is not a readable file", flag=flag)
+    try:
+        text = path.read_text()
+        doc = (
+            json.loads(text, object_pairs_hook=unique_keys)
+            if path.suffix == ".json"
+            else tomllib.loads(text)
+        )
+    except (OSError, UnicodeError) as exc:
+        raise OptionError(f"{path}: cannot be read ({exc})", flag=flag) from None
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        kind = "JSON" if path.suffix == ".json" else "TOML"
+        raise OptionError(f"{path}: not valid {kind} ({exc})", flag=flag) from None
+    if not isinstance(doc, dict):
+        raise OptionError(f"{path}: must hold a table of settings", flag=flag)
+    unknown = sorted(set(doc) - set(DEFAULTS))
+    if unknown:
+        raise OptionError(
+            f"{path}: unknown setting {excerpt(unknown[0])}; settings are the flags without "
+            f"dashes ({', '.join(sorted(DEFAULTS))})",
+            flag=flag,
+        )
+    return doc
+
+
+__all__ = ["BROKERS", "DEFAULTS", "FLAG_OF", "LiveConfig", "option_error", "read_config_file"]

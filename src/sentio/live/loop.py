@@ -1,0 +1,1042 @@
+"""The live loop: arriving bars -> stream probability -> ``decide()`` -> ``allocate()`` ->
+orders for the difference -> risk checks -> broker -> audit and saved state, bar by bar.
+
+Nothing here re-implements a rule another stage owns: the probability is the stream context's
+(``infer``), the decision the strategy's ``decide`` and ``allocate`` (the functions strattest
+loops over), the order sizing and the flat-at-the-end rule the backtest's kernels
+(``backtest.execution.size_orders`` / ``ending``), the paper fills its ``execute``. So a
+replay through the paper broker equals strattest to the cent (tests/live/test_parity.py).
+
+Episodes. A live run is one episode (block 0): it starts with the capital (or the positions a
+previous run left) and trades until the feed ends or it is stopped; it is flat before every
+session close because ``decide`` is (``flat_last_minutes``). A replay with ``--blocks`` trades
+the blocks strattest would trade, each an episode with fresh capital that ends flat.
+
+Faults (docs/live.md): a bar that breaks a value rule, repeats or precedes the last minute
+decided, arrives for an older minute than the one being gathered, lies outside the session or
+names an unknown symbol is dropped; a missing minute is a gap (a new segment when longer than
+``max_gap``); a minute whose siblings did not all arrive is decided without them (their orders
+refused: ``no_price``), one without QQQ is not decided. Each is counted and audited.
+
+Restart. After every minute the state (``state.py``) is written atomically with the audit
+events of that minute, then the events are appended: a loop killed at any point resumes from
+its last state, appends what the audit lacks, skips the bars it already decided, and sends
+orders with the same client ids (run id + bar time + symbol), which a broker refuses twice.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from sentio.audit.record import clean, number, run_base, signal_of, versions
+from sentio.audit.store import AuditStore
+from sentio.backtest.execution import ending, size_orders
+from sentio.backtest.strattest import (
+    check_capital,
+    choose_blocks,
+    evaluate_run,
+    market_tables,
+    newest_artifact,
+)
+from sentio.core.clock import NS_PER_MINUTE
+from sentio.core.domain import Bar
+from sentio.core.environment import environment
+from sentio.core.errors import LiveError, OptionError
+from sentio.core.hashing import canonical_json, sha256_file, sha256_hex
+from sentio.data import read_bars
+from sentio.data.segments import assign_segments
+from sentio.data.trading_calendar import SessionCache
+from sentio.data.validate import bar_rule
+from sentio.features.inputs import as_input, clock_columns
+from sentio.infer import SequenceContext, StreamContext, load_model
+from sentio.infer.seq import data_hash
+from sentio.live.config import LiveConfig
+from sentio.live.feeds import CsvTailFeed, FeedSpec, JsonlFeed, ReplayFeed
+from sentio.live.paper import PaperBroker
+from sentio.live.risk import order_refusal
+from sentio.live.state import Ledger, StateStore
+from sentio.live.types import SYMBOLS, Broker, BrokerEvent, FeedBar, FeedFault, OrderRequest
+from sentio.model.artifact import load_verified
+from sentio.strategy import StrategyState, allocate, decide
+from sentio.strategy.signal import minutes_to_close
+
+FAULTS = {
+    "malformed": "a message the feed could not read, or a bar that breaks a value rule: dropped",
+    "duplicate": "a bar of a minute already taken: dropped",
+    "late": "a bar older than the last minute decided: dropped",
+    "out_of_order": "a bar older than the minute being gathered: dropped",
+    "outside_session": "a bar outside the regular session: dropped",
+    "unknown_symbol": "a bar of a symbol the run does not trade: dropped",
+    "missing_symbol": "a minute decided without a sibling's bar (its orders refused: no_price) "
+    "or not decided for want of QQQ's",
+    "gap": "missing minutes before a bar: a hole, or a new segment past --max-gap",
+}
+
+
+class Market:
+    """What the feed side gives the loop before it starts: the feed, the QQQ history to warm
+    up on, the episodes (first ts, bars) of a block replay, the half-spreads and which
+    instruments are simulated."""
+
+    def __init__(
+        self,
+        feed,
+        history: pd.DataFrame | None,
+        episodes: list[tuple[int, int]],
+        half_spread: np.ndarray | None,
+        simulated: dict[str, bool],
+        files: list[str],
+    ) -> None:
+        self.feed, self.history, self.episodes = feed, history, episodes
+        self.half_spread, self.simulated, self.files = half_spread, simulated, files
+        self.bars_hash: str | None = None  # a replay's QQQ bars (saudit verify re-runs them)
+
+
+def open_market(config: LiveConfig, meta: dict) -> Market:
+    """The feed of ``config.feed`` with its history and episodes (refusals name --feed)."""
+    spec = FeedSpec.parse(config.feed)
+    trading = config.trading
+    if config.blocks_mode and spec.kind != "replay":
+        raise OptionError(
+            "--blocks replays strattest's blocks: give --feed replay:FILE", flag="--blocks"
+        )
+    if spec.kind == "replay":
+        data = ("builtin",) if spec.target == "builtin" else (spec.target,)
+        tables, simulated = market_tables(trading.model_copy(update={"data": data}), meta)
+        ts = tables["QQQ"]["ts"].to_numpy(np.int64)
+        validation_end = meta["data"]["splits"]["validation"]["last_ts"]
+        eligible = np.ones(len(ts), bool) if trading.allow_in_sample else ts > validation_end
+        if config.blocks_mode:
+            block, run = choose_blocks(eligible, trading.blocks, trading.block_size)
+            if run == 0:
+                raise LiveError(
+                    f"{spec.target}: {int(eligible.sum())} bars after the model's "
+                    f"validation end; a block needs {trading.block_size}"
+                )
+            rows = np.flatnonzero(block >= 0)
+            episodes = [
+                (int(ts[rows[b * trading.block_size]]), trading.block_size) for b in range(run)
+            ]
+        else:
+            rows = np.flatnonzero(eligible)
+            if not len(rows):
+                raise LiveError(
+                    f"{spec.target}: no bar after the model's validation end; "
+                    "give later bars or --allow-in-sample"
+                )
+            rows = np.arange(rows[0], len(ts))
+            episodes = []
+        close = np.column_stack([tables[s]["close"].to_numpy(np.float64) for s in SYMBOLS])
+        check_capital(trading.capital, close[rows])
+        spreads = trading.costs.half_spreads(list(SYMBOLS), close)
+        feed = ReplayFeed(
+            tables, int(rows[0]), int(rows[-1]) + 1, speed=spec.speed, label=spec.target
+        )
+        files = [] if spec.target == "builtin" else [spec.target]
+        market = Market(feed, feed.history(), episodes, spreads, simulated, files)
+        market.bars_hash = data_hash(as_input(tables["QQQ"]))
+        return market
+    history = None
+    if config.history is not None:
+        history = read_bars(config.history).of("QQQ")
+    spreads = None
+    if trading.costs.half_spread_bp is not None:
+        spreads = trading.costs.half_spreads(list(SYMBOLS), np.ones((1, len(SYMBOLS))))
+    real = dict.fromkeys(SYMBOLS, False)
+    if spec.kind == "jsonl":
+        feed = JsonlFeed(poll_s=config.poll_s)
+    elif spec.kind == "csv-tail":
+        feed = CsvTailFeed(spec.target, poll_s=config.poll_s)
+    else:
+        from sentio.live.alpaca import open_feed
+
+        feed = open_feed(list(SYMBOLS), poll_s=config.poll_s)
+    return Market(feed, history, [], spreads, real, [])
+
+
+def open_broker(config: LiveConfig, half_spread: np.ndarray | None) -> Broker:
+    trading = config.trading
+    if config.broker == "paper":
+        spreads = half_spread if half_spread is not None else np.zeros(len(SYMBOLS))
+        return PaperBroker(trading.capital, trading.costs.vector(), spreads, trading.fill)
+    from sentio.live.alpaca import open_broker as alpaca_broker
+
+    return alpaca_broker()
+
+
+class LiveLoop:
+    """One live run. ``run()`` consumes the feed until it ends or the loop is stopped."""
+
+    def __init__(
+        self,
+        config: LiveConfig,
+        *,
+        state_dir: Path | None = None,
+        store: AuditStore | None = None,
+        on_bar: Callable[[dict], None] | None = None,
+        allow_model_change: bool = False,
+        adopt_broker_positions: bool = False,
+        profile: bool = False,
+    ) -> None:
+        if config.trading.model is None:  # as strattest: the newest artifact, and it says so
+            model = newest_artifact()
+            config = config.model_copy(
+                update={"trading": config.trading.model_copy(update={"model": model})}
+            )
+        self.config, self.trading = config, config.trading
+        self.store, self.on_bar = store, on_bar
+        self.profile = [] if profile else None
+        self.meta = load_verified(self.trading.model)
+        self.thresholds = self.meta["thresholds"]
+        self.model = load_model(self.trading.model, door="metadata.json")
+        self.market = open_market(config, self.meta)
+        self.feed = self.market.feed
+        self.broker = open_broker(config, self.market.half_spread)
+        self.next_open = self.trading.fill == "next-open"
+        self.state_store = StateStore(state_dir) if state_dir is not None else None
+        self.ledger = Ledger(state_dir)
+        self.counts: dict[str, int] = {}
+        self.sessions = SessionCache()
+        self.stop_reason = ""
+        self.events: list[tuple[int, str, dict]] = []
+        self.audit_count = 0
+        self._audit_s = self._state_s = 0.0
+        self._bar_no = 0
+        self._bar_index = 0
+        saved = self.state_store.load() if self.state_store else None
+        if saved is not None and not saved.get("ended"):
+            self._resume(saved, allow_model_change, adopt_broker_positions)
+        else:
+            self._fresh(saved)
+
+    # -- start -----------------------------------------------------------------------------
+
+    def _fresh(self, previous: dict | None) -> None:
+        """A new run: warm the stream context on the history, claim the audit run."""
+        self.run_id = ""
+        self.episode, self.in_episode = -1, 0
+        self.target = np.zeros(len(SYMBOLS))
+        self.strategy_state = StrategyState()
+        self.recent: deque = deque(maxlen=self.trading.strategy.adaptive_window)
+        self.last_ts: int | None = None
+        self.segment = 0
+        self.day, self.day_start_equity, self.halted = -1, 0.0, False
+        self.sent_at: deque = deque()
+        self.positions_start = None
+        self.closes: dict[str, float] = {}
+        if previous is not None:  # a run that ended cleanly: go on from its book
+            self.check_same(previous, allow=False)
+            self.cash = float(previous["book"]["cash"])
+            self.shares = np.array(previous["book"]["shares"], dtype=np.int64)
+            self.stream = StreamContext.from_json(self.model, previous["stream"])
+            self.last_ts, self.segment = previous["last_ts"], previous["segment"]
+            self.recent.extend(tuple(x) for x in previous["recent"])
+            self.closes = dict(previous["closes"])
+            self.target = np.full(len(SYMBOLS), np.nan)  # the first decision sets the book
+            self.feed.resume_after(self.last_ts)
+            if isinstance(self.broker, PaperBroker):
+                self.broker.load(previous["broker"])
+            self.ledger.reset()
+        else:
+            self.cash = self.trading.capital
+            self.shares = np.zeros(len(SYMBOLS), dtype=np.int64)
+            self.stream = self._warm_up()
+            self.ledger.reset()
+        self._reconcile(adopt=False, saved=None)
+        payload = self._run_start(resumed_from=previous["run_id"] if previous else None)
+        if self.store is not None:
+            self.run_id = self.store.claim_run("lv" + run_base(payload)[2:], payload)
+        else:
+            self.run_id = "lv-" + sha256_hex(canonical_json(payload))[:12]
+        self.events.append((self._first_ts(), "run_start", payload))
+        self.commit()
+
+    def _first_ts(self) -> int:
+        if self.last_ts is not None:
+            return self.last_ts
+        history = self.market.history
+        return int(history["ts"].iloc[-1]) if history is not None and len(history) else 0
+
+    def _warm_up(self) -> StreamContext:
+        """A stream context that has seen the history (its last T bars fill the window ring);
+        the adaptive rule also remembers the last probabilities of the history, from the
+        sequence path (bit-identical to the stream path: tests/infer)."""
+        history = self.market.history
+        if history is None or not len(history):
+            return StreamContext(self.model)
+        bars = as_input(history)
+        context = StreamContext.from_history(self.model, bars)
+        ts = history["ts"].to_numpy(np.int64)
+        self.last_ts = int(ts[-1])
+        self.segment = int(history["segment"].iloc[-1])
+        if self.trading.strategy.rule == "adaptive":
+            p = SequenceContext(self.model).calculate_probability(history)
+            valid = ~np.isnan(p)
+            self.recent.extend(zip(ts[valid].tolist(), p[valid].tolist(), strict=True))
+        return context
+
+    def _resume(self, saved: dict, allow_model_change: bool, adopt: bool) -> None:
+        """Go on with a killed run: its state, the audit events it had not appended yet."""
+        self.check_same(saved, allow=allow_model_change)
+        self.run_id = saved["run_id"]
+        self.episode, self.in_episode = saved["episode"], saved["in_episode"]
+        self.target = np.array(saved["target"])
+        self.strategy_state = _strategy_from(saved["strategy"])
+        self.recent = deque(
+            (tuple(x) for x in saved["recent"]), maxlen=self.trading.strategy.adaptive_window
+        )
+        self.last_ts, self.segment = saved["last_ts"], saved["segment"]
+        self.day, self.day_start_equity = saved["day"], saved["day_start_equity"]
+        self.halted = saved["halted"]
+        self.sent_at = deque(saved["sent_at"])
+        self.cash = float(saved["book"]["cash"])
+        self.shares = np.array(saved["book"]["shares"], dtype=np.int64)
+        self.counts = dict(saved["counts"])
+        self.stream = StreamContext.from_json(self.model, saved["stream"])
+        if isinstance(self.broker, PaperBroker):
+            self.broker.load(saved["broker"])
+        self.ledger.truncate(saved["ledger"])
+        self.positions_start = saved.get("positions_start")
+        self.closes = dict(saved["closes"])
+        if self.last_ts is not None:
+            self.feed.resume_after(self.last_ts)
+        audit = saved["audit"]
+        self.audit_count = audit["after"]
+        if self.store is not None:
+            have = self.store.count(self.run_id)
+            if have == audit["before"]:
+                self.store.append(self.run_id, [tuple(e) for e in audit["pending"]])
+            elif have != audit["after"]:
+                raise LiveError(
+                    f"{self.store.path}: run {self.run_id} holds {have} events; the saved state "
+                    f"expects {audit['before']} or {audit['after']} (the audit or the state "
+                    "was changed, or belongs to another run)"
+                )
+        self._reconcile(adopt=adopt, saved=saved)
+        self.count("restarts")
+        self.events.append(
+            (
+                self.last_ts or 0,
+                "restart",
+                {
+                    "last_ts": self.last_ts,
+                    "events_before": self.audit_count,
+                    "positions": self.positions(),
+                    "cash": self.cash,
+                },
+            )
+        )
+        self.commit()
+
+    def check_same(self, saved: dict, allow: bool) -> None:
+        if saved.get("format") != STATE_FORMAT_NAME:
+            raise LiveError(f"{self.state_store.path}: not a sentio live state")
+        if saved["manifest_hash"] != self.model.manifest_hash and not allow:
+            raise LiveError(
+                f"{self.state_store.path}: the saved run traded model manifest "
+                f"{saved['manifest_hash'][:12]}...; --model has {self.model.manifest_hash[:12]}"
+                "... (give --allow-model-change to go on with another model)"
+            )
+        if saved["fingerprint"] != self.config.fingerprint() and not allow:
+            raise LiveError(
+                f"{self.state_store.path}: the saved run had other settings (strategy, costs, "
+                "capital, feed kind or broker); give the same flags, a new --state, or "
+                "--allow-model-change"
+            )
+
+    def _reconcile(self, adopt: bool, saved: dict | None) -> None:
+        """The broker's positions against the loop's book (a real broker only: the paper
+        broker's book is part of the state)."""
+        if isinstance(self.broker, PaperBroker):
+            return
+        theirs = self.broker.positions()
+        ours = self.positions()
+        if theirs != ours:
+            if not adopt:
+                raise LiveError(
+                    f"the broker holds {theirs}, the saved state {ours}; settle them, or give "
+                    "--adopt-broker-positions to take the broker's"
+                )
+            self.shares = np.array([theirs.get(s, 0) for s in SYMBOLS], dtype=np.int64)
+            self.cash = float(self.broker.cash())
+            self.count("adopted_positions")
+
+    def _run_start(self, resumed_from: str | None) -> dict:
+        meta = self.meta
+        spec = FeedSpec.parse(self.config.feed)
+        files = [{"path": f, "sha256": sha256_file(f)} for f in self.market.files]
+        history = self.market.history
+        return clean(
+            {
+                "command": "live",
+                "config": json_of(self.trading),
+                "live": {
+                    **json_of(self.config, exclude={"trading"}),
+                    "feed_kind": spec.kind,
+                    "episodes": "blocks" if self.config.blocks_mode else "continuous",
+                    "half_spread": None
+                    if self.market.half_spread is None
+                    else self.market.half_spread.tolist(),
+                    "resumed_from": resumed_from,
+                    "fingerprint": self.config.fingerprint(),
+                },
+                "seed": self.trading.seed,
+                "model": {
+                    "path": str(self.trading.model),
+                    "manifest_hash": self.model.manifest_hash,
+                    "spec_hash": self.model.spec_hash,
+                    "seq_len": self.model.seq_len,
+                    "features": len(self.model.feature_names),
+                    "train_seed": meta.get("seed"),
+                    "thresholds": self.thresholds,
+                },
+                "data": {
+                    "files": files,
+                    "builtin": meta["data"].get("synth") if spec.target == "builtin" else None,
+                    "history_bars": 0 if history is None else len(history),
+                    "qqq_bars_sha256": self.market.bars_hash,
+                    "simulated": self.market.simulated,
+                },
+                "symbols": list(SYMBOLS),
+                "in_sample": False,
+                "blocks_run": len(self.market.episodes) if self.config.blocks_mode else 1,
+                "versions": versions(),
+                "environment": environment(),
+            }
+        )
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        """Take bars until the feed ends, the kill file appears or a signal stops the loop;
+        then flatten (unless asked not to) and end the run. Returns the summary."""
+        stop = {"signal": ""}
+
+        def handler(signum, frame):
+            stop["signal"] = signal.Signals(signum).name
+
+        old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        gathering: dict[str, FeedBar] = {}
+        gathering_ts: int | None = None
+        try:
+            for item in self.feed:
+                if stop["signal"] or self._killed():
+                    self.stop_reason = stop["signal"] or f"kill file {self.config.kill_file}"
+                    break
+                if item is None:
+                    continue
+                if isinstance(item, FeedFault):
+                    self.fault(item.kind, item.detail, item.source)
+                    continue
+                verdict = self.admit(item, gathering_ts)
+                if verdict:
+                    self.fault(verdict, self._fault_detail(verdict, item), item.source, item.ts)
+                    continue
+                if gathering_ts is not None and item.ts > gathering_ts:
+                    self.minute(gathering_ts, gathering)
+                    gathering, gathering_ts = {}, None
+                if gathering_ts is None:
+                    gathering_ts = item.ts
+                if item.symbol in gathering:
+                    self.fault(
+                        "duplicate", self._fault_detail("duplicate", item), item.source, item.ts
+                    )
+                    continue
+                gathering[item.symbol] = item
+                if len(gathering) == len(self.expected):
+                    self.minute(gathering_ts, gathering)
+                    gathering, gathering_ts = {}, None
+            else:
+                self.stop_reason = self.stop_reason or "the feed ended"
+            if gathering and not self.stop_reason.startswith(("SIG", "kill")):
+                self.minute(gathering_ts, gathering)
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+            self.feed.close()
+        return self.finish()
+
+    @property
+    def expected(self) -> tuple[str, ...]:
+        return SYMBOLS
+
+    def _killed(self) -> bool:
+        kill = self.config.kill_file
+        return kill is not None and kill.exists()
+
+    def admit(self, bar: FeedBar, gathering_ts: int | None) -> str:
+        """The fault that drops an arriving bar, or "" to take it."""
+        if bar.symbol not in SYMBOLS:
+            return "unknown_symbol"
+        if bar_rule(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume):
+            return "malformed"
+        if self.last_ts is not None and bar.ts <= self.last_ts:
+            return "duplicate" if bar.ts == self.last_ts else "late"
+        if gathering_ts is not None and bar.ts < gathering_ts:
+            return "out_of_order"
+        if not self.sessions(bar.ts)[0]:
+            return "outside_session"
+        return ""
+
+    def _fault_detail(self, kind: str, bar: FeedBar) -> str:
+        when = pd.Timestamp(bar.ts, tz="UTC").isoformat()
+        if kind == "malformed":
+            rule, field = bar_rule(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume)
+            return f"{bar.symbol} bar at {when}: {field} breaks {rule}"
+        return f"{bar.symbol} bar at {when}: {FAULTS[kind]}"
+
+    def fault(self, kind: str, detail: str, source: str, ts: int | None = None) -> None:
+        self.count(f"fault_{kind}")
+        self.events.append(
+            (
+                ts if ts is not None else (self.last_ts or 0),
+                "feed_fault",
+                {"fault": kind, "detail": detail, "source": source},
+            )
+        )
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+    def positions(self) -> dict[str, int]:
+        return {s: int(self.shares[j]) for j, s in enumerate(SYMBOLS)}
+
+    # -- one minute ------------------------------------------------------------------------
+
+    def minute(self, ts: int, bars: dict[str, FeedBar]) -> None:
+        """Decide one minute (the bars of every symbol that arrived for it)."""
+        arrived = time.perf_counter()
+        self._bar_no = self.ledger.bars
+        if "QQQ" not in bars:
+            self.fault(
+                "missing_symbol",
+                f"no QQQ bar at {pd.Timestamp(ts, tz='UTC')}: the minute is not decided",
+                "loop",
+                ts,
+            )
+            self.commit()
+            return
+        for symbol in SYMBOLS:
+            if symbol not in bars:
+                self.fault(
+                    "missing_symbol", f"no {symbol} bar at {pd.Timestamp(ts, tz='UTC')}", "loop", ts
+                )
+        self.new_segment(ts)
+        self.start_episode_if_due(ts)
+        q = bars["QQQ"]
+        prices = {s: (b.open, b.close) for s, b in bars.items()}
+        self.closes.update({s: b.close for s, b in bars.items()})
+        close = {s: self.closes.get(s, math.nan) for s in SYMBOLS}
+        self.apply(self.broker.poll(prices), ts)
+        t0 = time.perf_counter()
+        self.stream.push(Bar(ts, q.open, q.high, q.low, q.close, q.volume, self.segment))
+        t1 = time.perf_counter()
+        p = self.stream.predict()
+        t2 = time.perf_counter()
+        _, session, _, close_ns = self.sessions(ts)
+        left = float(minutes_to_close(ts, close_ns))
+        decision, self.strategy_state = decide(
+            p, left, self.trading.strategy, self.thresholds, self.strategy_state
+        )
+        weights = allocate(decision.exposure, self.trading.allocation)
+        if not math.isnan(p):
+            self.recent.append((ts, p))
+        self.in_episode += 1
+        if session != self.day:
+            self.day, self.halted = session, False
+            self.day_start_equity = self.equity(close)
+        bars_left = self.bars_left()
+        flat = ending(bars_left, self.next_open) or self.halted
+        want = np.zeros(len(SYMBOLS)) if flat else np.array([weights[s] for s in SYMBOLS])
+        orders = []
+        if np.any(want != self.target):
+            self.target = want
+            order = np.zeros(len(SYMBOLS), dtype=np.int64)
+            size_orders(
+                self.target, self.shares, self.cash, np.array([close[s] for s in SYMBOLS]), order
+            )
+            orders = [
+                (s, int(order[j] - self.shares[j]), int(order[j]))
+                for j, s in enumerate(SYMBOLS)
+                if order[j] != self.shares[j]
+            ]
+        t3 = time.perf_counter()
+        equity_before = self.equity(close)
+        self.bar_event(ts, q, p, decision, weights, close, equity_before)
+        sent = self.send(ts, orders, close, equity_before, priced=set(bars))
+        t4 = time.perf_counter()
+        if bars_left == 1 and hasattr(self.broker, "settle_at_close"):
+            self.apply(self.broker.settle_at_close(), ts)
+        equity = self.equity(close)
+        self._bar_after_fills(equity)
+        self.ledger.bar(ts, self.episode, equity, self.shares)
+        self.last_ts = ts
+        self.check_daily_loss(ts, equity)
+        if bars_left == 1:
+            self.end_episode(ts, equity)
+        t5 = time.perf_counter()
+        self.commit()
+        t6 = time.perf_counter()
+        if self.profile is not None:
+            self.profile.append(
+                (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - arrived, t6 - t5, self._audit_s)
+            )
+        if self.on_bar:
+            self.on_bar(self.status(ts, p, decision.exposure, sent, equity))
+
+    def new_segment(self, ts: int) -> None:
+        """The segment rule of the data stage (``assign_segments``) on the last decided bar
+        and this one: holes are gap faults; a long one, or a missing day, a new segment."""
+        if self.last_ts is None:
+            return
+        if (
+            ts - self.last_ts == NS_PER_MINUTE
+            and self.sessions(self.last_ts)[1] == (self.sessions(ts)[1])
+        ):
+            return  # the next minute of the same session: never a hole
+        info = assign_segments(
+            np.array([self.last_ts, ts], dtype=np.int64), 60, self.config.max_gap
+        )
+        for hole in info.holes:
+            self.fault(
+                "gap",
+                f"{hole.minutes} minute(s) missing from "
+                f"{pd.Timestamp(hole.start_ns, tz='UTC').isoformat()}"
+                + ("; a new segment starts" if hole.breaks_segment else ""),
+                "loop",
+                ts,
+            )
+        if info.segment[1] != info.segment[0]:
+            self.segment += 1
+
+    def bars_left(self) -> int:
+        """Bars left in the episode, this one included (3 stands for "3 or more")."""
+        if not self.market.episodes:
+            return 3
+        return min(3, self.market.episodes[self.episode][1] - self.in_episode + 1)
+
+    def start_episode_if_due(self, ts: int) -> None:
+        """Open the next episode when its first bar arrives: a block of a block replay
+        (fresh capital, flat, a fresh strategy state remembering the last probabilities, as
+        strattest starts a block), or the one episode of a live run."""
+        episodes = self.market.episodes
+        if episodes:
+            due = self.episode + 1 < len(episodes) and ts >= episodes[self.episode + 1][0]
+        else:
+            due = self.episode < 0
+        if not due:
+            return
+        self.episode += 1
+        self.in_episode = 0
+        remembered = tuple(self.recent) if self.trading.strategy.rule == "adaptive" else ()
+        if episodes:
+            self.cash, self.shares = self.trading.capital, np.zeros(len(SYMBOLS), np.int64)
+            if isinstance(self.broker, PaperBroker):
+                self.broker.reset(self.trading.capital)
+            self.target = np.zeros(len(SYMBOLS))
+        self.strategy_state = StrategyState(history=tuple(p for _, p in remembered))
+        self.positions_start = {
+            "cash": self.cash,
+            "positions": self.positions(),
+            "closes": dict(self.closes),
+        }
+        self.day = -1
+        self.events.append(
+            (
+                ts,
+                "block_start",
+                {
+                    "block": self.episode,
+                    "history": [p for _, p in remembered],
+                    "history_ts": [t for t, _ in remembered],
+                    "capital": self.episode_capital(),
+                    "cash": self.cash,
+                    "positions": self.positions(),
+                },
+            )
+        )
+
+    def equity(self, close: dict[str, float]) -> float:
+        """Cash plus shares at ``close`` in the backtest's order of additions (a symbol held
+        but without a bar this minute counts at its last close)."""
+        value = self.cash
+        for j, s in enumerate(SYMBOLS):
+            if self.shares[j]:
+                value += self.shares[j] * close[s]
+        return value
+
+    def bar_event(self, ts, q: FeedBar, p, decision, weights, close, equity) -> None:
+        self._bar_index = len(self.events)
+        self.events.append(
+            (
+                ts,
+                "bar",
+                {
+                    "block": self.episode,
+                    "p_seq": None,
+                    "p_stream": number(p),
+                    "diff": None,
+                    "signal": signal_of(decision.exposure),
+                    "reason": decision.reason.value,
+                    "exposure": decision.exposure,
+                    "weights": {s: float(weights[s]) for s in SYMBOLS},
+                    "close": {s: number(close[s]) for s in SYMBOLS},
+                    "positions": self.positions(),
+                    "equity": equity,
+                    "segment": self.segment,
+                    "bar": [q.open, q.high, q.low, q.close, q.volume],
+                },
+            )
+        )
+
+    def _bar_after_fills(self, equity: float) -> None:
+        """The bar event holds the positions and equity once all its fills are in (those at
+        this close come after the decision), as strattest records them."""
+        ts, kind, payload = self.events[self._bar_index]
+        payload = {**payload, "positions": self.positions(), "equity": equity}
+        self.events[self._bar_index] = (ts, kind, payload)
+
+    def send(self, ts: int, orders, close, equity, priced: set | None = None) -> int:
+        """Risk-check each order, record it, send the ones allowed; returns how many went."""
+        while self.sent_at and self.sent_at[0] <= ts - 60 * 10**9:
+            self.sent_at.popleft()
+        held = self.positions()
+        target = {**held, **{s: t for s, _, t in orders}}
+        allowed = []
+        for symbol, qty, goal in orders:
+            reason = "dry_run" if self.config.dry_run else None
+            if reason is None and priced is not None and symbol not in priced:
+                reason = "no_price"
+            reason = reason or order_refusal(
+                self.config.risk,
+                symbol,
+                qty,
+                held,
+                target,
+                close,
+                equity,
+                len(self.sent_at) + len(allowed),
+            )
+            side = "buy" if qty > 0 else "sell"
+            if reason:
+                self.count(f"risk_{reason}")
+                self.events.append(
+                    (
+                        ts,
+                        "risk",
+                        {
+                            "block": self.episode,
+                            "reason": reason,
+                            "symbol": symbol,
+                            "side": side,
+                            "qty": abs(qty),
+                            "target": goal,
+                        },
+                    )
+                )
+                continue
+            client_id = f"{self.run_id}-{ts}-{symbol}"
+            allowed.append(OrderRequest(client_id, symbol, qty, goal, ts))
+            self.events.append(
+                (
+                    ts,
+                    "order",
+                    {
+                        "block": self.episode,
+                        "symbol": symbol,
+                        "side": side,
+                        "qty": abs(qty),
+                        "target": goal,
+                        "client_id": client_id,
+                        "fills_at": "this close" if not self.next_open else "next open",
+                    },
+                )
+            )
+        if allowed:
+            self.sent_at.extend([ts] * len(allowed))
+            self.count("orders", len(allowed))
+            self.apply(self.broker.submit(allowed), ts)
+        return len(allowed)
+
+    def apply(self, events: list[BrokerEvent], ts: int) -> None:
+        """Broker events into the book and the audit: fills move cash and shares with the
+        backtest's arithmetic (sells add qty x price - fees, buys take qty x price + fees)."""
+        for e in events:
+            if e.kind in ("filled", "partial") and e.qty:
+                j = SYMBOLS.index(e.symbol)
+                notional = abs(e.qty) * e.price
+                if e.qty < 0:
+                    self.cash += notional - e.fees
+                else:
+                    self.cash -= notional + e.fees
+                self.shares[j] += e.qty
+                self.count("fills")
+                self.ledger.fill(self._bar_no, j, e.qty, e.price, e.fees)
+                self.events.append(
+                    (
+                        ts,
+                        "fill",
+                        {
+                            "block": self.episode,
+                            "symbol": e.symbol,
+                            "side": "buy" if e.qty > 0 else "sell",
+                            "qty": abs(e.qty),
+                            "price": e.price,
+                            "fees": e.fees,
+                            "simulated": bool(self.market.simulated.get(e.symbol, False)),
+                            "cash_after": self.cash,
+                            "position_after": int(self.shares[j]),
+                            "positions_after": self.positions(),
+                            "client_id": e.client_id,
+                            "status": e.kind,
+                        },
+                    )
+                )
+            if e.kind != "filled" or e.detail:
+                self.events.append(
+                    (
+                        ts,
+                        "broker",
+                        {
+                            "block": self.episode,
+                            "event": e.kind,
+                            "client_id": e.client_id,
+                            "symbol": e.symbol,
+                            "detail": e.detail,
+                        },
+                    )
+                )
+
+    def check_daily_loss(self, ts: int, equity: float) -> None:
+        limit = self.config.risk.max_daily_loss
+        if limit is None or self.halted or self.day_start_equity <= 0:
+            return
+        loss = 100 * (1 - equity / self.day_start_equity)
+        if loss >= limit:
+            self.halted = True
+            self.count("risk_daily_loss")
+            self.events.append(
+                (
+                    ts,
+                    "risk",
+                    {
+                        "block": self.episode,
+                        "reason": "daily_loss",
+                        "loss_pct": loss,
+                        "limit_pct": limit,
+                    },
+                )
+            )
+
+    def episode_capital(self) -> float:
+        """What the episode started with: the capital of a block, else the equity at its
+        first bar (cash plus any positions a previous run left, at their last closes)."""
+        if self.market.episodes or self.positions_start is None:
+            return self.trading.capital
+        start = self.positions_start
+        value = float(start["cash"])
+        for s in SYMBOLS:
+            if start["positions"][s]:
+                value += start["positions"][s] * start["closes"][s]
+        return value
+
+    def end_episode(self, ts: int, equity: float) -> None:
+        bars = self.ledger.episode_bars(self.episode)
+        fills, fees = self.ledger.episode_fees(self.episode)
+        self.events.append(
+            (
+                ts,
+                "block_end",
+                clean(
+                    {
+                        "block": self.episode,
+                        "start": pd.Timestamp(int(bars[0]), tz="UTC").isoformat()
+                        if len(bars)
+                        else None,
+                        "end": pd.Timestamp(ts, tz="UTC").isoformat(),
+                        "return_pct": 100 * (equity / self.episode_capital() - 1.0),
+                        "fills": fills,
+                        "fees": fees,
+                        "buy_and_hold_return_pct": None,
+                        "equity_end": equity,
+                    }
+                ),
+            )
+        )
+
+    # -- state and audit -------------------------------------------------------------------
+
+    def commit(self, ended: bool = False) -> None:
+        """Write the state (with this minute's events, not yet in the audit), then append the
+        events to the audit: a kill between the two is repaired at restart."""
+        events, self.events = self.events, []
+        before, after = self.audit_count, self.audit_count + len(events)
+        t0 = time.perf_counter()
+        if self.state_store is not None:
+            self.state_store.save(self.state_doc(events, before, after, ended))
+        t1 = time.perf_counter()
+        if self.store is not None and events:
+            self.store.append(self.run_id, events)
+        self.audit_count = after
+        self._audit_s = time.perf_counter() - t1
+        self._state_s = t1 - t0
+
+    def state_doc(self, pending, before: int, after: int, ended: bool = False) -> dict:
+        s = self.strategy_state
+        return {
+            "format": STATE_FORMAT_NAME,
+            "run_id": self.run_id,
+            "manifest_hash": self.model.manifest_hash,
+            "fingerprint": self.config.fingerprint(),
+            "model": str(self.trading.model),
+            "feed": self.config.feed,
+            "broker": self.broker.to_dict() if isinstance(self.broker, PaperBroker) else {},
+            "book": {"cash": self.cash, "shares": self.shares.tolist()},
+            "last_ts": self.last_ts,
+            "segment": self.segment,
+            "episode": self.episode,
+            "in_episode": self.in_episode,
+            "target": self.target.tolist(),
+            "strategy": {
+                "exposure": s.exposure,
+                "held_bars": s.held_bars,
+                "since_change": s.since_change,
+                "history": list(s.history),
+            },
+            "recent": [list(x) for x in self.recent],
+            "day": self.day,
+            "day_start_equity": self.day_start_equity,
+            "halted": self.halted,
+            "sent_at": list(self.sent_at),
+            "counts": self.counts,
+            "stream": self.stream.to_json(),
+            "ledger": self.ledger.sizes(),
+            "positions_start": self.positions_start,
+            "audit": {"before": before, "after": after, "pending": [list(e) for e in pending]},
+            "ended": ended,
+            "stop_reason": self.stop_reason,
+            "equity": self.ledger.last_equity(),
+            "capital_start": self.episode_capital(),
+            "closes": self.closes,
+        }
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def finish(self) -> dict:
+        """End the run: an ``exit`` event, then (unless --no-flatten-on-exit) orders to flat
+        filled at the last close (there is no next open), the episode's end and run_end."""
+        ts = self.last_ts or 0
+        self.events.append(
+            (
+                ts,
+                "exit",
+                {
+                    "reason": self.stop_reason,
+                    "counts": self.counts,
+                    "positions": self.positions(),
+                    "cash": self.cash,
+                },
+            )
+        )
+        if self.config.flatten_on_exit and any(self.shares) and self.closes:
+            orders = [(s, -int(self.shares[j]), 0) for j, s in enumerate(SYMBOLS) if self.shares[j]]
+            self.target = np.zeros(len(SYMBOLS))
+            self._bar_no = self.ledger.bars - 1
+            self.send(ts, orders, self.closes, self.equity(self.closes))
+            if hasattr(self.broker, "settle_at_close"):
+                self.apply(self.broker.settle_at_close(), ts)
+            self.ledger.rewrite_last(self.equity(self.closes), self.shares)
+        equity = self.equity(self.closes) if self.closes else self.cash
+        open_episode = self.episode >= 0 and not (
+            self.market.episodes and self.in_episode == self.market.episodes[self.episode][1]
+        )
+        if open_episode:
+            self.end_episode(ts, equity)
+        summary = self.summary()
+        if self.store is not None:
+            self.commit()
+            end = {
+                "summary": {"strategy": summary},
+                "blocks_run": self.episode + 1,
+                "parity": None,
+                "counts": self.counts,
+                "events": self.store.count(self.run_id) + 1,  # run_end included
+                "last_hash": self.store.head(self.run_id),
+            }
+            self.events.append((ts, "run_end", clean(end)))
+        self.commit(ended=True)
+        if self.store is not None:
+            self.store.end_run(self.run_id)
+        return {
+            "run_id": self.run_id,
+            "stop_reason": self.stop_reason,
+            "counts": self.counts,
+            "positions": self.positions(),
+            "cash": self.cash,
+            "equity": equity,
+            "bars": self.ledger.bars,
+            "fills": self.ledger.fills_count,
+            "blocks": self.episode + 1,
+            "metrics": summary,
+        }
+
+    def summary(self) -> dict | None:
+        """The strategy's metrics over the run's bars (strattest's own evaluate_run)."""
+        ts, block, equity, held = self.ledger.arrays()
+        if not len(ts):
+            return None
+        day = clock_columns(ts)[1]
+        summary, _ = evaluate_run(
+            equity, held, self.ledger.fill_array(), block, day, self.episode_capital(), self.trading
+        )
+        return summary.to_dict()
+
+    def status(self, ts, p, exposure, sent, equity) -> dict:
+        return {
+            "ts": pd.Timestamp(ts, tz="UTC").isoformat(),
+            "p": number(p),
+            "exposure": exposure,
+            "orders": sent,
+            "positions": self.positions(),
+            "cash": round(self.cash, 2),
+            "equity": round(equity, 2),
+            "faults": sum(v for k, v in self.counts.items() if k.startswith("fault_")),
+            "refused": sum(v for k, v in self.counts.items() if k.startswith("risk_")),
+            "lag_s": round(time.time() - (ts / 1e9 + 60), 3),
+        }
+
+
+STATE_FORMAT_NAME = "sentio.live-state/1"
+
+
+def json_of(model: BaseModel, exclude: set | None = None) -> dict:
+    import json
+
+    return json.loads(model.model_dump_json(exclude=exclude))
+
+
+def _strategy_from(doc: dict) -> StrategyState:
+    return StrategyState(
+        doc["exposure"], doc["held_bars"], doc["since_change"], tuple(doc["history"])
+    )
+
+
+__all__ = [
+    "FAULTS",
+    "LiveLoop",
+    "Market",
+    "open_broker",
+    "open_market",
+]
+
+_ = os

@@ -339,11 +339,12 @@ class Replay:
         for t, p in zip(times, history, strict=True):
             if t in self.recorded:
                 bar_seq, bar = self.recorded[t]
-                if bar["p_seq"] != p:
+                path = "p_stream" if self.live else "p_seq"  # what the strategy decided on
+                if bar[path] != p:
                     raise Mismatch(
                         seq,
                         f"remembers p {p!r} for the bar at seq {bar_seq}, which recorded "
-                        f"p(seq) {bar['p_seq']!r}",
+                        f"{path.replace('_', '(')}) {bar[path]!r}",
                     )
             else:
                 self.remembered[t] = (seq, p)

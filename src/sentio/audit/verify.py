@@ -47,7 +47,7 @@ CENT = 0.005
 RELATIVE = 1e-9
 MONEY = {"fees"}
 FILL_SIDE = ("order", "fill", "broker", "risk")  # events of a bar that may follow it
-LIVE_ONLY = ("feed_fault", "risk", "broker", "restart", "exit")
+LIVE_ONLY = ("feed_fault", "risk", "broker", "restart", "exit", "session_check")
 
 
 @dataclass
@@ -301,6 +301,8 @@ class Replay:
             self.restart(seq, e)
         elif kind == "exit":
             self.exited = True
+        elif kind == "session_check":
+            self.session_check(seq, e)
         elif kind in ("feed_fault", "risk", "broker"):
             pass  # recorded facts; they move no cash or shares
         elif kind == "run_end":
@@ -471,6 +473,24 @@ class Replay:
                 f"order to {e['side']} {e['qty']} {e['symbol']} holding "
                 f"{self.shares[e['symbol']]} does not reach its target {e['target']}",
             )
+
+    def session_check(self, seq: int, e: dict) -> None:
+        """The sequence path's probabilities of a session's bars, run by the live loop at the
+        session's end: each must be the p(stream) its bar recorded, bit for bit."""
+        if len(e["ts"]) != len(e["p_seq"]):
+            raise Mismatch(seq, "session_check lists more times than probabilities, or fewer")
+        for t, p in zip(e["ts"], e["p_seq"], strict=True):
+            if t not in self.recorded:
+                raise Mismatch(seq, f"session_check names bar time {t}, which no bar recorded")
+            bar_seq, bar = self.recorded[t]
+            self.parity["compared"] += bar["p_stream"] is not None
+            if bar["p_stream"] != p:
+                self.parity["bars_differ"] += 1
+                raise Mismatch(
+                    seq,
+                    f"the inference paths disagree at the bar of seq {bar_seq}: p(seq) {p!r}, "
+                    f"p(stream) {bar['p_stream']!r}",
+                )
 
     def restart(self, seq: int, e: dict) -> None:
         """A live loop restarted: the book it resumed with must be the replayed one."""

@@ -97,6 +97,18 @@ class StreamState:
         self._segment = int(history.segment[-1])
         self._session = None
 
+    def preview(self, bars: BarInput) -> tuple[np.ndarray, np.ndarray]:
+        """(values (N, F) float32, ready (N,) bool) of ``bars`` following this state, by the
+        batch driver in one call, leaving this state as it is: the sequence path's features
+        from a stream's point (the live loop checks each session with it). ``ready`` is
+        :attr:`all_ready` at each row, from the driver's warm-up counters."""
+        state = self._state.copy()
+        if self._segment is not None and len(bars) and int(bars.segment[0]) != self._segment:
+            state[:] = self.engine.program.init
+        values, counters, _ = self.engine._run(bars, state)
+        warm_bars, warm_sessions = self._warm
+        return values, (counters[:, 0] >= warm_bars) & (counters[:, 1] >= warm_sessions)
+
     def copy(self) -> StreamState:
         """An independent stream in the same state."""
         other = StreamState(self.engine)

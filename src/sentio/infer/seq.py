@@ -99,4 +99,29 @@ class SequenceContext:
         return out
 
 
-__all__ = ["SequenceContext", "data_hash", "probability"]
+def probabilities_after(model: LoadedModel, snapshot, bars: BarInput) -> np.ndarray:
+    """The sequence path over ``bars`` that follow a stream context's ``snapshot``
+    (``StreamContext.snapshot()``: its feature state, window ring, valid-row count and
+    segment, taken before them): features by the batch driver from that state, the window
+    rule over the ring's rows and the new ones, ONNX Runtime over all windows in batches.
+    NaN where no valid window exists. The live loop runs it at each session's end and records
+    both paths' probabilities (they must agree bit for bit)."""
+    features, ring, filled, segment = snapshot
+    values, ready = features.preview(bars)
+    t = model.seq_len
+    k = t - 1
+    prefix_ready = np.arange(k) >= k - min(filled, k)  # the ring's trailing valid rows
+    prefix_segment = np.full(k, -1 if segment is None else segment, dtype=np.int64)
+    rows = np.vstack([ring[len(ring) - k :], values]) if k else values
+    valid = valid_windows(
+        np.r_[prefix_segment, bars.segment.astype(np.int64)], np.r_[prefix_ready, ready], t
+    )
+    out = np.full(len(rows), np.nan)
+    chosen = np.flatnonzero(valid)
+    for start in range(0, len(chosen), BATCH):
+        chunk = chosen[start : start + BATCH]
+        out[chunk] = probability(model.onnx.logits(windows(rows, chunk, t)))
+    return out[k:]
+
+
+__all__ = ["SequenceContext", "data_hash", "probabilities_after", "probability"]

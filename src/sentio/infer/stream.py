@@ -90,6 +90,11 @@ class StreamContext:
             return float("nan")
         return float(probability(self.model.onnx.logits(self.ring[None])[0]))
 
+    def snapshot(self) -> tuple:
+        """(feature state copy, ring copy, valid rows, segment): what
+        ``seq.probabilities_after`` needs to run the sequence path over the bars that follow."""
+        return self.features.copy(), self.ring.copy(), self.filled, self.segment
+
     def switch(self, artifact) -> None:
         """Serve another artifact from the next bar on, keeping the feature state; refused
         unless it uses the same feature spec and a window no longer than this one's."""

@@ -59,7 +59,7 @@ from sentio.data.trading_calendar import SessionCache
 from sentio.data.validate import bar_rule
 from sentio.features.inputs import as_input, clock_columns
 from sentio.infer import SequenceContext, StreamContext, load_model
-from sentio.infer.seq import data_hash
+from sentio.infer.seq import data_hash, probabilities_after
 from sentio.live.config import LiveConfig
 from sentio.live.feeds import CsvTailFeed, FeedSpec, JsonlFeed, ReplayFeed
 from sentio.live.paper import PaperBroker
@@ -174,6 +174,38 @@ def open_broker(config: LiveConfig, half_spread: np.ndarray | None) -> Broker:
     return alpaca_broker()
 
 
+class SessionCheck:
+    """The bars of one session as the loop decided them, and the stream context's state
+    before the first: at the session's end the sequence path runs over them
+    (``infer.seq.probabilities_after``). After a restart it covers the bars since then."""
+
+    def __init__(self) -> None:
+        self.session: int | None = None
+        self.snapshot = None
+        self.rows: list[tuple] = []
+        self.p: list[float] = []
+
+    def start(self, stream: StreamContext, session: int) -> None:
+        self.session, self.snapshot = session, stream.snapshot()
+        self.rows, self.p = [], []
+
+    def add(self, ts: int, q: FeedBar, segment: int, p: float) -> None:
+        self.rows.append((ts, q.open, q.high, q.low, q.close, q.volume, segment))
+        self.p.append(p)
+
+    def result(self, model) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(bar times, p from the sequence path, p the loop decided on), or None if empty."""
+        if not self.rows:
+            return None
+        frame = pd.DataFrame(
+            self.rows, columns=["ts", "open", "high", "low", "close", "volume", "segment"]
+        )
+        p_seq = probabilities_after(model, self.snapshot, as_input(frame))
+        ts = frame["ts"].to_numpy(np.int64)
+        self.rows, self.p, p_stream = [], [], np.array(self.p, dtype=np.float64)
+        return ts, p_seq, p_stream
+
+
 class LiveLoop:
     """One live run. ``run()`` consumes the feed until it ends or the loop is stopped."""
 
@@ -207,6 +239,8 @@ class LiveLoop:
         self.ledger = Ledger(state_dir)
         self.counts: dict[str, int] = {}
         self.sessions = SessionCache()
+        self.check = SessionCheck()
+        self.parity = {"compared": 0, "bars_differ": 0, "max_abs_diff": 0.0}
         self.stop_reason = ""
         self.events: list[tuple[int, str, dict]] = []
         self.audit_count = 0
@@ -531,6 +565,9 @@ class LiveLoop:
                 self.fault(
                     "missing_symbol", f"no {symbol} bar at {pd.Timestamp(ts, tz='UTC')}", "loop", ts
                 )
+        if self.sessions(ts)[1] != self.check.session:
+            self.flush_check()
+            self.check.start(self.stream, self.sessions(ts)[1])
         self.new_segment(ts)
         self.start_episode_if_due(ts)
         q = bars["QQQ"]
@@ -543,6 +580,7 @@ class LiveLoop:
         t1 = time.perf_counter()
         p = self.stream.predict()
         t2 = time.perf_counter()
+        self.check.add(ts, q, self.segment, p)
         _, session, _, close_ns = self.sessions(ts)
         left = float(minutes_to_close(ts, close_ns))
         decision, self.strategy_state = decide(
@@ -593,6 +631,35 @@ class LiveLoop:
             )
         if self.on_bar:
             self.on_bar(self.status(ts, p, decision.exposure, sent, equity))
+
+    def flush_check(self) -> None:
+        """The sequence path over the session's bars (from the stream's state at its start),
+        recorded beside the stream probabilities the loop decided on: both paths, every bar."""
+        done = self.check.result(self.model)
+        if done is None:
+            return
+        ts, p_seq, p_stream = done
+        same = (p_seq == p_stream) | (np.isnan(p_seq) & np.isnan(p_stream))
+        gap = np.abs(p_seq - p_stream)
+        gap = float(np.nanmax(gap)) if np.isfinite(gap).any() else 0.0
+        self.parity["compared"] += int((~np.isnan(p_stream)).sum())
+        self.parity["bars_differ"] += int((~same).sum())
+        self.parity["max_abs_diff"] = max(self.parity["max_abs_diff"], gap)
+        self.count("session_checks")
+        if not same.all():
+            self.count("parity_differ", int((~same).sum()))
+        self.events.append(
+            (
+                int(ts[-1]),
+                "session_check",
+                {
+                    "ts": [int(t) for t in ts],
+                    "p_seq": [number(x) for x in p_seq],
+                    "bars_differ": int((~same).sum()),
+                    "max_abs_diff": gap,
+                },
+            )
+        )
 
     def new_segment(self, ts: int) -> None:
         """The segment rule of the data stage (``assign_segments``) on the last decided bar
@@ -936,6 +1003,7 @@ class LiveLoop:
         """End the run: an ``exit`` event, then (unless --no-flatten-on-exit) orders to flat
         filled at the last close (there is no next open), the episode's end and run_end."""
         ts = self.last_ts or 0
+        self.flush_check()
         self.events.append(
             (
                 ts,
@@ -968,7 +1036,7 @@ class LiveLoop:
             end = {
                 "summary": {"strategy": summary},
                 "blocks_run": self.episode + 1,
-                "parity": None,
+                "parity": self.parity,
                 "counts": self.counts,
                 "events": self.store.count(self.run_id) + 1,  # run_end included
                 "last_hash": self.store.head(self.run_id),

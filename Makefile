@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml $(LOCK)
 
 # The main job on the built-in default data: generate the synthetic market, summarise it, train
 # a quick TFA model, verify its artifact, backtest it out of sample (`strattest --blocks 5`) with
-# the audit on, verify the audit by replay and show the newest ten bars of its signal flow.
+# the audit on, verify the audit by replay and show the newest ten bars of its signal flow;
+# then trade the last two blocks bar by bar through `sentio live` (paper broker) and verify that.
 # It installs only what the job needs (the train extra), so it fits in 5 minutes from a fresh
 # clone; `make test` adds the dev tools.
 DEMO_STAMP := $(VENV)/.installed-demo
@@ -40,6 +41,10 @@ demo: $(DEMO_STAMP)
 	$(VENV)/bin/sentio strattest tfa --model demo/tfa --blocks 5 --audit demo/audit.db
 	$(VENV)/bin/saudit verify --db demo/audit.db
 	$(VENV)/bin/saudit signal-flow --db demo/audit.db --max 10
+	rm -rf demo/live.db demo/live.db-wal demo/live.db-shm demo/live-state
+	$(VENV)/bin/sentio live --model demo/tfa --feed replay:builtin@max --blocks 2 \
+	  --audit demo/live.db --state demo/live-state
+	$(VENV)/bin/saudit verify --db demo/live.db
 
 test: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench

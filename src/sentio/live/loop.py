@@ -27,7 +27,6 @@ orders with the same client ids (run id + bar time + symbol), which a broker ref
 from __future__ import annotations
 
 import math
-import os
 import signal
 import time
 from collections import deque
@@ -42,30 +41,27 @@ from sentio.audit.record import clean, number, run_base, signal_of, versions
 from sentio.audit.store import AuditStore
 from sentio.backtest.execution import ending, size_orders
 from sentio.backtest.strattest import (
-    check_capital,
-    choose_blocks,
     evaluate_run,
-    market_tables,
     newest_artifact,
 )
 from sentio.core.clock import NS_PER_MINUTE
 from sentio.core.domain import Bar
 from sentio.core.environment import environment
-from sentio.core.errors import LiveError, OptionError
+from sentio.core.errors import LiveError
 from sentio.core.hashing import canonical_json, sha256_file, sha256_hex
-from sentio.data import read_bars
 from sentio.data.segments import assign_segments
 from sentio.data.trading_calendar import SessionCache
 from sentio.data.validate import bar_rule
 from sentio.features.inputs import as_input, clock_columns
 from sentio.infer import SequenceContext, StreamContext, load_model
-from sentio.infer.seq import data_hash, probabilities_after
+from sentio.infer.seq import probabilities_after
 from sentio.live.config import LiveConfig
-from sentio.live.feeds import CsvTailFeed, FeedSpec, JsonlFeed, ReplayFeed
+from sentio.live.feeds import FeedSpec
+from sentio.live.market import open_broker, open_market
 from sentio.live.paper import PaperBroker
 from sentio.live.risk import order_refusal
 from sentio.live.state import Ledger, StateStore
-from sentio.live.types import SYMBOLS, Broker, BrokerEvent, FeedBar, FeedFault, OrderRequest
+from sentio.live.types import SYMBOLS, BrokerEvent, FeedBar, FeedFault, OrderRequest
 from sentio.model.artifact import load_verified
 from sentio.strategy import StrategyState, allocate, decide
 from sentio.strategy.signal import minutes_to_close
@@ -81,97 +77,6 @@ FAULTS = {
     "or not decided for want of QQQ's",
     "gap": "missing minutes before a bar: a hole, or a new segment past --max-gap",
 }
-
-
-class Market:
-    """What the feed side gives the loop before it starts: the feed, the QQQ history to warm
-    up on, the episodes (first ts, bars) of a block replay, the half-spreads and which
-    instruments are simulated."""
-
-    def __init__(
-        self,
-        feed,
-        history: pd.DataFrame | None,
-        episodes: list[tuple[int, int]],
-        half_spread: np.ndarray | None,
-        simulated: dict[str, bool],
-        files: list[str],
-    ) -> None:
-        self.feed, self.history, self.episodes = feed, history, episodes
-        self.half_spread, self.simulated, self.files = half_spread, simulated, files
-        self.bars_hash: str | None = None  # a replay's QQQ bars (saudit verify re-runs them)
-
-
-def open_market(config: LiveConfig, meta: dict) -> Market:
-    """The feed of ``config.feed`` with its history and episodes (refusals name --feed)."""
-    spec = FeedSpec.parse(config.feed)
-    trading = config.trading
-    if config.blocks_mode and spec.kind != "replay":
-        raise OptionError(
-            "--blocks replays strattest's blocks: give --feed replay:FILE", flag="--blocks"
-        )
-    if spec.kind == "replay":
-        data = ("builtin",) if spec.target == "builtin" else (spec.target,)
-        tables, simulated = market_tables(trading.model_copy(update={"data": data}), meta)
-        ts = tables["QQQ"]["ts"].to_numpy(np.int64)
-        validation_end = meta["data"]["splits"]["validation"]["last_ts"]
-        eligible = np.ones(len(ts), bool) if trading.allow_in_sample else ts > validation_end
-        if config.blocks_mode:
-            block, run = choose_blocks(eligible, trading.blocks, trading.block_size)
-            if run == 0:
-                raise LiveError(
-                    f"{spec.target}: {int(eligible.sum())} bars after the model's "
-                    f"validation end; a block needs {trading.block_size}"
-                )
-            rows = np.flatnonzero(block >= 0)
-            episodes = [
-                (int(ts[rows[b * trading.block_size]]), trading.block_size) for b in range(run)
-            ]
-        else:
-            rows = np.flatnonzero(eligible)
-            if not len(rows):
-                raise LiveError(
-                    f"{spec.target}: no bar after the model's validation end; "
-                    "give later bars or --allow-in-sample"
-                )
-            rows = np.arange(rows[0], len(ts))
-            episodes = []
-        close = np.column_stack([tables[s]["close"].to_numpy(np.float64) for s in SYMBOLS])
-        check_capital(trading.capital, close[rows])
-        spreads = trading.costs.half_spreads(list(SYMBOLS), close)
-        feed = ReplayFeed(
-            tables, int(rows[0]), int(rows[-1]) + 1, speed=spec.speed, label=spec.target
-        )
-        files = [] if spec.target == "builtin" else [spec.target]
-        market = Market(feed, feed.history(), episodes, spreads, simulated, files)
-        market.bars_hash = data_hash(as_input(tables["QQQ"]))
-        return market
-    history = None
-    if config.history is not None:
-        history = read_bars(config.history).of("QQQ")
-    spreads = None
-    if trading.costs.half_spread_bp is not None:
-        spreads = trading.costs.half_spreads(list(SYMBOLS), np.ones((1, len(SYMBOLS))))
-    real = dict.fromkeys(SYMBOLS, False)
-    if spec.kind == "jsonl":
-        feed = JsonlFeed(poll_s=config.poll_s)
-    elif spec.kind == "csv-tail":
-        feed = CsvTailFeed(spec.target, poll_s=config.poll_s)
-    else:
-        from sentio.live.alpaca import open_feed
-
-        feed = open_feed(list(SYMBOLS), poll_s=config.poll_s)
-    return Market(feed, history, [], spreads, real, [])
-
-
-def open_broker(config: LiveConfig, half_spread: np.ndarray | None) -> Broker:
-    trading = config.trading
-    if config.broker == "paper":
-        spreads = half_spread if half_spread is not None else np.zeros(len(SYMBOLS))
-        return PaperBroker(trading.capital, trading.costs.vector(), spreads, trading.fill)
-    from sentio.live.alpaca import open_broker as alpaca_broker
-
-    return alpaca_broker()
 
 
 class SessionCheck:
@@ -251,11 +156,11 @@ class LiveLoop:
         if saved is not None and not saved.get("ended"):
             self._resume(saved, allow_model_change, adopt_broker_positions)
         else:
-            self._fresh(saved)
+            self._fresh(saved, allow_model_change)
 
     # -- start -----------------------------------------------------------------------------
 
-    def _fresh(self, previous: dict | None) -> None:
+    def _fresh(self, previous: dict | None, allow_model_change: bool = False) -> None:
         """A new run: warm the stream context on the history, claim the audit run."""
         self.run_id = ""
         self.episode, self.in_episode = -1, 0
@@ -269,7 +174,7 @@ class LiveLoop:
         self.positions_start = None
         self.closes: dict[str, float] = {}
         if previous is not None:  # a run that ended cleanly: go on from its book
-            self.check_same(previous, allow=False)
+            self.check_same(previous, allow=allow_model_change)
             self.cash = float(previous["book"]["cash"])
             self.shares = np.array(previous["book"]["shares"], dtype=np.int64)
             self.stream = StreamContext.from_json(self.model, previous["stream"])
@@ -277,7 +182,7 @@ class LiveLoop:
             self.recent.extend(tuple(x) for x in previous["recent"])
             self.closes = dict(previous["closes"])
             self.target = np.full(len(SYMBOLS), np.nan)  # the first decision sets the book
-            self.feed.resume_after(self.last_ts)
+            self.resume_feed()
             if isinstance(self.broker, PaperBroker):
                 self.broker.load(previous["broker"])
             self.ledger.reset()
@@ -342,8 +247,7 @@ class LiveLoop:
         self.ledger.truncate(saved["ledger"])
         self.positions_start = saved.get("positions_start")
         self.closes = dict(saved["closes"])
-        if self.last_ts is not None:
-            self.feed.resume_after(self.last_ts)
+        self.resume_feed()
         audit = saved["audit"]
         self.audit_count = audit["after"]
         if self.store is not None:
@@ -371,6 +275,13 @@ class LiveLoop:
             )
         )
         self.commit()
+
+    def resume_feed(self) -> None:
+        """Ask the feed to skip the bars already decided (a feed that cannot go back, such as
+        a live stream, has nothing to skip: the loop drops older bars as late anyway)."""
+        skip = getattr(self.feed, "resume_after", None)
+        if skip is not None and self.last_ts is not None:
+            skip(self.last_ts)
 
     def check_same(self, saved: dict, allow: bool) -> None:
         if saved.get("format") != STATE_FORMAT_NAME:
@@ -1102,9 +1013,4 @@ def _strategy_from(doc: dict) -> StrategyState:
 __all__ = [
     "FAULTS",
     "LiveLoop",
-    "Market",
-    "open_broker",
-    "open_market",
 ]
-
-_ = os

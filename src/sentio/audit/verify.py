@@ -303,6 +303,8 @@ class Replay:
             self.exited = True
         elif kind == "session_check":
             self.session_check(seq, e)
+        elif kind == "broker" and e.get("event") == "adopted":
+            self.shares = {s: int(e["positions"][s]) for s in SYMBOLS}  # the broker's book
         elif kind in ("feed_fault", "risk", "broker"):
             pass  # recorded facts; they move no cash or shares
         elif kind == "run_end":

@@ -1,4 +1,5 @@
-"""``sentio data ...``: import, align, info (and the synthetic market: synth, calibrate)."""
+"""``sentio data ...``: import, download, align, info (and the synthetic market: synth,
+calibrate)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from sentio.cli.output import console, print_json, table
+from sentio.cli.output import console, err_console, print_json, table
 from sentio.core.files import check_output, write_bytes_atomic
 from sentio.data import (
     DEFAULT_MAX_GAP_MIN,
@@ -17,6 +18,13 @@ from sentio.data import (
     import_files,
     read_bars,
     write_bars,
+)
+from sentio.data.download import (
+    DownloadRequest,
+    alpaca_settings,
+    download,
+    parts_dir,
+    require_alpaca,
 )
 from sentio.data.ingest import parse_interval
 from sentio.data.validate import REPAIR_MODES, RULES
@@ -121,6 +129,122 @@ def import_command(
             f"{sum(h.minutes for h in holes)} missing minute(s) (not filled)"
         )
     console.print(f"wrote {len(bars.frame)} bars ({report.interval_s} s) to {out}")
+
+
+@app.command("download")
+def download_command(
+    source: str = typer.Option(
+        ..., "--source", help="Where from: alpaca (keys in APCA_API_KEY_ID/APCA_API_SECRET_KEY)."
+    ),
+    symbol: str = typer.Option(..., "--symbol", help="The ticker, e.g. QQQ."),
+    start: str = typer.Option(..., "--start", help="First New York trading day, YYYY-MM-DD."),
+    end: str = typer.Option(..., "--end", help="Last New York trading day, YYYY-MM-DD."),
+    out: Path = typer.Option(
+        ..., "--out", help="Canonical Parquet file to write; finished days go to OUT.parts/."
+    ),
+    feed: str = typer.Option(
+        "iex", "--feed", help="iex (free plan, the live feed's default) or sip (all exchanges)."
+    ),
+    max_gap: int = typer.Option(
+        DEFAULT_MAX_GAP_MIN,
+        "--max-gap",
+        help="Minutes: a longer missing stretch inside a session starts a new segment.",
+    ),
+    repair: str = typer.Option(
+        "refuse",
+        "--repair",
+        help="Bars that break a rule: refuse (default) or drop (and report counts per rule).",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Download 1-minute bars, one trading day at a time (resumable), into a canonical table."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    request = DownloadRequest(
+        symbol=symbol.strip().upper(),
+        start=start,
+        end=end,
+        source=source,
+        feed=feed,
+        max_gap_min=max_gap,
+        repair=repair,
+    )
+    days = request.check()
+    folder = parts_dir(out)
+    check_output(out, *(sorted(folder.glob("*.parquet")) if folder.is_dir() else ()))
+    check_output(folder, directory=True)
+    require_alpaca()
+    settings = alpaca_settings()
+    # The bar goes to stderr, and only on a terminal: piped output stays one report.
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
+    with progress:
+        task = progress.add_task(f"{request.symbol} {days[0]}", total=len(days))
+
+        def advance(day: str, what: str) -> None:
+            progress.update(task, advance=1, description=f"{request.symbol} {day} {what}")
+
+        bars, report = download(request, out, settings, on_day=advance)
+    write_bars(bars, out)
+    imported = report.imported
+    extended = sum(f.extended_hours for f in imported.files)
+    read = sum(f.rows_read for f in imported.files)
+    dropped: dict[str, int] = {}
+    for f in imported.files:
+        for rule, count in f.dropped.items():
+            dropped[rule] = dropped.get(rule, 0) + count
+    holes = imported.holes.get(request.symbol, [])
+    summary = {
+        "out": str(out),
+        "source": request.source,
+        "symbol": request.symbol,
+        "feed": request.feed,
+        "days": len(report.days),
+        "first_day": report.days[0],
+        "last_day": report.days[-1],
+        "fetched": report.fetched,
+        "reused": report.reused,
+        "empty": report.empty,
+        "refetched_damaged": report.damaged,
+        "parts": str(report.parts_dir),
+        "rows_read": read,
+        "extended_hours": extended,
+        "dropped": dropped,
+        "rows_out": len(bars.frame),
+        "segments": imported.segments.get(request.symbol, 0),
+        "holes": len(holes),
+        "hole_minutes": sum(h.minutes for h in holes),
+    }
+    if json_out:
+        print_json(summary)
+        return
+    console.print(
+        f"{request.source} {request.symbol} ({request.feed} feed, prices as traded): "
+        f"{len(report.days)} trading day(s) {report.days[0]} -> {report.days[-1]}; fetched "
+        f"{len(report.fetched)}, reused {len(report.reused)} from {report.parts_dir}"
+        + (f" ({len(report.damaged)} unreadable part(s) fetched again)" if report.damaged else "")
+    )
+    if report.empty:
+        console.print(
+            f"no bar at all on {len(report.empty)} trading day(s): {', '.join(report.empty)} "
+            "(not saved: a re-run asks Alpaca again)"
+        )
+    console.print(
+        f"read {read} bars; dropped {extended} outside the regular session (Alpaca serves "
+        "pre-market and after-hours bars; Sentio keeps 09:30-16:00 New York)"
+        + "".join(f"; dropped {count} by rule {rule}" for rule, count in dropped.items())
+    )
+    console.print(
+        f"{request.symbol}: {summary['segments']} segment(s); {len(holes)} hole(s), "
+        f"{summary['hole_minutes']} missing minute(s) (not filled)"
+    )
+    console.print(f"wrote {len(bars.frame)} bars (60 s) to {out}")
 
 
 @app.command("align")

@@ -66,6 +66,7 @@ from sentio.model.artifact import load_verified
 from sentio.strategy import StrategyState, allocate, decide
 from sentio.strategy.signal import minutes_to_close
 
+EXIT_WAIT_S = 30.0  # how long an exit waits for a real broker to fill the flattening orders
 FAULTS = {
     "malformed": "a message the feed could not read, or a bar that breaks a value rule: dropped",
     "duplicate": "a bar of a minute already taken: dropped",
@@ -156,11 +157,13 @@ class LiveLoop:
         if saved is not None and not saved.get("ended"):
             self._resume(saved, allow_model_change, adopt_broker_positions)
         else:
-            self._fresh(saved, allow_model_change)
+            self._fresh(saved, allow_model_change, adopt_broker_positions)
 
     # -- start -----------------------------------------------------------------------------
 
-    def _fresh(self, previous: dict | None, allow_model_change: bool = False) -> None:
+    def _fresh(
+        self, previous: dict | None, allow_model_change: bool = False, adopt: bool = False
+    ) -> None:
         """A new run: warm the stream context on the history, claim the audit run."""
         self.run_id = ""
         self.episode, self.in_episode = -1, 0
@@ -185,13 +188,12 @@ class LiveLoop:
             self.resume_feed()
             if isinstance(self.broker, PaperBroker):
                 self.broker.load(previous["broker"])
-            self.ledger.reset()
         else:
             self.cash = self.trading.capital
             self.shares = np.zeros(len(SYMBOLS), dtype=np.int64)
             self.stream = self._warm_up()
-            self.ledger.reset()
-        self._reconcile(adopt=False, saved=None)
+        self._reconcile(adopt=adopt, saved=None)
+        self.ledger.reset()
         payload = self._run_start(resumed_from=previous["run_id"] if previous else None)
         if self.store is not None:
             self.run_id = self.store.claim_run("lv" + run_base(payload)[2:], payload)
@@ -300,21 +302,39 @@ class LiveLoop:
             )
 
     def _reconcile(self, adopt: bool, saved: dict | None) -> None:
-        """The broker's positions against the loop's book (a real broker only: the paper
-        broker's book is part of the state)."""
+        """The broker's positions in the traded symbols against the loop's book (a real
+        broker only: the paper broker's book is part of the state). With ``adopt`` the
+        broker's shares become the book's (an audited ``broker`` event); the cash stays the
+        run's own."""
         if isinstance(self.broker, PaperBroker):
             return
-        theirs = self.broker.positions()
+        held = self.broker.positions()
+        theirs = {s: int(held.get(s, 0)) for s in SYMBOLS}
         ours = self.positions()
-        if theirs != ours:
-            if not adopt:
-                raise LiveError(
-                    f"the broker holds {theirs}, the saved state {ours}; settle them, or give "
-                    "--adopt-broker-positions to take the broker's"
+        if theirs == ours:
+            return
+        if not adopt:
+            raise LiveError(
+                f"the broker holds {theirs}, the saved state {ours}; settle them, or give "
+                "--adopt-broker-positions to take the broker's"
+            )
+        self.shares = np.array([theirs[s] for s in SYMBOLS], dtype=np.int64)
+        self.count("adopted_positions")
+        if saved is not None:  # a resumed run: the replay must see the book change
+            self.events.append(
+                (
+                    self.last_ts or 0,
+                    "broker",
+                    {
+                        "block": self.episode,
+                        "event": "adopted",
+                        "positions": theirs,
+                        "client_id": "",
+                        "symbol": "",
+                        "detail": f"the book held {ours}",
+                    },
                 )
-            self.shares = np.array([theirs.get(s, 0) for s in SYMBOLS], dtype=np.int64)
-            self.cash = float(self.broker.cash())
-            self.count("adopted_positions")
+            )
 
     def _run_start(self, resumed_from: str | None) -> dict:
         meta = self.meta
@@ -934,6 +954,8 @@ class LiveLoop:
             self.send(ts, orders, self.closes, self.equity(self.closes))
             if hasattr(self.broker, "settle_at_close"):
                 self.apply(self.broker.settle_at_close(), ts)
+            else:
+                self.await_fills(ts)
             self.ledger.rewrite_last(self.equity(self.closes), self.shares)
         equity = self.equity(self.closes) if self.closes else self.cash
         open_episode = self.episode >= 0 and not (
@@ -968,6 +990,20 @@ class LiveLoop:
             "blocks": self.episode + 1,
             "metrics": summary,
         }
+
+    def await_fills(self, ts: int, timeout_s: float = EXIT_WAIT_S) -> None:
+        """A real broker fills the flattening orders when it does: ask it until none of
+        ours is open (or ``timeout_s`` passed; what is still open is then in the exit's
+        counts and the positions stay as the fills left them)."""
+        deadline = time.monotonic() + timeout_s
+        prices = {s: (c, c) for s, c in self.closes.items()}
+        while True:
+            self.apply(self.broker.poll(prices), ts)
+            if not self.broker.open_orders() or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        if self.broker.open_orders():
+            self.count("orders_open_at_exit", len(self.broker.open_orders()))
 
     def summary(self) -> dict | None:
         """The strategy's metrics over the run's bars (strattest's own evaluate_run)."""

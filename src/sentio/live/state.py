@@ -39,7 +39,6 @@ class StateStore:
         self.path = self.folder / "state.json"
         if self.folder.exists() and not self.folder.is_dir():
             raise LiveError(f"--state: {self.folder} is a file; give a folder")
-        self.folder.mkdir(parents=True, exist_ok=True)
 
     @classmethod
     def read(cls, folder: str | Path) -> dict:
@@ -64,6 +63,7 @@ class StateStore:
         return doc
 
     def save(self, doc: dict) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)  # at the first save, not before
         tmp = self.path.with_name(f".state.{os.getpid()}.tmp")
         with open(tmp, "w") as out:
             json.dump(doc, out, separators=(",", ":"))
@@ -88,7 +88,7 @@ class Ledger:
         self.bars = self.fills_count = 0
         for name in ("ledger.bin", "fills.bin"):
             path = self._file(name)
-            if path is not None:
+            if path is not None and path.exists():
                 path.write_bytes(b"")
 
     def truncate(self, sizes: dict) -> None:
@@ -138,6 +138,7 @@ class Ledger:
     def _append(self, name: str, record: np.ndarray) -> None:
         path = self._file(name)
         if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "ab") as out:
                 out.write(record.tobytes())
 

@@ -37,6 +37,12 @@ def base_frame() -> pd.DataFrame:
     ).astype({"open": object, "high": object, "low": object, "close": object, "volume": object})
 
 
+def with_symbol(out: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """A CSV carries the frame's symbol column when it has one (docs/data.md: the file's
+    symbol column comes before its name)."""
+    return out.assign(symbol=frame["symbol"].to_numpy()) if "symbol" in frame else out
+
+
 def write(frame: pd.DataFrame, fmt: str, folder) -> tuple[str, ReadOptions, int]:
     """Write ``frame`` in ``fmt``; return (path, read options, row number of data row 0)."""
     t = frame["time"]
@@ -49,7 +55,7 @@ def write(frame: pd.DataFrame, fmt: str, folder) -> tuple[str, ReadOptions, int]
             }
         ).join(values)
         path = folder / "QQQ_polygon.csv"
-        out.to_csv(path, index=False)
+        with_symbol(out, frame).to_csv(path, index=False)
         return str(path), ReadOptions(), 2
     if fmt == "ibkr":
         out = pd.DataFrame(
@@ -60,7 +66,7 @@ def write(frame: pd.DataFrame, fmt: str, folder) -> tuple[str, ReadOptions, int]
             }
         ).join(values)
         path = folder / "QQQ_ibkr.csv"
-        out.to_csv(path, index=False)
+        with_symbol(out, frame).to_csv(path, index=False)
         return str(path), ReadOptions(), 2
     if fmt == "generic":
         out = pd.DataFrame(
@@ -74,8 +80,9 @@ def write(frame: pd.DataFrame, fmt: str, folder) -> tuple[str, ReadOptions, int]
             }
         ).join(values)
         path = folder / "bars.csv"
-        out.to_csv(path, index=False)
-        return str(path), ReadOptions(symbol="QQQ", ts_col="when", tz="UTC"), 2
+        with_symbol(out, frame).to_csv(path, index=False)
+        symbol = None if "symbol" in frame else "QQQ"  # --symbol would win over the column
+        return str(path), ReadOptions(symbol=symbol, ts_col="when", tz="UTC"), 2
     # parquet: naive-UTC ts index and a symbol column, as the lse/ files
     out = values.copy()
     for name in out.columns:
@@ -120,14 +127,10 @@ def corrupt(frame: pd.DataFrame, rule: str, i: int, fmt: str) -> str:
             fmt
         ]
     if rule == "missing_symbol":
-        if fmt != "parquet":
-            pytest.skip("a CSV's symbol comes from its name or --symbol, never from a row")
         frame["symbol"] = pd.Series(["QQQ"] * len(frame), dtype=object)
         frame.loc[i, "symbol"] = None
         return "symbol"
     if rule == "bad_symbol":  # issue 12, round 2: a newline in a symbol forged an error line
-        if fmt != "parquet":
-            pytest.skip("a CSV's symbol comes from its name or --symbol, never from a row")
         frame["symbol"] = pd.Series(["QQQ"] * len(frame), dtype=object)
         frame.loc[i, "symbol"] = "QQQ\nerror: fake"
         return "symbol"

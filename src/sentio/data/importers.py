@@ -174,7 +174,9 @@ def read_file(path: str | Path, options: ReadOptions = ReadOptions()) -> RawBars
         ts, ts_bad, ts_text = _text_ts(path, frame[ts_name], options.tz or NEW_YORK)
     else:
         ts, ts_bad, ts_text = _generic_ts(path, frame[ts_name], options)
-    symbol = _symbol_column(path, None, len(frame), options)
+    # docs/data.md: --symbol, else the file's symbol column, else the name's leading ticker
+    file_symbols = symbol_text(frame["symbol"]) if "symbol" in frame else None
+    symbol = _symbol_column(path, file_symbols, len(frame), options)
     return RawBars(
         str(path),
         fmt,

@@ -113,7 +113,10 @@ class LiveConfig(BaseModel):
         spec = FeedSpec.parse(str(s["feed"]))
         data = (spec.target,) if spec.kind == "replay" else ("builtin",)
         if spec.kind == "replay" and spec.target != "builtin":
-            flags.data_files([spec.target])
+            try:
+                flags.data_files([spec.target])
+            except OptionError as exc:
+                raise OptionError(exc.detail, flag="--feed") from None
         if s["blocks"] is not None and spec.kind != "replay":
             raise OptionError(
                 "--blocks replays strattest's blocks: give --feed replay:FILE", flag="--blocks"

@@ -72,6 +72,10 @@ class FeedSpec:
             return cls("csv-tail", rest)
         if kind == "replay" and rest:
             target, at, speed = rest.rpartition("@") if "@" in rest else (rest, "", "max")
+            if not target:
+                raise OptionError(
+                    f"replay needs a file: replay:FILE[@SPEED], got {excerpt(text)}", flag="--feed"
+                )
             if speed == "max":
                 return cls("replay", target, math.inf)
             try:
@@ -196,12 +200,14 @@ class JsonlFeed:
         self.skip_until = ts
 
     def __iter__(self) -> Iterator[FeedBar | FeedFault | None]:
-        for n, line in enumerate(_Lines(self.stream, self.poll_s), start=1):
+        n = 0  # lines read (idle ticks are not lines)
+        for line in _Lines(self.stream, self.poll_s):
             if self._closed:
                 return
             if line is None:
                 yield None
                 continue
+            n += 1
             if not line.strip():
                 continue
             item = parse_json_bar(line, f"stdin:line {n}")
@@ -296,7 +302,7 @@ class CsvTailFeed:
     def __iter__(self) -> Iterator[FeedBar | FeedFault | None]:
         header: bytes | None = None
         offset = 0
-        row = 1  # the header is row 1, as the importer numbers rows
+        row = 2  # the file row of the next new line (the header is row 1)
         with tempfile.TemporaryDirectory(prefix="sentio-tail-") as folder:
             copy = Path(folder) / self.path.name
             while not self._closed:
@@ -314,7 +320,7 @@ class CsvTailFeed:
                         f"{self.path} shrank; reading it again from its start",
                         str(self.path),
                     )
-                    header, offset, row = None, 0, 1
+                    header, offset, row = None, 0, 2
                 end = data.rfind(b"\n") + 1
                 if header is None and end:
                     first = data.find(b"\n") + 1
@@ -330,15 +336,30 @@ class CsvTailFeed:
                 row += chunk.count(b"\n")
 
     def _rows(self, copy: Path, first_row: int) -> Iterator[FeedBar | FeedFault]:
+        """The bars of the new lines (written to ``copy`` after the header), ``first_row``
+        being the file row of the first. Read together as the importer reads a file; when
+        that fails, line by line, so one bad row is one fault naming its row and the good
+        rows around it still arrive."""
         try:
-            raw = read_file(copy, self.options)
-        except SentioError as exc:
-            yield FeedFault(
-                "malformed", str(exc).replace(str(copy), str(self.path)), str(self.path)
-            )
+            yield from self._bars(read_file(copy, self.options), first_row)
             return
+        except SentioError:
+            pass
+        header, *lines = copy.read_bytes().splitlines(keepends=True)
+        for k, line in enumerate(lines):
+            row = first_row + k
+            copy.write_bytes(header + line)
+            try:
+                raw = read_file(copy, self.options)
+            except SentioError as exc:
+                detail = str(exc).replace(f"{copy}: ", "").replace(str(copy), str(self.path))
+                yield FeedFault("malformed", detail, f"{self.path}:row {row}")
+                continue
+            yield from self._bars(raw, row)
+
+    def _bars(self, raw, first_row: int) -> Iterator[FeedBar | FeedFault]:
         for i in range(len(raw)):
-            source = f"{self.path}:row {first_row + int(raw.rows[i]) - 1}"
+            source = f"{self.path}:row {first_row + int(raw.rows[i]) - 2}"
             bad = [f for f in FIELDS if not np.isfinite(raw.values[f][i])]
             if raw.ts_bad[i] or bad:
                 what = "the time" if raw.ts_bad[i] else f"{bad[0]}"

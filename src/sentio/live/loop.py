@@ -485,7 +485,7 @@ class LiveLoop:
         if "QQQ" not in bars:
             self.fault(
                 "missing_symbol",
-                f"no QQQ bar at {pd.Timestamp(ts, tz='UTC')}: the minute is not decided",
+                f"no QQQ bar at {pd.Timestamp(ts, tz='UTC').isoformat()}: not decided",
                 "loop",
                 ts,
             )
@@ -494,7 +494,10 @@ class LiveLoop:
         for symbol in SYMBOLS:
             if symbol not in bars:
                 self.fault(
-                    "missing_symbol", f"no {symbol} bar at {pd.Timestamp(ts, tz='UTC')}", "loop", ts
+                    "missing_symbol",
+                    f"no {symbol} bar at {pd.Timestamp(ts, tz='UTC').isoformat()}",
+                    "loop",
+                    ts,
                 )
         if self.sessions(ts)[1] != self.check.session:
             self.flush_check()
@@ -704,7 +707,9 @@ class LiveLoop:
         payload = {**payload, "positions": self.positions(), "equity": equity}
         self.events[self._bar_index] = (ts, kind, payload)
 
-    def send(self, ts: int, orders, close, equity, priced: set | None = None) -> int:
+    def send(
+        self, ts: int, orders, close, equity, priced: set | None = None, at_close: bool = False
+    ) -> int:
         """Risk-check each order, record it, send the ones allowed; returns how many went."""
         while self.sent_at and self.sent_at[0] <= ts - 60 * 10**9:
             self.sent_at.popleft()
@@ -756,7 +761,7 @@ class LiveLoop:
                         "qty": abs(qty),
                         "target": goal,
                         "client_id": client_id,
-                        "fills_at": "this close" if not self.next_open else "next open",
+                        "fills_at": "this close" if at_close or not self.next_open else "next open",
                     },
                 )
             )
@@ -951,7 +956,8 @@ class LiveLoop:
             orders = [(s, -int(self.shares[j]), 0) for j, s in enumerate(SYMBOLS) if self.shares[j]]
             self.target = np.zeros(len(SYMBOLS))
             self._bar_no = self.ledger.bars - 1
-            self.send(ts, orders, self.closes, self.equity(self.closes))
+            at_close = hasattr(self.broker, "settle_at_close")
+            self.send(ts, orders, self.closes, self.equity(self.closes), at_close=at_close)
             if hasattr(self.broker, "settle_at_close"):
                 self.apply(self.broker.settle_at_close(), ts)
             else:

@@ -102,8 +102,9 @@ class Ledger:
             data = np.fromfile(path, dtype=dtype) if path is not None and path.exists() else []
             if len(data) < n:
                 raise LiveError(f"{path}: holds {len(data)} records; the state counts {n}")
-            with open(path, "r+b") as out:
-                out.truncate(n * dtype.itemsize)
+            if path is not None and path.exists():
+                with open(path, "r+b") as out:
+                    out.truncate(n * dtype.itemsize)
             grown = np.zeros(max(64, 2 * n), dtype)
             grown[:n] = data[:n]
             setattr(self, attr, grown)

@@ -149,10 +149,10 @@ def data_files(items: list[str]) -> tuple[str, ...]:
     for item in items:
         path = Path(item)
         if not path.exists():
-            raise OptionError(f"{excerpt(item)} does not exist", flag="--data")
+            raise OptionError(f"{excerpt(item, 1000)} does not exist", flag="--data")
         if not path.is_file():
             raise OptionError(
-                f"{excerpt(item)} is not a file; give canonical Parquet files", flag="--data"
+                f"{excerpt(item, 1000)} is not a file; give canonical Parquet files", flag="--data"
             )
         if items.count(item) > 1:
             raise OptionError(f"{excerpt(item)} is given twice", flag="--data")

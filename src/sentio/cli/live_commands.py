@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - typer on top of click
 
 from sentio.cli.output import console, json_text, new_york, print_json, table
 from sentio.core.errors import OptionError
-from sentio.live.config import DEFAULTS, LiveConfig, read_config_file
+from sentio.live.config import DEFAULTS, FLAG_OF, LiveConfig, read_config_file
 
 app = typer.Typer(
     help="Trade the model bar by bar from a feed through a broker, audited and restartable "
@@ -179,15 +179,21 @@ def live_command(
         return
     given = {k: v for k, v in ctx.params.items()}
     settings = dict(DEFAULTS)
+    from_file = {}
     if config is not None:
-        from_file = read_config_file(config)
-        for name, value in from_file.items():
+        for name, value in read_config_file(config).items():
             if ctx.get_parameter_source(name) != ParameterSource.COMMANDLINE:
-                given[name] = value
+                given[name] = from_file[name] = value
     for name in DEFAULTS:
         settings[name] = given.get(name, DEFAULTS[name])
     settings["half_spread_bp"] = settings["half_spread_bp"] or []
-    live = LiveConfig.from_settings(settings)
+    try:
+        live = LiveConfig.from_settings(settings)
+    except OptionError as exc:  # a value the file gave: name the file and the setting
+        named = [n for n in from_file if FLAG_OF.get(n) == exc.flag]
+        if not named:
+            raise
+        raise OptionError(f"{config}: {named[0]}: {exc.detail}", flag="--config") from None
     run_live(
         live,
         audit=audit,
@@ -199,30 +205,24 @@ def live_command(
 
 
 def run_live(config: LiveConfig, *, audit, state, allow_model_change, adopt, json_out) -> None:
-    from sentio.audit.store import AuditStore
-    from sentio.core.files import check_output
     from sentio.live.loop import LiveLoop
 
-    store = None
-    if audit is not None:
-        check_output(audit, *([config.history] if config.history else []), flag="--audit")
-        store = AuditStore(audit)
     line = StatusLine(json_out)
+    loop = None
     try:
         with line:
             loop = LiveLoop(
                 config,
                 state_dir=state,
-                store=store,
+                audit=audit,
                 on_bar=line.update,
                 allow_model_change=allow_model_change,
                 adopt_broker_positions=adopt,
             )
-            line.run_id = loop.run_id
             result = loop.run()
     finally:
-        if store is not None:
-            store.close()
+        if loop is not None and loop.store is not None:
+            loop.store.close()
     if json_out:
         print(json.dumps({"final": json.loads(json_text(result))}), flush=True)
         return
@@ -246,7 +246,6 @@ class StatusLine:
             )
         )
         self.last = 0.0
-        self.run_id = ""
 
     def __enter__(self):
         if self.live is not None:

@@ -132,7 +132,11 @@ class StreamContext:
         )
 
     @classmethod
-    def from_json(cls, artifact, text: str) -> StreamContext:
+    def from_json(cls, artifact, text: str, *, other_model: bool = False) -> StreamContext:
+        """Restore a context saved by :meth:`to_json`. With ``other_model`` a context saved
+        under another artifact is taken by this one when it uses the same feature spec (the
+        feature state checks it) and a window no longer than the saved ring (as
+        :meth:`switch` does between bars)."""
         model = (
             artifact
             if isinstance(artifact, LoadedModel)
@@ -141,15 +145,22 @@ class StreamContext:
         doc = json.loads(text)
         if doc.get("format") != STREAM_FORMAT:
             raise StateError(f"format {doc.get('format')!r}, expected {STREAM_FORMAT!r}")
-        if doc["manifest_hash"] != model.manifest_hash:
+        if doc["manifest_hash"] != model.manifest_hash and not other_model:
             raise StateError(
                 "saved stream context belongs to another artifact "
                 f"(manifest {doc['manifest_hash'][:12]}...)"
             )
         context = cls(model, state=StreamState.from_json(model.engine, doc["features"]))
         ring = np.frombuffer(base64.b64decode(doc["ring"]), dtype="<f4")
-        context.ring = ring.reshape(model.seq_len, -1).astype(np.float32)
-        context.filled, context.segment = int(doc["filled"]), doc["segment"]
+        width, seq_len = len(model.feature_names), model.seq_len
+        saved = ring.size // width
+        if saved < seq_len:
+            raise StateError(
+                f"the saved window ring holds {saved} rows; this model needs {seq_len}"
+            )
+        context.ring = ring.reshape(saved, width)[saved - seq_len :].astype(np.float32)
+        context.filled = min(int(doc["filled"]), seq_len)
+        context.segment = doc["segment"]
         return context
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sentio.backtest import flags
 from sentio.backtest.strattest import FILLS, SYMBOLS, StrattestConfig
 from sentio.core.errors import OptionError, excerpt
-from sentio.core.hashing import canonical_json, sha256_hex, unique_keys
+from sentio.core.hashing import DuplicateKeyError, canonical_json, sha256_hex, unique_keys
 from sentio.data.segments import DEFAULT_MAX_GAP_MIN
 from sentio.live.feeds import FeedSpec
 from sentio.live.risk import RiskLimits
@@ -117,6 +117,12 @@ class LiveConfig(BaseModel):
                 flags.data_files([spec.target])
             except OptionError as exc:
                 raise OptionError(exc.detail, flag="--feed") from None
+        if s["history"] is not None and spec.kind == "replay":
+            raise OptionError(
+                "a replay warms up on the bars before its first; --history is for the other "
+                "feeds (csv-tail, jsonl, alpaca)",
+                flag="--history",
+            )
         if s["blocks"] is not None and spec.kind != "replay":
             raise OptionError(
                 "--blocks replays strattest's blocks: give --feed replay:FILE", flag="--blocks"
@@ -132,7 +138,7 @@ class LiveConfig(BaseModel):
             trading = StrattestConfig(
                 model=flags.model_dir(Path(s["model"]) if s["model"] else None),
                 data=data,
-                blocks=s["blocks"] or 1,
+                blocks=1 if s["blocks"] is None else s["blocks"],
                 block_size=s["block_size"],
                 capital=s["capital"],
                 fill=flags.choice("--fill", s["fill"], FILLS),
@@ -183,13 +189,17 @@ def read_config_file(path: Path) -> dict[str, Any]:
         text = path.read_text()
         doc = (
             json.loads(text, object_pairs_hook=unique_keys)
-            if path.suffix == ".json"
+            if path.suffix.lower() == ".json"
             else tomllib.loads(text)
         )
+    except DuplicateKeyError as exc:
+        raise OptionError(
+            f"{path}: the setting {excerpt(str(exc))} is given twice", flag=flag
+        ) from None
     except (OSError, UnicodeError) as exc:
         raise OptionError(f"{path}: cannot be read ({exc})", flag=flag) from None
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        kind = "JSON" if path.suffix == ".json" else "TOML"
+        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
         raise OptionError(f"{path}: not valid {kind} ({exc})", flag=flag) from None
     if not isinstance(doc, dict):
         raise OptionError(f"{path}: must hold a table of settings", flag=flag)
@@ -200,7 +210,40 @@ def read_config_file(path: Path) -> dict[str, Any]:
             f"dashes ({', '.join(sorted(DEFAULTS))})",
             flag=flag,
         )
+    for name, value in doc.items():
+        problem = wrong_type(name, value)
+        if problem:
+            raise OptionError(f"{path}: {name} {problem}, got {excerpt(value)}", flag=flag)
     return doc
+
+
+PATHS = {"model", "feed", "history", "kill_file", "broker", "fill", "rule", "allocation"}
+INTS = {"max_gap", "blocks", "block_size", "max_orders_per_minute", "seed"}
+FLAGS = {"dry_run", "flatten_on_exit", "allow_in_sample"}
+OPTIONAL = {"model", "history", "blocks", "max_order_value", "max_daily_loss", "kill_file"}
+
+
+def wrong_type(name: str, value: Any) -> str:
+    """Why a config file's ``value`` cannot be setting ``name`` ("" when it can): a file's
+    types are checked before its values, so ``blocks = true`` is not one block.
+
+    >>> wrong_type("blocks", True), wrong_type("capital", 5), wrong_type("model", 5)
+    ('must be a whole number', '', 'must be text')
+    """
+    if value is None:
+        return "" if name in OPTIONAL else "must be given a value"
+    if name in FLAGS:
+        return "" if isinstance(value, bool) else "must be true or false"
+    if name in PATHS:
+        return "" if isinstance(value, str) else "must be text"
+    if name == "half_spread_bp":
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return "" if ok else 'must be a list like ["QQQ=0.5", "TQQQ=1", "PSQ=1", "SQQQ=1"]'
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "must be a whole number" if name in INTS else "must be a number"
+    if name in INTS and not isinstance(value, int):
+        return "must be a whole number"
+    return ""
 
 
 __all__ = ["BROKERS", "DEFAULTS", "FLAG_OF", "LiveConfig", "option_error", "read_config_file"]

@@ -47,7 +47,8 @@ from sentio.backtest.strattest import (
 from sentio.core.clock import NS_PER_MINUTE
 from sentio.core.domain import Bar
 from sentio.core.environment import environment
-from sentio.core.errors import LiveError
+from sentio.core.errors import LiveError, OptionError, StateError
+from sentio.core.files import check_output, nearest_existing, writable
 from sentio.core.hashing import canonical_json, sha256_file, sha256_hex
 from sentio.data.segments import assign_segments
 from sentio.data.trading_calendar import SessionCache
@@ -60,7 +61,7 @@ from sentio.live.feeds import FeedSpec
 from sentio.live.market import open_broker, open_market
 from sentio.live.paper import PaperBroker
 from sentio.live.risk import order_refusal
-from sentio.live.state import Ledger, StateStore
+from sentio.live.state import STATE_FORMAT, Ledger, StateStore
 from sentio.live.types import SYMBOLS, BrokerEvent, FeedBar, FeedFault, OrderRequest
 from sentio.model.artifact import load_verified
 from sentio.strategy import StrategyState, allocate, decide
@@ -121,6 +122,7 @@ class LiveLoop:
         *,
         state_dir: Path | None = None,
         store: AuditStore | None = None,
+        audit: Path | None = None,
         on_bar: Callable[[dict], None] | None = None,
         allow_model_change: bool = False,
         adopt_broker_positions: bool = False,
@@ -133,6 +135,8 @@ class LiveLoop:
             )
         self.config, self.trading = config, config.trading
         self.store, self.on_bar = store, on_bar
+        self.audit_path = audit  # opened only once every check passed: a refusal writes nothing
+        check_places(self.trading.model, state_dir, audit, config)
         self.profile = [] if profile else None
         self.meta = load_verified(self.trading.model)
         self.thresholds = self.meta["thresholds"]
@@ -154,7 +158,11 @@ class LiveLoop:
         self._bar_no = 0
         self._bar_index = 0
         saved = self.state_store.load() if self.state_store else None
-        if saved is not None and not saved.get("ended"):
+        other_model = saved is not None and saved.get("manifest_hash") != self.model.manifest_hash
+        if saved is not None and not saved.get("ended") and other_model and allow_model_change:
+            self._close_killed(saved)  # its audit made whole; another model is a new run
+            self._fresh(saved, allow_model_change, adopt_broker_positions)
+        elif saved is not None and not saved.get("ended"):
             self._resume(saved, allow_model_change, adopt_broker_positions)
         else:
             self._fresh(saved, allow_model_change, adopt_broker_positions)
@@ -180,7 +188,7 @@ class LiveLoop:
             self.check_same(previous, allow=allow_model_change)
             self.cash = float(previous["book"]["cash"])
             self.shares = np.array(previous["book"]["shares"], dtype=np.int64)
-            self.stream = StreamContext.from_json(self.model, previous["stream"])
+            self.stream = self._saved_stream(previous, allow_model_change)
             self.last_ts, self.segment = previous["last_ts"], previous["segment"]
             self.recent.extend(tuple(x) for x in previous["recent"])
             self.closes = dict(previous["closes"])
@@ -194,7 +202,9 @@ class LiveLoop:
             self.stream = self._warm_up()
         self._reconcile(adopt=adopt, saved=None)
         self.ledger.reset()
+        self.previous_model = previous.get("manifest_hash") if previous else None
         payload = self._run_start(resumed_from=previous["run_id"] if previous else None)
+        self.open_audit()
         if self.store is not None:
             self.run_id = self.store.claim_run("lv" + run_base(payload)[2:], payload)
         else:
@@ -243,7 +253,7 @@ class LiveLoop:
         self.cash = float(saved["book"]["cash"])
         self.shares = np.array(saved["book"]["shares"], dtype=np.int64)
         self.counts = dict(saved["counts"])
-        self.stream = StreamContext.from_json(self.model, saved["stream"])
+        self.stream = self._saved_stream(saved, allow_model_change)
         if isinstance(self.broker, PaperBroker):
             self.broker.load(saved["broker"])
         self.ledger.truncate(saved["ledger"])
@@ -252,6 +262,7 @@ class LiveLoop:
         self.resume_feed()
         audit = saved["audit"]
         self.audit_count = audit["after"]
+        self.open_audit()
         if self.store is not None:
             have = self.store.count(self.run_id)
             if have == audit["before"]:
@@ -278,6 +289,28 @@ class LiveLoop:
         )
         self.commit()
 
+    def _saved_stream(self, saved: dict, allow: bool) -> StreamContext:
+        try:
+            return StreamContext.from_json(self.model, saved["stream"], other_model=allow)
+        except StateError as exc:
+            raise LiveError(
+                f"{self.state_store.path}: the saved stream context cannot serve --model "
+                f"{self.trading.model} ({exc}); start it with a new --state"
+            ) from None
+
+    def _close_killed(self, saved: dict) -> None:
+        """A killed run that goes on with another model: append the events its audit lacks
+        (the run stays incomplete, as it was killed); the new run names it."""
+        self.check_same(saved, allow=True)
+        self.open_audit()
+        audit = saved["audit"]
+        if self.store is not None and self.store.count(saved["run_id"]) == audit["before"]:
+            self.store.append(saved["run_id"], [tuple(e) for e in audit["pending"]])
+
+    def open_audit(self) -> None:
+        if self.store is None and self.audit_path is not None:
+            self.store = AuditStore(self.audit_path)
+
     def resume_feed(self) -> None:
         """Ask the feed to skip the bars already decided (a feed that cannot go back, such as
         a live stream, has nothing to skip: the loop drops older bars as late anyway)."""
@@ -286,7 +319,7 @@ class LiveLoop:
             skip(self.last_ts)
 
     def check_same(self, saved: dict, allow: bool) -> None:
-        if saved.get("format") != STATE_FORMAT_NAME:
+        if saved.get("format") != STATE_FORMAT:
             raise LiveError(f"{self.state_store.path}: not a sentio live state")
         if saved["manifest_hash"] != self.model.manifest_hash and not allow:
             raise LiveError(
@@ -353,6 +386,7 @@ class LiveLoop:
                     if self.market.half_spread is None
                     else self.market.half_spread.tolist(),
                     "resumed_from": resumed_from,
+                    "previous_model": self.previous_model,
                     "fingerprint": self.config.fingerprint(),
                 },
                 "seed": self.trading.seed,
@@ -897,7 +931,7 @@ class LiveLoop:
     def state_doc(self, pending, before: int, after: int, ended: bool = False) -> dict:
         s = self.strategy_state
         return {
-            "format": STATE_FORMAT_NAME,
+            "format": STATE_FORMAT,
             "run_id": self.run_id,
             "manifest_hash": self.model.manifest_hash,
             "fingerprint": self.config.fingerprint(),
@@ -1037,7 +1071,38 @@ class LiveLoop:
         }
 
 
-STATE_FORMAT_NAME = "sentio.live-state/1"
+def check_places(model: Path, state: Path | None, audit: Path | None, config) -> None:
+    """Refuse, before anything is written, a --state or --audit that would land on an input
+    (a replay or history file) or inside the model's artifact folder (its manifest would no
+    longer match, and every later run would refuse the model)."""
+    artifact = Path(model).resolve()
+    inputs = [p for p in (config.history, _replay_file(config.feed)) if p is not None]
+    for flag, place in (("--state", state), ("--audit", audit)):
+        if place is None:
+            continue
+        where = Path(place).resolve()
+        if where == artifact or artifact in where.parents:
+            raise OptionError(
+                f"{place} is inside the model's artifact folder {model}; write it elsewhere",
+                flag=flag,
+            )
+    if audit is not None:
+        check_output(audit, *inputs, flag="--audit")
+    if state is not None:
+        if Path(state).exists() and not Path(state).is_dir():
+            raise OptionError(f"{state} is a file; give a folder", flag="--state")
+        if not writable(state):
+            where = nearest_existing(Path(state))
+            why = "is a file" if not where.is_dir() else "cannot be written"
+            raise OptionError(f"{state} cannot be made: {where} {why}", flag="--state")
+        for path in inputs:
+            if Path(state).resolve() == Path(path).resolve():
+                raise OptionError(f"{state} is the input {path}; give a folder", flag="--state")
+
+
+def _replay_file(feed: str) -> Path | None:
+    spec = FeedSpec.parse(feed)
+    return Path(spec.target) if spec.kind == "replay" and spec.target != "builtin" else None
 
 
 def json_of(model: BaseModel, exclude: set | None = None) -> dict:

@@ -63,7 +63,7 @@ def open_market(config: LiveConfig, meta: dict) -> Market:
             if run == 0:
                 raise LiveError(
                     f"{spec.target}: {int(eligible.sum())} bars after the model's "
-                    f"validation end; a block needs {trading.block_size}"
+                    f"validation end; a block needs {trading.block_size} (--block-size)"
                 )
             rows = np.flatnonzero(block >= 0)
             episodes = [

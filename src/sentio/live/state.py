@@ -25,6 +25,9 @@ import numpy as np
 from sentio.core.errors import LiveError
 from sentio.core.hashing import unique_keys
 
+STATE_FORMAT = "sentio.live-state/1"
+# What ``sentio live status`` reads: a state.json without them is not a live state.
+STATUS_KEYS = ("run_id", "book", "counts", "last_ts")
 BAR_RECORD = np.dtype([("ts", "<i8"), ("block", "<i8"), ("equity", "<f8"), ("shares", "<i8", 4)])
 FILL_RECORD = np.dtype(
     [("bar", "<f8"), ("instrument", "<f8"), ("qty", "<f8"), ("price", "<f8"), ("fees", "<f8")]
@@ -48,6 +51,15 @@ class StateStore:
         doc = store.load()
         if doc is None:
             raise LiveError(f"--state: {store.folder} holds no live state (state.json)")
+        book = doc.get("book")
+        if (
+            doc.get("format") != STATE_FORMAT
+            or any(k not in doc for k in STATUS_KEYS)
+            or not isinstance(book, dict)
+            or not isinstance(book.get("shares"), list)
+            or len(book["shares"]) != 4
+        ):
+            raise LiveError(f"--state: {store.path} is not a sentio live state ({STATE_FORMAT})")
         return doc
 
     def load(self) -> dict | None:
@@ -182,4 +194,4 @@ def _room(array: np.ndarray, n: int) -> np.ndarray:
     return grown
 
 
-__all__ = ["BAR_RECORD", "FILL_RECORD", "Ledger", "StateStore"]
+__all__ = ["BAR_RECORD", "FILL_RECORD", "STATE_FORMAT", "STATUS_KEYS", "Ledger", "StateStore"]

@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(PY) bench/train.py
 	$(PY) bench/backtest.py
 	$(PY) bench/audit.py
+	$(PY) bench/live.py
 
 # Re-pin every dependency (all extras) to the newest versions the registry serves that satisfy
 # pyproject.toml; run `make test` afterwards and commit requirements.lock with the result.

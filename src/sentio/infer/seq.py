@@ -99,7 +99,9 @@ class SequenceContext:
         return out
 
 
-def probabilities_after(model: LoadedModel, snapshot, bars: BarInput) -> np.ndarray:
+def probabilities_after(
+    model: LoadedModel, snapshot, bars: BarInput, batch: int = 64
+) -> np.ndarray:
     """The sequence path over ``bars`` that follow a stream context's ``snapshot``
     (``StreamContext.snapshot()``: its feature state, window ring, valid-row count and
     segment, taken before them): features by the batch driver from that state, the window
@@ -118,8 +120,8 @@ def probabilities_after(model: LoadedModel, snapshot, bars: BarInput) -> np.ndar
     )
     out = np.full(len(rows), np.nan)
     chosen = np.flatnonzero(valid)
-    for start in range(0, len(chosen), BATCH):
-        chunk = chosen[start : start + BATCH]
+    for start in range(0, len(chosen), batch):  # small batches: ONNX Runtime keeps its arena
+        chunk = chosen[start : start + batch]
         out[chunk] = probability(model.onnx.logits(windows(rows, chunk, t)))
     return out[k:]
 

@@ -150,6 +150,7 @@ class LiveLoop:
         self.counts: dict[str, int] = {}
         self.sessions = SessionCache()
         self.check = SessionCheck()
+        self.finished = SessionCheck()  # the session before, checked after the next's orders
         self.parity = {"compared": 0, "bars_differ": 0, "max_abs_diff": 0.0}
         self.stop_reason = ""
         self.events: list[tuple[int, str, dict]] = []
@@ -533,8 +534,8 @@ class LiveLoop:
                     "loop",
                     ts,
                 )
-        if self.sessions(ts)[1] != self.check.session:
-            self.flush_check()
+        if self.sessions(ts)[1] != self.check.session:  # checked after this minute's orders
+            self.finished, self.check = self.check, SessionCheck()
             self.check.start(self.stream, self.sessions(ts)[1])
         self.new_segment(ts)
         self.start_episode_if_due(ts)
@@ -593,6 +594,7 @@ class LiveLoop:
         t5 = time.perf_counter()
         self.commit()
         t6 = time.perf_counter()
+        self.flush_check(self.finished)  # its event goes with the next minute's commit
         if self.profile is not None:
             self.profile.append(
                 (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - arrived, t6 - t5, self._audit_s)
@@ -600,10 +602,12 @@ class LiveLoop:
         if self.on_bar:
             self.on_bar(self.status(ts, p, decision.exposure, sent, equity))
 
-    def flush_check(self) -> None:
-        """The sequence path over the session's bars (from the stream's state at its start),
-        recorded beside the stream probabilities the loop decided on: both paths, every bar."""
-        done = self.check.result(self.model)
+    def flush_check(self, check: SessionCheck) -> None:
+        """The sequence path over a session's bars (from the stream's state at its start),
+        recorded beside the stream probabilities the loop decided on: both paths, every bar.
+        Run once the next session's first minute has sent its orders (it costs a batch of up
+        to 390 windows: tens of milliseconds that must not delay an order)."""
+        done = check.result(self.model)
         if done is None:
             return
         ts, p_seq, p_stream = done
@@ -973,7 +977,8 @@ class LiveLoop:
         """End the run: an ``exit`` event, then (unless --no-flatten-on-exit) orders to flat
         filled at the last close (there is no next open), the episode's end and run_end."""
         ts = self.last_ts or 0
-        self.flush_check()
+        self.flush_check(self.finished)
+        self.flush_check(self.check)
         self.events.append(
             (
                 ts,

@@ -36,6 +36,15 @@ def json_lines(market: dict[str, pd.DataFrame], rows: range) -> list[str]:
     return out
 
 
+def write_history(market: dict[str, pd.DataFrame], stop: int, path: Path) -> Path:
+    """QQQ's bars before row ``stop`` as canonical Parquet (``--history``)."""
+    from sentio.data import Bars, write_bars
+
+    frame = market["QQQ"].iloc[:stop].reset_index(drop=True)
+    write_bars(Bars(frame, {"interval_s": 60, "max_gap_min": 5}), path)
+    return path
+
+
 def audit_events(db: Path, kind: str | None = None) -> list[tuple[int, str, dict]]:
     """(ts, kind, payload) of the newest run in an audit store, read with plain sqlite3."""
     import sqlite3

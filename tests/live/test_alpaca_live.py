@@ -19,10 +19,9 @@ import pytest
 
 pytest.importorskip("alpaca", reason="alpaca-py is not installed (pip install 'sentio[alpaca]')")
 
-from sentio.data import Bars, write_bars  # noqa: E402
 from tests.cli.badinput import run_script, script  # noqa: E402
 from tests.live.alpaca_server import FINAL, AlpacaServer, bar_message  # noqa: E402
-from tests.live.conftest import audit_events  # noqa: E402
+from tests.live.conftest import audit_events, write_history  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:websockets.legacy:DeprecationWarning")
 SYMBOLS = ("QQQ", "TQQQ", "PSQ", "SQQQ")
@@ -76,10 +75,7 @@ def live_command(model: Path, folder: Path, *more: str) -> list[str]:
 
 @pytest.fixture
 def history(tmp_path, market) -> Path:
-    frame = market["QQQ"].iloc[:HISTORY].reset_index(drop=True)
-    path = tmp_path / "history.parquet"
-    write_bars(Bars(frame, {"interval_s": 60, "max_gap_min": 5, "simulated": {"QQQ": True}}), path)
-    return path
+    return write_history(market, HISTORY, tmp_path / "history.parquet")
 
 
 def test_alpaca_feed_and_paper_broker_end_to_end(tmp_path, tiny_artifact, market, history):

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from tests.cli.badinput import script
-from tests.live.conftest import audit_events
+from tests.live.conftest import audit_events, write_history
 
 pytest.importorskip("torch", reason="training the test artifact needs the train extra")
 
@@ -176,12 +176,7 @@ def run_live(artifact: Path, history: Path, folder: Path, lines: list[str]) -> d
 @pytest.fixture(scope="module")
 def history(market, tmp_path_factory) -> Path:
     """QQQ's bars before the feed's first, as canonical Parquet (``--history``)."""
-    from sentio.data import write_bars
-    from sentio.data.schema import Bars
-
-    path = tmp_path_factory.mktemp("history") / "qqq.parquet"
-    write_bars(Bars(market["QQQ"].iloc[:START], {"interval_s": 60, "max_gap_min": 5}), path)
-    return path
+    return write_history(market, START, tmp_path_factory.mktemp("history") / "qqq.parquet")
 
 
 @pytest.fixture(scope="module")

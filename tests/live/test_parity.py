@@ -117,3 +117,9 @@ def test_a_replay_of_the_built_in_market_equals_strattest(tmp_path, tiny_artifac
     assert_same(result, final, db)
     verify = run_script("saudit", "verify", "--db", str(db), cwd=tmp_path)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+    for view in ("list", "signal-flow", "trades", "positions", "summary"):  # read like any run
+        shown = run_script("saudit", view, "--db", str(db), "--json", cwd=tmp_path)
+        assert shown.returncode == 0 and shown.stdout.strip(), (view, shown.stderr)
+    summary = json.loads(run_script("saudit", "summary", "--db", str(db), "--json").stdout)
+    assert summary["parity"]["bars"] == len(result.per_bar)  # the session checks saw every bar
+    assert summary["parity"]["bars_differ"] == 0

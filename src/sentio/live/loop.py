@@ -44,7 +44,7 @@ from sentio.backtest.strattest import (
     evaluate_run,
     newest_artifact,
 )
-from sentio.core.clock import NS_PER_MINUTE
+from sentio.core.clock import NS_PER_MINUTE, build_time
 from sentio.core.domain import Bar
 from sentio.core.environment import environment
 from sentio.core.errors import LiveError, OptionError, StateError
@@ -151,7 +151,8 @@ class LiveLoop:
         self.sessions = SessionCache()
         self.check = SessionCheck()
         self.finished = SessionCheck()  # the session before, checked after the next's orders
-        self.parity = {"compared": 0, "bars_differ": 0, "max_abs_diff": 0.0}
+        # both inference paths, as strattest's run_end records them (the session checks')
+        self.parity = {"bars": 0, "compared": 0, "bars_differ": 0, "max_abs_diff": 0.0}
         self.stop_reason = ""
         self.events: list[tuple[int, str, dict]] = []
         self.audit_count = 0
@@ -207,7 +208,9 @@ class LiveLoop:
         payload = self._run_start(resumed_from=previous["run_id"] if previous else None)
         self.open_audit()
         if self.store is not None:
-            self.run_id = self.store.claim_run("lv" + run_base(payload)[2:], payload)
+            self.run_id = self.store.claim_run(
+                "lv" + run_base(payload)[2:], payload, started_at=build_time().isoformat()
+            )
         else:
             self.run_id = "lv-" + sha256_hex(canonical_json(payload))[:12]
         self.events.append((self._first_ts(), "run_start", payload))
@@ -614,6 +617,7 @@ class LiveLoop:
         same = (p_seq == p_stream) | (np.isnan(p_seq) & np.isnan(p_stream))
         gap = np.abs(p_seq - p_stream)
         gap = float(np.nanmax(gap)) if np.isfinite(gap).any() else 0.0
+        self.parity["bars"] += len(ts)
         self.parity["compared"] += int((~np.isnan(p_stream)).sum())
         self.parity["bars_differ"] += int((~same).sum())
         self.parity["max_abs_diff"] = max(self.parity["max_abs_diff"], gap)

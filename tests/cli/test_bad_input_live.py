@@ -498,7 +498,10 @@ def test_a_state_goes_on_with_other_settings_when_allowed(kind, tmp_path, earlie
     done = run_script("sentio", "live", *live_args_for(tiny_artifact, state, *more), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     doc = json.loads((state / "state.json").read_text())
-    assert doc["ended"] and doc["counts"].get("restarts", 0) == (kind == "killed")
+    saved = json.loads((earlier[kind] / "state.json").read_text())
+    # other settings go on as a new run (never inside the old run's audit chain)
+    assert doc["ended"] and doc["counts"].get("restarts", 0) == 0
+    assert doc["run_id"] != saved["run_id"]
 
 
 def test_a_killed_state_without_fills_resumes_with_the_same_flags(tmp_path, earlier, tiny_artifact):

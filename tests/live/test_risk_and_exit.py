@@ -244,26 +244,36 @@ def test_a_limit_refuses_every_order_that_adds_risk(
     assert_verified(run["db"])
 
 
-def test_max_orders_per_minute_refuses_the_second_order_of_a_minute(
-    live, market, reference, tmp_path
-):
+def test_max_orders_per_minute_never_refuses_a_reduction(live, market, reference, tmp_path):
     """The feed ends on the minute the reference first sells: that sell is the minute's one
-    order; the exit's flattening order is a second one in the same minute and is refused
-    (order_rate). The sell sent first still fills at the close: the run ends flat."""
+    order; at the exit it still waits for the next open, so it is cancelled, and the exit's
+    flattening order, a second order in the same minute, is a reduction: never refused by the
+    rate limit (refusing it would keep the risk it removes). The run ends flat."""
     sell_ts = reference["sells"][0][0]
     last = (sell_ts - ts_of(market, 0)) // 60_000_000_000
     lines = json_lines(market, range(START, START + last + 1))
     run = live(tmp_path / "run", lines, "--max-orders-per-minute", "1")
-    assert orders(run["db"])[:-1] == [o for o in reference["orders"] if o[0] < sell_ts]
-    # the minute's own order, then the flattening one (recorded as refused)
-    assert orders(run["db"])[-1][:3] == (sell_ts, "QQQ", "sell")
-    refused = refusals(run["db"])
-    assert [(t, p["reason"], p["symbol"], p["side"]) for t, p in refused] == [
-        (sell_ts, "order_rate", "QQQ", "sell")
-    ]
-    assert run["final"]["counts"]["risk_order_rate"] == 1
+    assert orders(run["db"])[:-2] == [o for o in reference["orders"] if o[0] < sell_ts]
+    minute_sell, flattening = orders(run["db"])[-2:]
+    assert minute_sell[:3] == flattening[:3] == (sell_ts, "QQQ", "sell")
+    broker = [p for _, k, p in audit_events(run["db"]) if k == "broker"]
+    cancelled = [(p["event"], p["symbol"]) for p in broker if p["event"] == "cancelled"]
+    assert cancelled == [("cancelled", "QQQ")]
+    assert refusals(run["db"]) == [] and "risk_order_rate" not in run["final"]["counts"]
     assert run["final"]["positions"] == FLAT
     assert_verified(run["db"])
+
+
+def test_max_orders_per_minute_refuses_an_order_that_adds_risk():
+    """The rate limit counts the minute's orders already sent; a buy beyond it is refused."""
+    from sentio.live.risk import RiskLimits, order_refusal
+
+    limits = RiskLimits(max_orders_per_minute=1)
+    close = {"QQQ": 100.0, "TQQQ": 50.0, "PSQ": 10.0, "SQQQ": 20.0}
+    held = dict.fromkeys(close, 0)
+    buy = {**held, "TQQQ": 10}
+    assert order_refusal(limits, "TQQQ", 10, held, buy, close, 10_000.0, 0) is None
+    assert order_refusal(limits, "TQQQ", 10, held, buy, close, 10_000.0, 1) == "order_rate"
 
 
 def test_max_daily_loss_halts_the_session(live, market, reference, tmp_path):
@@ -315,7 +325,7 @@ def test_a_reduction_is_never_refused_by_size(tiny_artifact, history, market, re
         first.kill()
     assert held["QQQ"] > 0
     killed = status(folder / "state")
-    assert killed["running"] is True and killed["positions"] == held
+    assert killed["ended"] is False and killed["positions"] == held
     lines = json_lines(market, range(START + 10, START + 30))
     run = run_live(
         tiny_artifact, history, folder, lines, "--max-order-value", "1000", "--allow-model-change"
@@ -330,7 +340,9 @@ def test_a_reduction_is_never_refused_by_size(tiny_artifact, history, market, re
     assert [(t, p["symbol"]) for t, p in refused] == expected
     assert {(p["reason"], p["side"]) for _, p in refused} <= {("order_size", "buy")}
     assert run["final"]["positions"] == FLAT
-    assert run["final"]["counts"]["restarts"] == 1
+    # other settings: the killed run's audit is made whole, a new run goes on from its book
+    start = audit_events(run["db"], "run_start")[0][2]
+    assert start["live"]["resumed_from"] == killed["run_id"]
     assert_verified(run["db"])
 
 
@@ -419,7 +431,7 @@ def test_a_signal_ends_the_run_cleanly_and_flat(tiny_artifact, history, market, 
     exits = audit_events(folder / "audit.db", "exit")
     assert [p["reason"] for _, _, p in exits] == [signum.name]
     saved = status(folder / "state")
-    assert saved["running"] is False and saved["stop_reason"] == signum.name
+    assert saved["ended"] is True and saved["stop_reason"] == signum.name
     assert saved["positions"] == FLAT
     fills = [p for t, _, p in audit_events(folder / "audit.db", "fill") if t == ts_of(market, 9)]
     assert [(p["side"], p["qty"], p["price"]) for p in fills] == [
@@ -466,7 +478,7 @@ def test_status_reports_what_the_audit_ended_with(unflattened, market):
     by_hand = exit_["cash"] + exit_["positions"]["QQQ"] * close_of(market, "QQQ", 9)
     assert doc["equity"] == pytest.approx(by_hand, rel=1e-12)
     assert doc["pnl"] == pytest.approx(by_hand - CAPITAL, rel=1e-9)
-    assert doc["running"] is False and doc["stop_reason"] == "the feed ended"
+    assert doc["ended"] is True and doc["stop_reason"] == "the feed ended"
     assert doc["feed"] == "jsonl:-"
 
 

@@ -232,6 +232,7 @@ class Replay:
         self.live = self.start.get("command") == "live"
         self.fixed_blocks = not self.live  # a live run may stop inside a block
         self.exited = False  # fills after a live run's exit event: its flattening orders
+        self.block_closed = False
         self.left = self.minutes_to_close()
         self.block = None
         ended = False
@@ -323,6 +324,9 @@ class Replay:
             raise Mismatch(seq, f"block {block} starts where block {expected} should")
         if self.block is not None:
             self.end_of_block(seq)
+            if self.live and not self.block_closed:
+                raise Mismatch(seq, f"block {self.block} has no block_end")
+        self.block_closed = False
         self.capital = float(e.get("capital", self.config.capital))
         self.block, self.cash = block, float(e.get("cash", self.capital))
         self.shares = dict(e.get("positions") or dict.fromkeys(SYMBOLS, 0))
@@ -376,10 +380,11 @@ class Replay:
         if got != (signal, made.reason.value, made.exposure) or not all(
             same(e["weights"][s], weights[s]) for s in SYMBOLS
         ):
+            path = "p(stream)" if self.live else "p(seq)"
             raise Mismatch(
                 seq,
                 f"recorded signal {e['signal']}, reason {e['reason']}, exposure "
-                f"{e['exposure']}; the strategy's decide() on p(seq) {e['p_seq']} gives "
+                f"{e['exposure']}; the strategy's decide() on {path} {used} gives "
                 f"{signal}, {made.reason.value}, exposure {made.exposure}",
             )
         self.decisions += 1
@@ -425,9 +430,9 @@ class Replay:
         self.parity["bars"] += 1
         if self.live and (p_seq is not None or diff is not None):
             raise Mismatch(seq, "a live bar records only p(stream)")
-        if self.live:
-            pass
-        elif (p_seq is None) != (p_stream is None):
+        if self.live and self.exited:
+            raise Mismatch(seq, "a bar follows the run's exit")
+        if not self.live and (p_seq is None) != (p_stream is None):
             raise Mismatch(
                 seq, f"one inference path has no probability: seq {p_seq}, stream {p_stream}"
             )
@@ -506,6 +511,9 @@ class Replay:
             )
 
     def block_end(self, seq: int, e: dict) -> None:
+        if self.block_closed:
+            raise Mismatch(seq, f"a second block_end of block {e['block']}")
+        self.block_closed = True
         if self.pending is not None:
             self.check_bar()
         if self.exited and self.bars:  # fills at the last close after the exit
@@ -542,6 +550,10 @@ class Replay:
         if self.block is not None:
             self.end_of_block(seq)
         planned = e["blocks_run"] if self.live else self.start.get("blocks_run")
+        if self.live and self.block is not None and not self.block_closed:
+            raise Mismatch(seq, f"block {self.block} has no block_end")
+        if self.live and planned == 0 and self.block is None:
+            return  # a live run that decided no bar (started and stopped): nothing to replay
         if self.block is None or self.block + 1 != planned:
             held = 0 if self.block is None else self.block + 1
             raise Mismatch(seq, f"the events hold {held} blocks; the run says {planned}")

@@ -7,7 +7,6 @@ file) and ``sentio.live.loop.LiveLoop`` runs them; here are the status line and 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -285,7 +284,6 @@ def show_result(result: dict, audit) -> None:
         ["stopped because", result["stop_reason"]],
         ["bars decided", result["bars"]],
         ["blocks", result["blocks"]],
-        ["fills", result["fills"]],
         ["equity $", f"{result['equity']:,.2f}"],
         ["positions", " ".join(f"{s} {n}" for s, n in result["positions"].items() if n) or "flat"],
         ["mean RPB %", _num(m.get("mean_rpb_pct"))],
@@ -328,7 +326,9 @@ def status_command(
         "equity": equity,
         "pnl": None if equity is None or start is None else equity - start,
         "counts": doc.get("counts", {}),
-        "running": not doc.get("ended"),
+        # a run that did not end was stopped by a kill (or is still going): its state says
+        # which, not whether a process runs
+        "ended": bool(doc.get("ended")),
         "stop_reason": doc.get("stop_reason") or None,
     }
     if json_out:
@@ -345,6 +345,3 @@ def _cell(v) -> str:
     if isinstance(v, float):
         return f"{v:,.2f}"
     return "n/a" if v is None else str(v)
-
-
-_ = sys

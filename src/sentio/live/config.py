@@ -86,15 +86,23 @@ class LiveConfig(BaseModel):
     kill_file: Path | None = None
     poll_s: float = Field(1.0, gt=0, le=60)  # seconds a feed waits before an idle tick
 
-    def fingerprint(self) -> str:
-        """What a restart must keep: strategy, costs, capital, feed kind, broker, limits (not
-        the model's path: its manifest hash is checked apart; not a replay's speed, the kill
-        file or the poll interval)."""
-        keep = self.model_dump(mode="json", exclude={"kill_file", "poll_s", "dry_run"})
+    def settings(self) -> dict[str, Any]:
+        """What a restart must keep, flat (``trading.costs.commission_min``: value): strategy,
+        costs, capital, feed kind, broker, limits, the segment rule. Not the model's path (its
+        manifest hash is checked apart), a replay's speed, the kill file, the poll interval,
+        --dry-run, the exit's flattening or the history file (read only at a fresh start)."""
+        keep = self.model_dump(
+            mode="json",
+            exclude={"kill_file", "poll_s", "dry_run", "flatten_on_exit", "history"},
+        )
         keep["trading"].pop("model", None)
         keep["trading"].pop("cache_dir", None)
         keep["feed"] = FeedSpec.parse(self.feed).kind
-        return sha256_hex(canonical_json(keep))[:16]
+        return _flat(keep)
+
+    def fingerprint(self) -> str:
+        """A hash of :meth:`settings`."""
+        return sha256_hex(canonical_json(self.settings()))[:16]
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> LiveConfig:
@@ -122,6 +130,12 @@ class LiveConfig(BaseModel):
                 "a replay warms up on the bars before its first; --history is for the other "
                 "feeds (csv-tail, jsonl, alpaca)",
                 flag="--history",
+            )
+        if spec.kind == "replay" and s["broker"] != "paper":
+            raise OptionError(
+                "a replay of past bars trades through the paper broker only; alpaca-paper "
+                "takes real-time bars (--feed alpaca)",
+                flag="--broker",
             )
         if s["blocks"] is not None and spec.kind != "replay":
             raise OptionError(
@@ -168,6 +182,22 @@ class LiveConfig(BaseModel):
             )
         except ValidationError as exc:
             raise option_error(exc) from None
+
+
+def _flat(doc: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested settings as one level of dotted names.
+
+    >>> _flat({"a": {"b": 1}, "c": [2]})
+    {'a.b': 1, 'c': [2]}
+    """
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flat(value, name + "."))
+        else:
+            out[name] = value
+    return out
 
 
 def option_error(exc: ValidationError) -> OptionError:

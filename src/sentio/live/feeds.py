@@ -108,8 +108,10 @@ class ReplayFeed:
         *,
         speed: float = math.inf,
         label: str = "replay",
+        poll_s: float = 1.0,
     ) -> None:
         self.tables, self.start, self.stop, self.speed = tables, start, stop, speed
+        self.poll_s = poll_s
         self.label = label
         self.skip_until: int | None = None
         self._closed = False
@@ -135,7 +137,11 @@ class ReplayFeed:
             if self.skip_until is not None and ts <= self.skip_until:
                 continue
             if math.isfinite(self.speed) and previous is not None:
-                time.sleep(max(0.0, (ts - previous) / 1e9 / self.speed))
+                due = time.monotonic() + (ts - previous) / 1e9 / self.speed
+                while (wait := due - time.monotonic()) > 0:  # idle ticks: the loop can stop
+                    time.sleep(min(wait, self.poll_s))
+                    if wait > self.poll_s:
+                        yield None
             previous = ts
             for symbol in (s for s in SYMBOLS if s in self._columns):
                 c = self._columns[symbol]
@@ -263,7 +269,7 @@ def parse_json_bar(line: str, source: str) -> FeedBar | FeedFault:
 
 def _json_ts(value) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
+        return value if -(2**63) < value < 2**63 else None  # int64 nanoseconds
     if isinstance(value, str):
         try:
             stamp = pd.Timestamp(value)
@@ -307,33 +313,45 @@ class CsvTailFeed:
             copy = Path(folder) / self.path.name
             while not self._closed:
                 try:
-                    data = self.path.read_bytes()
+                    data = self._read_from(offset)
                 except OSError as exc:
                     yield FeedFault(
                         "malformed", f"cannot read {self.path}: {exc.strerror}", str(self.path)
                     )
                     time.sleep(self.poll_s)
                     continue
-                if len(data) < offset:
+                if data is None:  # shorter than what was read: rewritten
                     yield FeedFault(
                         "malformed",
                         f"{self.path} shrank; reading it again from its start",
                         str(self.path),
                     )
                     header, offset, row = None, 0, 2
-                end = data.rfind(b"\n") + 1
+                    continue
+                end = data.rfind(b"\n") + 1  # complete lines only
                 if header is None and end:
                     first = data.find(b"\n") + 1
-                    header, offset = data[:first], first
-                if header is None or end <= offset:
+                    header, data, end, offset = data[:first], data[first:], end - first, first
+                if header is None or end <= 0:
                     yield None
                     time.sleep(self.poll_s)
                     continue
-                chunk = data[offset:end]
-                offset = end
+                chunk = data[:end]
+                offset += end
                 copy.write_bytes(header + chunk)
                 yield from self._rows(copy, row)
                 row += chunk.count(b"\n")
+
+    def _read_from(self, offset: int) -> bytes | None:
+        """The file's bytes from ``offset`` on (only what was appended is read), or None when
+        the file is now shorter than ``offset`` (a rewrite of the same or a greater length is
+        not seen: the file is meant to be appended to)."""
+        with open(self.path, "rb") as source:
+            source.seek(0, 2)
+            if source.tell() < offset:
+                return None
+            source.seek(offset)
+            return source.read()
 
     def _rows(self, copy: Path, first_row: int) -> Iterator[FeedBar | FeedFault]:
         """The bars of the new lines (written to ``copy`` after the header), ``first_row``

@@ -67,6 +67,10 @@ from sentio.model.artifact import load_verified
 from sentio.strategy import StrategyState, allocate, decide
 from sentio.strategy.signal import minutes_to_close
 
+# Refusals whose cause passes (a sibling's bar that did not come, a busy minute): the symbol's
+# order is decided again at the next bar. The others hold until the decision changes.
+RETRIED = ("no_price", "order_rate")
+MINUTE_GRACE_NS = 5 * 10**9  # a live minute's bars may arrive this long after its end
 EXIT_WAIT_S = 30.0  # how long an exit waits for a real broker to fill the flattening orders
 FAULTS = {
     "malformed": "a message the feed could not read, or a bar that breaks a value rule: dropped",
@@ -77,7 +81,9 @@ FAULTS = {
     "unknown_symbol": "a bar of a symbol the run does not trade: dropped",
     "missing_symbol": "a minute decided without a sibling's bar (its orders refused: no_price) "
     "or not decided for want of QQQ's",
-    "gap": "missing minutes before a bar: a hole, or a new segment past --max-gap",
+    "gap": "missing minutes before a bar: a hole, or a new segment past --max-gap or after a "
+    "missing trading day",
+    "future": "a bar of a live feed starting more than two minutes after the wall clock: dropped",
 }
 
 
@@ -149,19 +155,24 @@ class LiveLoop:
         self.ledger = Ledger(state_dir)
         self.counts: dict[str, int] = {}
         self.sessions = SessionCache()
+        self.realtime = FeedSpec.parse(config.feed).kind != "replay"  # bars on the wall clock
         self.check = SessionCheck()
         self.finished = SessionCheck()  # the session before, checked after the next's orders
         # both inference paths, as strattest's run_end records them (the session checks')
         self.parity = {"bars": 0, "compared": 0, "bars_differ": 0, "max_abs_diff": 0.0}
         self.stop_reason = ""
+        self.exiting = False  # the exit is committed; only run_end is left
         self.events: list[tuple[int, str, dict]] = []
         self.audit_count = 0
         self._audit_s = self._state_s = 0.0
         self._bar_no = 0
         self._bar_index = 0
         saved = self.state_store.load() if self.state_store else None
-        other_model = saved is not None and saved.get("manifest_hash") != self.model.manifest_hash
-        if saved is not None and not saved.get("ended") and other_model and allow_model_change:
+        other = saved is not None and (
+            saved.get("manifest_hash") != self.model.manifest_hash
+            or saved.get("fingerprint") != config.fingerprint()
+        )
+        if saved is not None and not saved.get("ended") and other and allow_model_change:
             self._close_killed(saved)  # its audit made whole; another model is a new run
             self._fresh(saved, allow_model_change, adopt_broker_positions)
         elif saved is not None and not saved.get("ended"):
@@ -188,6 +199,11 @@ class LiveLoop:
         self.closes: dict[str, float] = {}
         if previous is not None:  # a run that ended cleanly: go on from its book
             self.check_same(previous, allow=allow_model_change)
+            if self.config.blocks_mode:
+                raise LiveError(
+                    f"{self.state_store.path}: this block replay ended; a block replay starts "
+                    "with a new --state (each block begins with fresh capital)"
+                )
             self.cash = float(previous["book"]["cash"])
             self.shares = np.array(previous["book"]["shares"], dtype=np.int64)
             self.stream = self._saved_stream(previous, allow_model_change)
@@ -257,6 +273,8 @@ class LiveLoop:
         self.cash = float(saved["book"]["cash"])
         self.shares = np.array(saved["book"]["shares"], dtype=np.int64)
         self.counts = dict(saved["counts"])
+        self.exiting, self.stop_reason = saved["exiting"], saved["stop_reason"]
+        self.parity = dict(saved["parity"])
         self.stream = self._saved_stream(saved, allow_model_change)
         if isinstance(self.broker, PaperBroker):
             self.broker.load(saved["broker"])
@@ -332,9 +350,12 @@ class LiveLoop:
                 "... (give --allow-model-change to go on with another model)"
             )
         if saved["fingerprint"] != self.config.fingerprint() and not allow:
+            mine = self.config.settings()
+            theirs = saved.get("settings") or {}
+            differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
             raise LiveError(
-                f"{self.state_store.path}: the saved run had other settings (strategy, costs, "
-                "capital, feed kind or broker); give the same flags, a new --state, or "
+                f"{self.state_store.path}: the saved run had other settings "
+                f"({', '.join(differ) or 'unknown'}); give the same flags, a new --state, or "
                 "--allow-model-change"
             )
 
@@ -392,6 +413,9 @@ class LiveLoop:
                     "resumed_from": resumed_from,
                     "previous_model": self.previous_model,
                     "fingerprint": self.config.fingerprint(),
+                    # a live feed's run is never repeated: its run id (and so its client order
+                    # ids) must not be another day's; a replay's stays reproducible
+                    "nonce": time.time_ns() if self.realtime else None,
                 },
                 "seed": self.trading.seed,
                 "model": {
@@ -431,12 +455,17 @@ class LiveLoop:
         old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
         gathering: dict[str, FeedBar] = {}
         gathering_ts: int | None = None
+        if self.exiting:  # killed between the exit and run_end: only run_end is left
+            return self.finish()
         try:
             for item in self.feed:
                 if stop["signal"] or self._killed():
                     self.stop_reason = stop["signal"] or f"kill file {self.config.kill_file}"
                     break
                 if item is None:
+                    if gathering and self.realtime and self._minute_over(gathering_ts):
+                        self.minute(gathering_ts, gathering)  # a sibling never came
+                        gathering, gathering_ts = {}, None
                     continue
                 if isinstance(item, FeedFault):
                     self.fault(item.kind, item.detail, item.source)
@@ -456,7 +485,7 @@ class LiveLoop:
                     )
                     continue
                 gathering[item.symbol] = item
-                if len(gathering) == len(self.expected):
+                if len(gathering) == len(SYMBOLS):
                     self.minute(gathering_ts, gathering)
                     gathering, gathering_ts = {}, None
             else:
@@ -469,9 +498,10 @@ class LiveLoop:
             self.feed.close()
         return self.finish()
 
-    @property
-    def expected(self) -> tuple[str, ...]:
-        return SYMBOLS
+    def _minute_over(self, ts: int) -> bool:
+        """A gathered minute of a live feed whose bars are all in by now (its end plus a
+        grace period passed on the wall clock): decide it without waiting for the next."""
+        return time.time_ns() > ts + NS_PER_MINUTE + MINUTE_GRACE_NS
 
     def _killed(self) -> bool:
         kill = self.config.kill_file
@@ -483,6 +513,8 @@ class LiveLoop:
             return "unknown_symbol"
         if bar_rule(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume):
             return "malformed"
+        if self.realtime and bar.ts > time.time_ns() + 2 * NS_PER_MINUTE:
+            return "future"  # one such bar would hold every later one as out of order
         if self.last_ts is not None and bar.ts <= self.last_ts:
             return "duplicate" if bar.ts == self.last_ts else "late"
         if gathering_ts is not None and bar.ts < gathering_ts:
@@ -661,6 +693,14 @@ class LiveLoop:
             )
         if info.segment[1] != info.segment[0]:
             self.segment += 1
+            if not info.holes:  # assign_segments counts no minutes for a missing day
+                self.fault(
+                    "gap",
+                    "a missing trading day before "
+                    f"{pd.Timestamp(ts, tz='UTC').isoformat()}; a new segment starts",
+                    "loop",
+                    ts,
+                )
 
     def bars_left(self) -> int:
         """Bars left in the episode, this one included (3 stands for "3 or more")."""
@@ -750,30 +790,43 @@ class LiveLoop:
         self.events[self._bar_index] = (ts, kind, payload)
 
     def send(
-        self, ts: int, orders, close, equity, priced: set | None = None, at_close: bool = False
+        self,
+        ts: int,
+        orders,
+        close,
+        equity,
+        priced: set | None = None,
+        at_close: bool = False,
+        tag: str = "",
     ) -> int:
-        """Risk-check each order, record it, send the ones allowed; returns how many went."""
+        """Risk-check each order, record it, send the ones allowed; returns how many went.
+        Reductions are checked first (they free cash and exposure for the buys); an order
+        refused for a passing cause (RETRIED) is decided again at the next bar."""
         while self.sent_at and self.sent_at[0] <= ts - 60 * 10**9:
             self.sent_at.popleft()
         held = self.positions()
-        target = {**held, **{s: t for s, _, t in orders}}
-        allowed = []
-        for symbol, qty, goal in orders:
+        after, refused, allowed = dict(held), {}, []
+        for symbol, qty, goal in sorted(orders, key=lambda o: abs(o[2]) > abs(held[o[0]])):
             reason = "dry_run" if self.config.dry_run else None
             if reason is None and priced is not None and symbol not in priced:
                 reason = "no_price"
+            planned = {**after, symbol: goal}
             reason = reason or order_refusal(
-                self.config.risk,
-                symbol,
-                qty,
-                held,
-                target,
-                close,
-                equity,
+                self.config.risk, symbol, qty, held, planned, close, equity,
                 len(self.sent_at) + len(allowed),
-            )
+            )  # fmt: skip
+            if reason:
+                refused[symbol] = reason
+            else:
+                after = planned
+                allowed.append(symbol)
+        allowed = []
+        for symbol, qty, goal in orders:  # recorded in the instruments' order, as strattest
+            reason = refused.get(symbol)
             side = "buy" if qty > 0 else "sell"
             if reason:
+                if reason in RETRIED:  # passing causes: this symbol is decided again next bar
+                    self.target[SYMBOLS.index(symbol)] = np.nan
                 self.count(f"risk_{reason}")
                 self.events.append(
                     (
@@ -790,7 +843,7 @@ class LiveLoop:
                     )
                 )
                 continue
-            client_id = f"{self.run_id}-{ts}-{symbol}"
+            client_id = f"{self.run_id}-{ts}-{symbol}{tag}"
             allowed.append(OrderRequest(client_id, symbol, qty, goal, ts))
             self.events.append(
                 (
@@ -943,6 +996,7 @@ class LiveLoop:
             "run_id": self.run_id,
             "manifest_hash": self.model.manifest_hash,
             "fingerprint": self.config.fingerprint(),
+            "settings": self.config.settings(),
             "model": str(self.trading.model),
             "feed": self.config.feed,
             "broker": self.broker.to_dict() if isinstance(self.broker, PaperBroker) else {},
@@ -970,6 +1024,8 @@ class LiveLoop:
             "audit": {"before": before, "after": after, "pending": [list(e) for e in pending]},
             "ended": ended,
             "stop_reason": self.stop_reason,
+            "exiting": self.exiting,
+            "parity": self.parity,
             "equity": self.ledger.last_equity(),
             "capital_start": self.episode_capital(),
             "closes": self.closes,
@@ -978,8 +1034,17 @@ class LiveLoop:
     # -- the end ---------------------------------------------------------------------------
 
     def finish(self) -> dict:
-        """End the run: an ``exit`` event, then (unless --no-flatten-on-exit) orders to flat
-        filled at the last close (there is no next open), the episode's end and run_end."""
+        """End the run: the exit (its event; what still waits for a fill cancelled; unless
+        --no-flatten-on-exit, orders to flat filled at the last close, as there is no next
+        open; the episode's end), committed as ``exiting``, then run_end. A loop killed
+        between the two commits only writes run_end when started again."""
+        if not self.exiting:
+            self.exit_positions()
+            self.exiting = True
+            self.commit()
+        return self.end_run()
+
+    def exit_positions(self) -> None:
         ts = self.last_ts or 0
         self.flush_check(self.finished)
         self.flush_check(self.check)
@@ -995,26 +1060,34 @@ class LiveLoop:
                 },
             )
         )
+        if self.episode < 0:  # nothing was decided in this run: its book is left as it came
+            return
+        self._bar_no = self.ledger.bars - 1
+        if hasattr(self.broker, "cancel_open"):
+            self.apply(self.broker.cancel_open(), ts)
         if self.config.flatten_on_exit and any(self.shares) and self.closes:
             orders = [(s, -int(self.shares[j]), 0) for j, s in enumerate(SYMBOLS) if self.shares[j]]
             self.target = np.zeros(len(SYMBOLS))
-            self._bar_no = self.ledger.bars - 1
             at_close = hasattr(self.broker, "settle_at_close")
-            self.send(ts, orders, self.closes, self.equity(self.closes), at_close=at_close)
-            if hasattr(self.broker, "settle_at_close"):
+            self.send(  # "-exit": not the id of an order this bar decided (it may be cancelled)
+                ts, orders, self.closes, self.equity(self.closes), at_close=at_close, tag="-exit"
+            )
+            if at_close:
                 self.apply(self.broker.settle_at_close(), ts)
             else:
                 self.await_fills(ts)
             self.ledger.rewrite_last(self.equity(self.closes), self.shares)
-        equity = self.equity(self.closes) if self.closes else self.cash
-        open_episode = self.episode >= 0 and not (
-            self.market.episodes and self.in_episode == self.market.episodes[self.episode][1]
-        )
-        if open_episode:
-            self.end_episode(ts, equity)
+        complete = self.market.episodes and self.in_episode == self.market.episodes[self.episode][1]
+        if not complete:
+            self.end_episode(ts, self.final_equity())
+
+    def final_equity(self) -> float:
+        return self.equity(self.closes) if self.closes else self.cash
+
+    def end_run(self) -> dict:
+        ts = self.last_ts or 0
         summary = self.summary()
         if self.store is not None:
-            self.commit()
             end = {
                 "summary": {"strategy": summary},
                 "blocks_run": self.episode + 1,
@@ -1033,7 +1106,7 @@ class LiveLoop:
             "counts": self.counts,
             "positions": self.positions(),
             "cash": self.cash,
-            "equity": equity,
+            "equity": self.final_equity(),
             "bars": self.ledger.bars,
             "fills": self.ledger.fills_count,
             "blocks": self.episode + 1,

@@ -82,7 +82,12 @@ def open_market(config: LiveConfig, meta: dict) -> Market:
         check_capital(trading.capital, close[rows])
         spreads = trading.costs.half_spreads(list(SYMBOLS), close)
         feed = ReplayFeed(
-            tables, int(rows[0]), int(rows[-1]) + 1, speed=spec.speed, label=spec.target
+            tables,
+            int(rows[0]),
+            int(rows[-1]) + 1,
+            speed=spec.speed,
+            label=spec.target,
+            poll_s=config.poll_s,
         )
         files = [] if spec.target == "builtin" else [spec.target]
         market = Market(feed, feed.history(), episodes, spreads, simulated, files)

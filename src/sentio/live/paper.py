@@ -6,8 +6,9 @@ default) or at that close (``fill="close"``), through the backtest's own kernel
 cash covers, the same commission, fees and half-spread. A replay through this broker is
 therefore comparable to strattest to the cent (tests/live/test_parity.py).
 
-Its book (cash, shares, the order waiting for the next open) is part of the loop's saved
-state; a client order id it has already taken is never executed twice.
+Its book (cash, shares, the order waiting for the next open, the last prices) is part of the
+loop's saved state, so a restart resumes it exactly; within that book a client order id is
+executed once. An exit cancels what still waits (there is no next open).
 """
 
 from __future__ import annotations
@@ -82,6 +83,17 @@ class PaperBroker:
         flattening exit: there is no next open)."""
         return self._fill(1)
 
+    def cancel_open(self) -> list[BrokerEvent]:
+        """Cancel what waits for a fill (an exit: there is no next open)."""
+        events = [
+            BrokerEvent(
+                "cancelled", o.client_id, o.symbol, detail="the run stopped before it filled"
+            )
+            for o in self.pending.values()
+        ]
+        self.pending = {}
+        return events
+
     def close(self) -> None:
         pass
 
@@ -144,6 +156,7 @@ class PaperBroker:
                 [o.client_id, o.symbol, o.qty, o.target, o.bar_ts] for o in self.pending.values()
             ],
             "taken": sorted(self.taken),
+            "prices": {s: list(p) for s, p in self.prices.items()},
         }
 
     def load(self, doc: dict) -> None:
@@ -151,6 +164,7 @@ class PaperBroker:
         self.shares = np.array(doc["shares"], dtype=np.int64)
         self.pending = {o[1]: OrderRequest(*o) for o in doc["pending"]}
         self.taken = set(doc["taken"])
+        self.prices = {s: tuple(p) for s, p in doc.get("prices", {}).items()}
 
 
 __all__ = ["PaperBroker"]

@@ -1,9 +1,10 @@
 """Risk limits, checked before every order the live loop would send.
 
 Each refusal has a reason code (:data:`REASONS`) recorded in the audit as a ``risk`` event;
-a refused order is simply not sent (the position stays as it is until a later decision).
-A reduction of a position is never refused by the exposure or size limits: only orders
-that add risk are.
+a refused order is not sent (after ``no_price`` or ``order_rate``, passing causes, the loop
+decides that symbol again at the next bar; after the others the position stays until the
+decision changes). A reduction of a position is never refused by these limits (only
+``no_price``, a symbol without a bar this minute, and ``--dry-run`` stop one).
 """
 
 from __future__ import annotations
@@ -55,27 +56,28 @@ def order_refusal(
     symbol: str,
     qty: int,
     held: dict[str, int],
-    target: dict[str, int],
+    after: dict[str, int],
     close: dict[str, float],
     equity: float,
     sent_this_minute: int,
 ) -> str | None:
-    """The reason code that refuses one order (``qty`` signed shares toward ``target``), or
-    None. ``held``: shares now; ``target``: the shares every order of this decision aims at.
+    """The reason code that refuses one order (``qty`` signed shares of ``symbol``), or None.
+    ``held``: the shares now; ``after``: the book once this order and those already allowed
+    fill. An order that reduces a position is never refused by these limits: refusing it
+    would keep the risk it removes.
 
     >>> limits = RiskLimits(max_order_value=1000.0)
     >>> order_refusal(limits, "QQQ", 20, {"QQQ": 0}, {"QQQ": 20}, {"QQQ": 100.0}, 5000.0, 0)
     'order_size'
-    >>> order_refusal(limits, "QQQ", -20, {"QQQ": 20}, {"QQQ": 0}, {"QQQ": 100.0}, 5000.0, 0)
+    >>> order_refusal(limits, "QQQ", -20, {"QQQ": 20}, {"QQQ": 0}, {"QQQ": 100.0}, 5000.0, 99)
     """
+    if abs(held[symbol] + qty) <= abs(held[symbol]):
+        return None
     if sent_this_minute >= limits.max_orders_per_minute:
         return "order_rate"
-    adds = abs(held[symbol] + qty) > abs(held[symbol])
-    if not adds:
-        return None
     if limits.max_order_value is not None and abs(qty) * close[symbol] > limits.max_order_value:
         return "order_size"
-    if gross_exposure(target, close, equity) > limits.max_gross_exposure + 1e-12:
+    if gross_exposure(after, close, equity) > limits.max_gross_exposure + 1e-12:
         return "gross_exposure"
     return None
 

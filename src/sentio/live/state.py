@@ -19,19 +19,68 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from sentio.core.errors import LiveError
 from sentio.core.hashing import unique_keys
 
 STATE_FORMAT = "sentio.live-state/1"
-# What ``sentio live status`` reads: a state.json without them is not a live state.
-STATUS_KEYS = ("run_id", "book", "counts", "last_ts")
+FIRST_TS, LAST_TS = 0, 4_102_444_800 * 10**9  # bar times of 1970 to 2100 (ns)
 BAR_RECORD = np.dtype([("ts", "<i8"), ("block", "<i8"), ("equity", "<f8"), ("shares", "<i8", 4)])
 FILL_RECORD = np.dtype(
     [("bar", "<f8"), ("instrument", "<f8"), ("qty", "<f8"), ("price", "<f8"), ("fees", "<f8")]
 )
+
+
+class Book(BaseModel):
+    cash: float
+    shares: list[StrictInt] = Field(min_length=4, max_length=4)
+
+
+class Audit(BaseModel):
+    before: StrictInt = Field(ge=0)
+    after: StrictInt = Field(ge=0)
+    pending: list[list]
+
+
+class SavedState(BaseModel):
+    """The fields a restart and ``sentio live status`` read, with their types: a state.json
+    that lacks one or mistypes it is refused naming the field, never a traceback."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format: Literal["sentio.live-state/1"]
+    run_id: str
+    manifest_hash: str
+    fingerprint: str
+    book: Book
+    last_ts: StrictInt | None = Field(ge=FIRST_TS, le=LAST_TS)
+    segment: StrictInt
+    episode: StrictInt
+    in_episode: StrictInt = Field(ge=0)
+    target: list[float | None] = Field(min_length=4, max_length=4)
+    strategy: dict
+    recent: list[list[float]]
+    day: StrictInt
+    day_start_equity: float
+    halted: bool
+    sent_at: list[StrictInt]
+    counts: dict[str, StrictInt]
+    stream: str
+    ledger: dict[str, StrictInt]
+    audit: Audit
+    ended: bool
+    exiting: bool
+    closes: dict[str, float]
+    parity: dict
+    equity: float | None
+    capital_start: float
+    model: str
+    feed: str
+    stop_reason: str
 
 
 class StateStore:
@@ -51,15 +100,6 @@ class StateStore:
         doc = store.load()
         if doc is None:
             raise LiveError(f"--state: {store.folder} holds no live state (state.json)")
-        book = doc.get("book")
-        if (
-            doc.get("format") != STATE_FORMAT
-            or any(k not in doc for k in STATUS_KEYS)
-            or not isinstance(book, dict)
-            or not isinstance(book.get("shares"), list)
-            or len(book["shares"]) != 4
-        ):
-            raise LiveError(f"--state: {store.path} is not a sentio live state ({STATE_FORMAT})")
         return doc
 
     def load(self) -> dict | None:
@@ -72,6 +112,14 @@ class StateStore:
             raise LiveError(f"{self.path}: not a readable live state ({exc})") from None
         if not isinstance(doc, dict):
             raise LiveError(f"{self.path}: not a live state (a JSON object)")
+        try:
+            SavedState.model_validate(doc)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first["loc"])
+            raise LiveError(
+                f"{self.path}: not a sentio live state ({STATE_FORMAT}): {where}: {first['msg']}"
+            ) from None
         return doc
 
     def save(self, doc: dict) -> None:
@@ -194,4 +242,4 @@ def _room(array: np.ndarray, n: int) -> np.ndarray:
     return grown
 
 
-__all__ = ["BAR_RECORD", "FILL_RECORD", "STATE_FORMAT", "STATUS_KEYS", "Ledger", "StateStore"]
+__all__ = ["BAR_RECORD", "FILL_RECORD", "STATE_FORMAT", "SavedState", "Ledger", "StateStore"]

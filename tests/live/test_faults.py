@@ -1,5 +1,5 @@
 """The live loop's fault policy, end to end: a scripted ``jsonl:-`` feed through the real
-``sentio live`` with one of each fault (docs of ``sentio.live.loop.FAULTS``), then ``saudit
+``sentio live`` with one of each fault (docs of ``sentio.live.faults.FAULTS``), then ``saudit
 verify`` on its audit.
 
 The oracle is the script itself: each special line is written with the fault it must cause,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sentio.backtest import flags
 from sentio.backtest.strattest import FILLS, SYMBOLS, StrattestConfig
 from sentio.core.errors import OptionError, excerpt
+from sentio.core.files import check_output, nearest_existing, writable
 from sentio.core.hashing import DuplicateKeyError, canonical_json, sha256_hex, unique_keys
 from sentio.data.segments import DEFAULT_MAX_GAP_MIN
 from sentio.live.feeds import FeedSpec
@@ -200,6 +201,40 @@ def _flat(doc: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def check_places(model: Path, state: Path | None, audit: Path | None, config) -> None:
+    """Refuse, before anything is written, a --state or --audit that would land on an input
+    (a replay or history file) or inside the model's artifact folder (its manifest would no
+    longer match, and every later run would refuse the model)."""
+    artifact = Path(model).resolve()
+    inputs = [p for p in (config.history, _replay_file(config.feed)) if p is not None]
+    for flag, place in (("--state", state), ("--audit", audit)):
+        if place is None:
+            continue
+        where = Path(place).resolve()
+        if where == artifact or artifact in where.parents:
+            raise OptionError(
+                f"{place} is inside the model's artifact folder {model}; write it elsewhere",
+                flag=flag,
+            )
+    if audit is not None:
+        check_output(audit, *inputs, flag="--audit")
+    if state is not None:
+        if Path(state).exists() and not Path(state).is_dir():
+            raise OptionError(f"{state} is a file; give a folder", flag="--state")
+        if not writable(state):
+            where = nearest_existing(Path(state))
+            why = "is a file" if not where.is_dir() else "cannot be written"
+            raise OptionError(f"{state} cannot be made: {where} {why}", flag="--state")
+        for path in inputs:
+            if Path(state).resolve() == Path(path).resolve():
+                raise OptionError(f"{state} is the input {path}; give a folder", flag="--state")
+
+
+def _replay_file(feed: str) -> Path | None:
+    spec = FeedSpec.parse(feed)
+    return Path(spec.target) if spec.kind == "replay" and spec.target != "builtin" else None
+
+
 def option_error(exc: ValidationError) -> OptionError:
     """The first failing field as one line naming its flag."""
     first = exc.errors()[0]
@@ -276,4 +311,12 @@ def wrong_type(name: str, value: Any) -> str:
     return ""
 
 
-__all__ = ["BROKERS", "DEFAULTS", "FLAG_OF", "LiveConfig", "option_error", "read_config_file"]
+__all__ = [
+    "BROKERS",
+    "DEFAULTS",
+    "FLAG_OF",
+    "LiveConfig",
+    "check_places",
+    "option_error",
+    "read_config_file",
+]

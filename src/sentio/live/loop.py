@@ -12,7 +12,7 @@ previous run left) and trades until the feed ends or it is stopped; it is flat b
 session close because ``decide`` is (``flat_last_minutes``). A replay with ``--blocks`` trades
 the blocks strattest would trade, each an episode with fresh capital that ends flat.
 
-Faults (docs/live.md): a bar that breaks a value rule, repeats or precedes the last minute
+Faults (faults.py, docs/live.md): a bar that breaks a value rule, repeats or precedes the last minute
 decided, arrives for an older minute than the one being gathered, lies outside the session or
 names an unknown symbol is dropped; a missing minute is a gap (a new segment when longer than
 ``max_gap``); a minute whose siblings did not all arrive is decided without them (their orders
@@ -47,16 +47,15 @@ from sentio.backtest.strattest import (
 from sentio.core.clock import NS_PER_MINUTE, build_time
 from sentio.core.domain import Bar
 from sentio.core.environment import environment
-from sentio.core.errors import LiveError, OptionError, StateError
-from sentio.core.files import check_output, nearest_existing, writable
+from sentio.core.errors import LiveError, StateError
 from sentio.core.hashing import canonical_json, sha256_file, sha256_hex
 from sentio.data.segments import assign_segments
 from sentio.data.trading_calendar import SessionCache
-from sentio.data.validate import bar_rule
 from sentio.features.inputs import as_input, clock_columns
 from sentio.infer import SequenceContext, StreamContext, load_model
-from sentio.infer.seq import probabilities_after
-from sentio.live.config import LiveConfig
+from sentio.live.checks import SessionCheck
+from sentio.live.config import LiveConfig, check_places
+from sentio.live.faults import admit, fault_detail
 from sentio.live.feeds import FeedSpec
 from sentio.live.market import open_broker, open_market
 from sentio.live.paper import PaperBroker
@@ -72,51 +71,6 @@ from sentio.strategy.signal import minutes_to_close
 RETRIED = ("no_price", "order_rate")
 MINUTE_GRACE_NS = 5 * 10**9  # a live minute's bars may arrive this long after its end
 EXIT_WAIT_S = 30.0  # how long an exit waits for a real broker to fill the flattening orders
-FAULTS = {
-    "malformed": "a message the feed could not read, or a bar that breaks a value rule: dropped",
-    "duplicate": "a bar of a minute already taken: dropped",
-    "late": "a bar older than the last minute decided: dropped",
-    "out_of_order": "a bar older than the minute being gathered: dropped",
-    "outside_session": "a bar outside the regular session: dropped",
-    "unknown_symbol": "a bar of a symbol the run does not trade: dropped",
-    "missing_symbol": "a minute decided without a sibling's bar (its orders refused: no_price) "
-    "or not decided for want of QQQ's",
-    "gap": "missing minutes before a bar: a hole, or a new segment past --max-gap or after a "
-    "missing trading day",
-    "future": "a bar of a live feed starting more than two minutes after the wall clock: dropped",
-}
-
-
-class SessionCheck:
-    """The bars of one session as the loop decided them, and the stream context's state
-    before the first: at the session's end the sequence path runs over them
-    (``infer.seq.probabilities_after``). After a restart it covers the bars since then."""
-
-    def __init__(self) -> None:
-        self.session: int | None = None
-        self.snapshot = None
-        self.rows: list[tuple] = []
-        self.p: list[float] = []
-
-    def start(self, stream: StreamContext, session: int) -> None:
-        self.session, self.snapshot = session, stream.snapshot()
-        self.rows, self.p = [], []
-
-    def add(self, ts: int, q: FeedBar, segment: int, p: float) -> None:
-        self.rows.append((ts, q.open, q.high, q.low, q.close, q.volume, segment))
-        self.p.append(p)
-
-    def result(self, model) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(bar times, p from the sequence path, p the loop decided on), or None if empty."""
-        if not self.rows:
-            return None
-        frame = pd.DataFrame(
-            self.rows, columns=["ts", "open", "high", "low", "close", "volume", "segment"]
-        )
-        p_seq = probabilities_after(model, self.snapshot, as_input(frame))
-        ts = frame["ts"].to_numpy(np.int64)
-        self.rows, self.p, p_stream = [], [], np.array(self.p, dtype=np.float64)
-        return ts, p_seq, p_stream
 
 
 class LiveLoop:
@@ -472,7 +426,7 @@ class LiveLoop:
                     continue
                 verdict = self.admit(item, gathering_ts)
                 if verdict:
-                    self.fault(verdict, self._fault_detail(verdict, item), item.source, item.ts)
+                    self.fault(verdict, fault_detail(verdict, item), item.source, item.ts)
                     continue
                 if gathering_ts is not None and item.ts > gathering_ts:
                     self.minute(gathering_ts, gathering)
@@ -480,9 +434,7 @@ class LiveLoop:
                 if gathering_ts is None:
                     gathering_ts = item.ts
                 if item.symbol in gathering:
-                    self.fault(
-                        "duplicate", self._fault_detail("duplicate", item), item.source, item.ts
-                    )
+                    self.fault("duplicate", fault_detail("duplicate", item), item.source, item.ts)
                     continue
                 gathering[item.symbol] = item
                 if len(gathering) == len(SYMBOLS):
@@ -508,27 +460,9 @@ class LiveLoop:
         return kill is not None and kill.exists()
 
     def admit(self, bar: FeedBar, gathering_ts: int | None) -> str:
-        """The fault that drops an arriving bar, or "" to take it."""
-        if bar.symbol not in SYMBOLS:
-            return "unknown_symbol"
-        if bar_rule(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume):
-            return "malformed"
-        if self.realtime and bar.ts > time.time_ns() + 2 * NS_PER_MINUTE:
-            return "future"  # one such bar would hold every later one as out of order
-        if self.last_ts is not None and bar.ts <= self.last_ts:
-            return "duplicate" if bar.ts == self.last_ts else "late"
-        if gathering_ts is not None and bar.ts < gathering_ts:
-            return "out_of_order"
-        if not self.sessions(bar.ts)[0]:
-            return "outside_session"
-        return ""
-
-    def _fault_detail(self, kind: str, bar: FeedBar) -> str:
-        when = pd.Timestamp(bar.ts, tz="UTC").isoformat()
-        if kind == "malformed":
-            rule, field = bar_rule(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume)
-            return f"{bar.symbol} bar at {when}: {field} breaks {rule}"
-        return f"{bar.symbol} bar at {when}: {FAULTS[kind]}"
+        """The fault that drops an arriving bar, or "" to take it (faults.py)."""
+        now = time.time_ns() if self.realtime else None
+        return admit(bar, self.last_ts, gathering_ts, self.sessions, now)
 
     def fault(self, kind: str, detail: str, source: str, ts: int | None = None) -> None:
         self.count(f"fault_{kind}")
@@ -1153,40 +1087,6 @@ class LiveLoop:
         }
 
 
-def check_places(model: Path, state: Path | None, audit: Path | None, config) -> None:
-    """Refuse, before anything is written, a --state or --audit that would land on an input
-    (a replay or history file) or inside the model's artifact folder (its manifest would no
-    longer match, and every later run would refuse the model)."""
-    artifact = Path(model).resolve()
-    inputs = [p for p in (config.history, _replay_file(config.feed)) if p is not None]
-    for flag, place in (("--state", state), ("--audit", audit)):
-        if place is None:
-            continue
-        where = Path(place).resolve()
-        if where == artifact or artifact in where.parents:
-            raise OptionError(
-                f"{place} is inside the model's artifact folder {model}; write it elsewhere",
-                flag=flag,
-            )
-    if audit is not None:
-        check_output(audit, *inputs, flag="--audit")
-    if state is not None:
-        if Path(state).exists() and not Path(state).is_dir():
-            raise OptionError(f"{state} is a file; give a folder", flag="--state")
-        if not writable(state):
-            where = nearest_existing(Path(state))
-            why = "is a file" if not where.is_dir() else "cannot be written"
-            raise OptionError(f"{state} cannot be made: {where} {why}", flag="--state")
-        for path in inputs:
-            if Path(state).resolve() == Path(path).resolve():
-                raise OptionError(f"{state} is the input {path}; give a folder", flag="--state")
-
-
-def _replay_file(feed: str) -> Path | None:
-    spec = FeedSpec.parse(feed)
-    return Path(spec.target) if spec.kind == "replay" and spec.target != "builtin" else None
-
-
 def json_of(model: BaseModel, exclude: set | None = None) -> dict:
     import json
 
@@ -1200,6 +1100,5 @@ def _strategy_from(doc: dict) -> StrategyState:
 
 
 __all__ = [
-    "FAULTS",
     "LiveLoop",
 ]

@@ -39,15 +39,15 @@ def live_command(
     feed: str | None = typer.Option(
         None,
         "--feed",
-        help="Where bars come from: replay:FILE[@SPEED] (canonical Parquet, or 'builtin' for "
+        help="Where bars come from: replay:FILE\\[@SPEED] (canonical Parquet, or 'builtin' for "
         "the model's own market; SPEED x real time or max, the default), csv-tail:FILE (a CSV "
         "another program appends to), jsonl:- (JSON lines on stdin), alpaca (needs "
-        "sentio[alpaca]).",
+        "sentio\\[alpaca]).",
     ),
     broker: str = typer.Option(
         "paper",
         "--broker",
-        help="paper (the backtest's execution model) or alpaca-paper (needs sentio[alpaca]).",
+        help="paper (the backtest's execution model) or alpaca-paper (needs sentio\\[alpaca]).",
     ),
     audit: Path | None = typer.Option(
         None, "--audit", help="SQLite audit store to record the run into (kind live)."

@@ -12,9 +12,9 @@ previous run left) and trades until the feed ends or it is stopped; it is flat b
 session close because ``decide`` is (``flat_last_minutes``). A replay with ``--blocks`` trades
 the blocks strattest would trade, each an episode with fresh capital that ends flat.
 
-Faults (faults.py, docs/live.md): a bar that breaks a value rule, repeats or precedes the last minute
-decided, arrives for an older minute than the one being gathered, lies outside the session or
-names an unknown symbol is dropped; a missing minute is a gap (a new segment when longer than
+Faults (faults.py, docs/live.md): a bar that breaks a value rule, repeats or precedes the
+last minute decided, arrives for an older minute than the one being gathered, lies outside
+the session or names an unknown symbol is dropped; a missing minute is a gap (a new segment when longer than
 ``max_gap``); a minute whose siblings did not all arrive is decided without them (their orders
 refused: ``no_price``), one without QQQ is not decided. Each is counted and audited.
 

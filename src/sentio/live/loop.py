@@ -14,9 +14,10 @@ the blocks strattest would trade, each an episode with fresh capital that ends f
 
 Faults (faults.py, docs/live.md): a bar that breaks a value rule, repeats or precedes the
 last minute decided, arrives for an older minute than the one being gathered, lies outside
-the session or names an unknown symbol is dropped; a missing minute is a gap (a new segment when longer than
-``max_gap``); a minute whose siblings did not all arrive is decided without them (their orders
-refused: ``no_price``), one without QQQ is not decided. Each is counted and audited.
+the session or names an unknown symbol is dropped; a missing minute is a gap (a new segment
+when longer than ``max_gap``); a minute whose siblings did not all arrive is decided without
+them (their orders refused: ``no_price``), one without QQQ is not decided. Each is counted and
+audited.
 
 Restart. After every minute the state (``state.py``) is written atomically with the audit
 events of that minute, then the events are appended: a loop killed at any point resumes from

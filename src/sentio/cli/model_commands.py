@@ -318,3 +318,73 @@ def parity_command(
         )
     if not report.identical:
         raise typer.Exit(1)
+
+
+REGISTRY_HELP = "Registry folder (versions/, current.json, history.jsonl)."
+
+
+@app.command("publish")
+def publish_command(
+    directory: Path = typer.Argument(..., help="Artifact directory to publish."),
+    registry: Path = typer.Option(..., "--registry", help=REGISTRY_HELP),
+    note: str = typer.Option("", "--note", help="Why it is published (kept in the history)."),
+) -> None:
+    """Verify an artifact and copy it into the registry as its next version (not current)."""
+    from sentio.model.versions import ModelRegistry
+
+    version = ModelRegistry(registry).publish(directory, note)
+    console.print(f"published {directory} as {version} in {registry}")
+
+
+@app.command("promote")
+def promote_command(
+    version: str = typer.Argument(..., help="The version to make current (see history)."),
+    registry: Path = typer.Option(..., "--registry", help=REGISTRY_HELP),
+    reason: str = typer.Option("", "--reason", help="Why (kept in the history)."),
+) -> None:
+    """Point the registry's current model at VERSION (atomically)."""
+    from sentio.model.versions import ModelRegistry
+
+    before = ModelRegistry(registry).promote(version, reason)
+    console.print(f"current: {version} (was {before or 'none'})")
+
+
+@app.command("rollback")
+def rollback_command(
+    registry: Path = typer.Option(..., "--registry", help=REGISTRY_HELP),
+    reason: str = typer.Option("", "--reason", help="Why (kept in the history)."),
+) -> None:
+    """Point the registry's current model back at the version it replaced."""
+    from sentio.model.versions import ModelRegistry
+
+    back = ModelRegistry(registry).rollback(reason)
+    console.print(f"current: {back} (rolled back)")
+
+
+@app.command("history")
+def history_command(
+    registry: Path = typer.Option(..., "--registry", help=REGISTRY_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Every publish, promote and rollback of a registry, and its current version (reads only)."""
+    from sentio.model.versions import ModelRegistry, RegistryError
+
+    if not registry.is_dir():
+        raise RegistryError(f"{registry} is not a registry folder", flag="--registry")
+    store = ModelRegistry(registry)
+    doc = {"current": store.current(), "versions": store.versions(), "history": store.history()}
+    if json_out:
+        print_json(doc)
+        return
+    rows = [
+        [new_york(e["at"]), e["action"], e["version"], e.get("previous") or "", e["reason"]]
+        for e in doc["history"]
+    ]
+    console.print(
+        table(
+            f"registry {registry}: current {doc['current'] or 'none'}",
+            ["at (New York)", "action", "version", "previous", "reason"],
+            rows,
+            left=5,
+        )
+    )

@@ -1,0 +1,102 @@
+"""The retraining policy and the schedule of folds it implies (issue 14, first piece).
+
+One :class:`RetrainPolicy` describes how a model is kept current: train on the last
+``train_window`` sessions, retrain every ``retrain_every`` sessions, warm-start from the
+incumbent or start from scratch, for how many epochs, how much better a candidate must be to
+replace the incumbent (the gate), and when a model is too old to trade. The walk-forward
+backtest, the live retrainer and ``sentio train --enable-realtime`` are to share it, so the
+policy a backtest measures is the policy that trades.
+
+:func:`fold_schedule` turns a policy and the sessions of a series into folds: each fold trains
+on ``train_window`` sessions that end before it and trades the next ``retrain_every``
+sessions; the training side never reaches into the traded sessions (the training's own
+embargo of ``horizon + seq_len`` bars after each split is the pipeline's business, inside the
+training window).
+
+>>> policy = RetrainPolicy(train_window=3, retrain_every=2)
+>>> [(f.train, f.trade) for f in fold_schedule(list(range(10, 19)), policy)]
+[((10, 12), (13, 14)), ((12, 14), (15, 16)), ((14, 16), (17, 18))]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sentio.core.errors import OptionError, excerpt
+
+_SPAN = re.compile(r"^\s*(\d+)\s*(d|s|sessions?)?\s*$")
+
+
+def sessions_of(text: str | int, flag: str) -> int:
+    """A span of trading sessions: ``60``, ``60d`` or ``60 sessions`` (a ``d`` is a trading
+    day, one NYSE session; calendar days are never meant).
+
+    >>> sessions_of("60d", "--train-window"), sessions_of(5, "--retrain-every")
+    (60, 5)
+    >>> sessions_of("2w", "--every")
+    Traceback (most recent call last):
+    ...
+    sentio.core.errors.OptionError: --every: give a number of sessions like 5 or 5d, got '2w'
+    """
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        match = _SPAN.match(str(text))
+        if not match:
+            raise OptionError(
+                f"give a number of sessions like 5 or 5d, got {excerpt(text)}", flag=flag
+            )
+        value = int(match.group(1))
+    if value < 1:
+        raise OptionError(f"must be at least 1 session, got {excerpt(text)}", flag=flag)
+    return value
+
+
+class RetrainPolicy(BaseModel):
+    """How a model is kept current; every field has a flag of the same name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    train_window: int = Field(60, ge=1, le=10_000)  # sessions a model trains on (the newest)
+    retrain_every: int = Field(5, ge=1, le=10_000)  # sessions between two retrainings
+    warm_start: bool = False  # start from the incumbent's weights (else from scratch)
+    epochs: int | None = Field(None, ge=1, le=10_000)  # None: the preset's
+    gate_margin: float = Field(0.0, ge=0, le=1)  # log loss a candidate may lose and still win
+    shadow_sessions: int = Field(5, ge=1, le=1_000)  # newest unseen sessions the gate compares on
+    expire_after: int | None = Field(None, ge=1, le=10_000)  # sessions; older: flat, not traded
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One retraining: train on sessions ``train`` (first, last: inclusive), trade ``trade``."""
+
+    number: int
+    train: tuple[int, int]
+    trade: tuple[int, int]
+
+
+def fold_schedule(sessions: list[int], policy: RetrainPolicy) -> list[Fold]:
+    """The folds over ``sessions`` (sorted session numbers of a series, gaps allowed): the first
+    fold trades right after the first ``train_window`` sessions; each fold trades
+    ``retrain_every`` sessions (the last may trade fewer) and trains on the ``train_window``
+    sessions just before them. Deterministic: the same sessions and policy give the same folds.
+
+    >>> [f.trade for f in fold_schedule([1, 2, 3, 5, 8], RetrainPolicy(train_window=2,
+    ...                                                               retrain_every=2))]
+    [(3, 5), (8, 8)]
+    """
+    ordered = sorted(set(sessions))
+    folds = []
+    start = policy.train_window
+    while start < len(ordered):
+        trade = ordered[start : start + policy.retrain_every]
+        train = ordered[start - policy.train_window : start]
+        folds.append(Fold(len(folds), (train[0], train[-1]), (trade[0], trade[-1])))
+        start += policy.retrain_every
+    return folds
+
+
+__all__ = ["Fold", "RetrainPolicy", "fold_schedule", "sessions_of"]

@@ -70,7 +70,7 @@ MIGRATIONS = {
 KINDS = ("run_start", "block_start", "fill", "bar", "order", "block_end", "run_end")
 # What only a live run records (sentio live, docs/live.md): feed faults, risk refusals, broker
 # acknowledgements, restarts, the exit.
-LIVE_KINDS = ("feed_fault", "risk", "broker", "restart", "exit", "session_check")
+LIVE_KINDS = ("feed_fault", "risk", "broker", "restart", "exit", "session_check", "swap")
 # A recorded payload nests 4 levels at most (run_start, run_end); this bound keeps a forged
 # 100,000-deep one from exhausting the stack of json (or of anything that walks the payload).
 MAX_DEPTH = 32

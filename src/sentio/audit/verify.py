@@ -47,7 +47,7 @@ CENT = 0.005
 RELATIVE = 1e-9
 MONEY = {"fees"}
 FILL_SIDE = ("order", "fill", "broker", "risk")  # events of a bar that may follow it
-LIVE_ONLY = ("feed_fault", "risk", "broker", "restart", "exit", "session_check")
+LIVE_ONLY = ("feed_fault", "risk", "broker", "restart", "exit", "session_check", "swap")
 
 
 @dataclass
@@ -233,6 +233,7 @@ class Replay:
         self.fixed_blocks = not self.live  # a live run may stop inside a block
         self.exited = False  # fills after a live run's exit event: its flattening orders
         self.block_closed = False
+        self.swapped_at: int | None = None  # the first bar time served by a swapped-in model
         self.left = self.minutes_to_close()
         self.block = None
         ended = False
@@ -304,6 +305,10 @@ class Replay:
             self.exited = True
         elif kind == "session_check":
             self.session_check(seq, e)
+        elif kind == "swap":
+            if e["ok"]:  # the model the next bars are decided with, and its thresholds
+                self.thresholds = e["thresholds"]
+                self.swapped_at = self.swapped_at if self.swapped_at is not None else ts
         elif kind == "broker" and e.get("event") == "adopted":
             self.shares = {s: int(e["positions"][s]) for s in SYMBOLS}  # the broker's book
         elif kind in ("feed_fault", "risk", "broker"):
@@ -394,7 +399,13 @@ class Replay:
         remembered ones of bars outside the blocks."""
         from sentio.audit.rerun import Target
 
-        out = [Target(t, seq, e["p_stream"], e["close"]) for t, (seq, e) in self.recorded.items()]
+        out = [
+            Target(t, seq, e["p_stream"], e["close"])
+            for t, (seq, e) in self.recorded.items()
+            # the re-run loads the run_start model; bars a swapped-in model decided are
+            # checked by the session checks (both paths, that model)
+            if self.swapped_at is None or t < self.swapped_at
+        ]
         return out + [Target(t, seq, p, None) for t, (seq, p) in self.remembered.items()]
 
     def fill(self, seq: int, ts: int, e: dict) -> None:

@@ -147,6 +147,12 @@ def live_command(
     kill_file: Path | None = typer.Option(
         None, "--kill-file", help="Stop cleanly when this file appears."
     ),
+    registry: Path | None = typer.Option(
+        None,
+        "--registry",
+        help="Serve the model registry's current version instead of --model, and swap to a "
+        "newly promoted one at the next bar (sentio model publish / promote).",
+    ),
     allow_model_change: bool = typer.Option(
         False,
         "--allow-model-change",

@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "dry_run": False,
     "flatten_on_exit": True,
     "kill_file": None,
+    "registry": None,
     "allow_in_sample": False,
     "poll": 1.0,
     "seed": 7,
@@ -85,6 +86,7 @@ class LiveConfig(BaseModel):
     dry_run: bool = False
     flatten_on_exit: bool = True
     kill_file: Path | None = None
+    registry: Path | None = None  # serve the registry's current model, swapping when it moves
     poll_s: float = Field(1.0, gt=0, le=60)  # seconds a feed waits before an idle tick
 
     def settings(self) -> dict[str, Any]:
@@ -94,7 +96,7 @@ class LiveConfig(BaseModel):
         --dry-run, the exit's flattening or the history file (read only at a fresh start)."""
         keep = self.model_dump(
             mode="json",
-            exclude={"kill_file", "poll_s", "dry_run", "flatten_on_exit", "history"},
+            exclude={"kill_file", "poll_s", "dry_run", "flatten_on_exit", "history", "registry"},
         )
         keep["trading"].pop("model", None)
         keep["trading"].pop("cache_dir", None)
@@ -131,6 +133,11 @@ class LiveConfig(BaseModel):
                 "a replay warms up on the bars before its first; --history is for the other "
                 "feeds (csv-tail, jsonl, alpaca)",
                 flag="--history",
+            )
+        if s["registry"] is not None and s["model"] is not None:
+            raise OptionError(
+                "the registry's current version is the model; give --model or --registry",
+                flag="--registry",
             )
         if spec.kind == "replay" and s["broker"] != "paper":
             raise OptionError(
@@ -179,6 +186,7 @@ class LiveConfig(BaseModel):
                 dry_run=s["dry_run"],
                 flatten_on_exit=s["flatten_on_exit"],
                 kill_file=Path(s["kill_file"]) if s["kill_file"] else None,
+                registry=Path(s["registry"]) if s["registry"] else None,
                 poll_s=s["poll"],
             )
         except ValidationError as exc:
@@ -282,10 +290,28 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return doc
 
 
-PATHS = {"model", "feed", "history", "kill_file", "broker", "fill", "rule", "allocation"}
+PATHS = {
+    "model",
+    "feed",
+    "history",
+    "kill_file",
+    "registry",
+    "broker",
+    "fill",
+    "rule",
+    "allocation",
+}
 INTS = {"max_gap", "blocks", "block_size", "max_orders_per_minute", "seed"}
 FLAGS = {"dry_run", "flatten_on_exit", "allow_in_sample"}
-OPTIONAL = {"model", "history", "blocks", "max_order_value", "max_daily_loss", "kill_file"}
+OPTIONAL = {
+    "model",
+    "history",
+    "blocks",
+    "max_order_value",
+    "max_daily_loss",
+    "kill_file",
+    "registry",
+}
 
 
 def wrong_type(name: str, value: Any) -> str:

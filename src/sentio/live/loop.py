@@ -48,7 +48,7 @@ from sentio.backtest.strattest import (
 from sentio.core.clock import NS_PER_MINUTE, build_time
 from sentio.core.domain import Bar
 from sentio.core.environment import environment
-from sentio.core.errors import LiveError, StateError
+from sentio.core.errors import LiveError, ParityError, SentioError, StateError
 from sentio.core.hashing import canonical_json, sha256_file, sha256_hex
 from sentio.data.segments import assign_segments
 from sentio.data.trading_calendar import SessionCache
@@ -64,6 +64,7 @@ from sentio.live.risk import order_refusal
 from sentio.live.state import STATE_FORMAT, Ledger, StateStore
 from sentio.live.types import SYMBOLS, BrokerEvent, FeedBar, FeedFault, OrderRequest
 from sentio.model.artifact import load_verified
+from sentio.model.versions import ModelRegistry
 from sentio.strategy import StrategyState, allocate, decide
 from sentio.strategy.signal import minutes_to_close
 
@@ -89,7 +90,13 @@ class LiveLoop:
         adopt_broker_positions: bool = False,
         profile: bool = False,
     ) -> None:
-        if config.trading.model is None:  # as strattest: the newest artifact, and it says so
+        self.registry = ModelRegistry(config.registry) if config.registry else None
+        if self.registry is not None:  # its current version (or, resuming, the one serving)
+            model = serving_model(self.registry, state_dir)
+            config = config.model_copy(
+                update={"trading": config.trading.model_copy(update={"model": model})}
+            )
+        elif config.trading.model is None:  # as strattest: the newest artifact, and it says so
             model = newest_artifact()
             config = config.model_copy(
                 update={"trading": config.trading.model_copy(update={"model": model})}
@@ -113,6 +120,7 @@ class LiveLoop:
         self.realtime = FeedSpec.parse(config.feed).kind != "replay"  # bars on the wall clock
         self.check = SessionCheck()
         self.finished = SessionCheck()  # the session before, checked after the next's orders
+        self.pointer_seen: tuple | None = None  # the registry pointer's (mtime, size) last read
         # both inference paths, as strattest's run_end records them (the session checks')
         self.parity = {"bars": 0, "compared": 0, "bars_differ": 0, "max_abs_diff": 0.0}
         self.stop_reason = ""
@@ -507,6 +515,8 @@ class LiveLoop:
         if self.sessions(ts)[1] != self.check.session:  # checked after this minute's orders
             self.finished, self.check = self.check, SessionCheck()
             self.check.start(self.stream, self.sessions(ts)[1])
+        if self.registry is not None:
+            self.watch_registry(ts)  # a swap happens here, between bars
         self.new_segment(ts)
         self.start_episode_if_due(ts)
         q = bars["QQQ"]
@@ -571,6 +581,61 @@ class LiveLoop:
             )
         if self.on_bar:
             self.on_bar(self.status(ts, p, decision.exposure, sent, equity))
+
+    def watch_registry(self, ts: int) -> None:
+        """Serve the registry's current version from this bar on when it moved: the new
+        model takes the stream context's feature state and window ring (the same feature spec
+        and a window no longer than the ring: ``StreamContext.switch``), the positions carry
+        over, and the swap is an audited event with both manifest hashes and the gate's numbers.
+        A version that fails to load or to switch is refused (an event); the incumbent stays."""
+        try:
+            stat = self.registry.pointer.stat()
+        except OSError:
+            return
+        seen = (stat.st_mtime_ns, stat.st_size)
+        if seen == self.pointer_seen:
+            return
+        self.pointer_seen = seen
+        payload = {"from_manifest": self.model.manifest_hash, "from": str(self.trading.model)}
+        try:
+            version = self.registry.current()
+            path = self.registry.path(version)
+            if Path(path).resolve() == Path(self.trading.model).resolve():
+                return
+            meta = load_verified(path)
+            model = load_model(path, door="metadata.json")
+            payload.update(version=version, to=str(path), to_manifest=model.manifest_hash)
+            if model.spec_hash != self.model.spec_hash or model.seq_len > self.model.seq_len:
+                raise ParityError(
+                    f"{version} needs feature spec {model.spec_hash[:12]}... and {model.seq_len} "
+                    f"rows; the running context has {self.model.spec_hash[:12]}... and "
+                    f"{self.model.seq_len}: start a new --state for it"
+                )
+        except SentioError as exc:
+            self.count("swaps_refused")
+            self.events.append((ts, "swap", {**payload, "ok": False, "detail": str(exc)}))
+            return
+        self.flush_check(self.finished)  # the bars decided so far, with the model that did
+        self.flush_check(self.check)
+        self.stream.switch(model)
+        self.check.start(self.stream, self.sessions(ts)[1])
+        self.model, self.meta, self.thresholds = model, meta, meta["thresholds"]
+        self.trading = self.trading.model_copy(update={"model": Path(path)})
+        gate = [e.get("gate") for e in self.registry.history()
+                if e["action"] in ("promote", "rollback") and e["version"] == version]  # fmt: skip
+        self.count("swaps")
+        self.events.append(
+            (
+                ts,
+                "swap",
+                {
+                    **payload,
+                    "ok": True,
+                    "thresholds": self.thresholds,
+                    "gate": gate[-1] if gate else None,
+                },
+            )  # fmt: skip
+        )
 
     def flush_check(self, check: SessionCheck) -> None:
         """The sequence path over a session's bars (from the stream's state at its start),
@@ -1086,6 +1151,23 @@ class LiveLoop:
             "refused": sum(v for k, v in self.counts.items() if k.startswith("risk_")),
             "lag_s": round(time.time() - (ts / 1e9 + 60), 3),
         }
+
+
+def serving_model(registry: ModelRegistry, state_dir: Path | None) -> Path:
+    """The model a run on ``registry`` starts with: the version a killed run was serving (it
+    swaps to the current one at its next bar), else the current version."""
+    if state_dir is not None and (Path(state_dir) / "state.json").is_file():
+        saved = StateStore(state_dir).load()
+        serving = Path(saved.get("model", ""))
+        if not saved["ended"] and serving.parent == registry.versions_dir:
+            return registry.path(serving.name)
+    version = registry.current()
+    if version is None:
+        raise LiveError(
+            f"--registry: {registry.folder} has no current version; publish and promote one "
+            "(sentio model publish / promote)"
+        )
+    return registry.path(version)
 
 
 def json_of(model: BaseModel, exclude: set | None = None) -> dict:

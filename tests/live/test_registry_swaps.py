@@ -5,6 +5,7 @@ running stream context is refused and the incumbent keeps trading; the audit ver
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from sentio.audit.store import AuditStore
@@ -99,3 +100,32 @@ def test_a_registry_without_a_current_version_is_refused(tmp_path, tiny_artifact
     )
     with pytest.raises(LiveError, match="no current version"):
         LiveLoop(config)
+
+
+def test_a_model_past_its_expiry_does_not_trade(tmp_path, tiny_artifact):
+    """--expire-after 1: bars more than one session past the model's validation end are
+    decided flat (a model_expired risk event when that begins), the ones before trade."""
+    from sentio.data.trading_calendar import locate
+    from sentio.model.artifact import read_meta
+
+    config = LiveConfig(
+        trading=StrattestConfig(model=tiny_artifact, cache_dir=None),
+        feed="replay:builtin",
+        expire_after=1,
+    )
+    store = AuditStore(tmp_path / "audit.db")
+    try:
+        LiveLoop(config, store=store).run()
+    finally:
+        store.close()
+    last = read_meta(tiny_artifact)["data"]["splits"]["validation"]["last_ts"]
+    events = audit_events(tmp_path / "audit.db")
+    bar_ts = [t for t, k, _ in events if k == "bar"]
+    session = dict(zip(bar_ts, locate(np.array(bar_ts, dtype=np.int64))[1].tolist(), strict=True))
+    data_session = int(locate(np.array([last], dtype=np.int64))[1][0])
+    expired = [t for t in bar_ts if session[t] - data_session > 1]
+    assert expired and len(expired) < len(bar_ts)  # the replay crosses the expiry
+    risk = [(t, p) for t, k, p in events if k == "risk"]
+    assert [(t, p["reason"]) for t, p in risk] == [(expired[0], "model_expired")]
+    buys = [t for t, k, p in events if k == "order" and p["side"] == "buy"]
+    assert buys and all(t < expired[0] for t in buys)  # traded before, never after

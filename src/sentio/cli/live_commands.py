@@ -147,6 +147,12 @@ def live_command(
     kill_file: Path | None = typer.Option(
         None, "--kill-file", help="Stop cleanly when this file appears."
     ),
+    expire_after: int | None = typer.Option(
+        None,
+        "--expire-after",
+        help="Sessions: a model more than this many sessions past its newest data (its "
+        "validation end) does not trade (flat, reason model_expired) (off).",
+    ),
     registry: Path | None = typer.Option(
         None,
         "--registry",

@@ -53,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "flatten_on_exit": True,
     "kill_file": None,
     "registry": None,
+    "expire_after": None,
     "allow_in_sample": False,
     "poll": 1.0,
     "seed": 7,
@@ -87,6 +88,7 @@ class LiveConfig(BaseModel):
     flatten_on_exit: bool = True
     kill_file: Path | None = None
     registry: Path | None = None  # serve the registry's current model, swapping when it moves
+    expire_after: int | None = Field(None, ge=1, le=10_000)  # sessions past the model's data
     poll_s: float = Field(1.0, gt=0, le=60)  # seconds a feed waits before an idle tick
 
     def settings(self) -> dict[str, Any]:
@@ -187,6 +189,7 @@ class LiveConfig(BaseModel):
                 flatten_on_exit=s["flatten_on_exit"],
                 kill_file=Path(s["kill_file"]) if s["kill_file"] else None,
                 registry=Path(s["registry"]) if s["registry"] else None,
+                expire_after=s["expire_after"],
                 poll_s=s["poll"],
             )
         except ValidationError as exc:
@@ -301,7 +304,7 @@ PATHS = {
     "rule",
     "allocation",
 }
-INTS = {"max_gap", "blocks", "block_size", "max_orders_per_minute", "seed"}
+INTS = {"max_gap", "blocks", "block_size", "max_orders_per_minute", "seed", "expire_after"}
 FLAGS = {"dry_run", "flatten_on_exit", "allow_in_sample"}
 OPTIONAL = {
     "model",
@@ -311,6 +314,7 @@ OPTIONAL = {
     "max_daily_loss",
     "kill_file",
     "registry",
+    "expire_after",
 }
 
 

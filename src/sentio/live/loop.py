@@ -51,7 +51,7 @@ from sentio.core.environment import environment
 from sentio.core.errors import LiveError, ParityError, SentioError, StateError
 from sentio.core.hashing import canonical_json, sha256_file, sha256_hex
 from sentio.data.segments import assign_segments
-from sentio.data.trading_calendar import SessionCache
+from sentio.data.trading_calendar import SessionCache, locate
 from sentio.features.inputs import as_input, clock_columns
 from sentio.infer import SequenceContext, StreamContext, load_model
 from sentio.live.checks import SessionCheck
@@ -120,6 +120,8 @@ class LiveLoop:
         self.realtime = FeedSpec.parse(config.feed).kind != "replay"  # bars on the wall clock
         self.check = SessionCheck()
         self.finished = SessionCheck()  # the session before, checked after the next's orders
+        self.stale = False  # the serving model passed --expire-after
+        self._data_session = ("", -1)  # (manifest, session of its newest data)
         self.pointer_seen: tuple | None = None  # the registry pointer's (mtime, size) last read
         # both inference paths, as strattest's run_end records them (the session checks')
         self.parity = {"bars": 0, "compared": 0, "bars_differ": 0, "max_abs_diff": 0.0}
@@ -543,7 +545,7 @@ class LiveLoop:
             self.day, self.halted = session, False
             self.day_start_equity = self.equity(close)
         bars_left = self.bars_left()
-        flat = ending(bars_left, self.next_open) or self.halted
+        flat = ending(bars_left, self.next_open) or self.halted or self.expired(ts, session)
         want = np.zeros(len(SYMBOLS)) if flat else np.array([weights[s] for s in SYMBOLS])
         orders = []
         if np.any(want != self.target):
@@ -581,6 +583,35 @@ class LiveLoop:
             )
         if self.on_bar:
             self.on_bar(self.status(ts, p, decision.exposure, sent, equity))
+
+    def expired(self, ts: int, session: int) -> bool:
+        """The serving model is more than --expire-after sessions past its newest data (its
+        validation end): flat, and a ``model_expired`` risk event when that begins."""
+        limit = self.config.expire_after
+        if limit is None:
+            return False
+        if self._data_session[0] != self.model.manifest_hash:  # once per model
+            last = int(self.meta["data"]["splits"]["validation"]["last_ts"])
+            number = int(locate(np.array([last], dtype=np.int64))[1][0])
+            self._data_session = (self.model.manifest_hash, number)
+        age = session - self._data_session[1]
+        now = age > limit
+        if now and not self.stale:
+            self.count("risk_model_expired")
+            self.events.append(
+                (
+                    ts,
+                    "risk",
+                    {
+                        "block": self.episode,
+                        "reason": "model_expired",
+                        "age_sessions": int(age),
+                        "limit_sessions": limit,
+                    },
+                )  # fmt: skip
+            )
+        self.stale = now
+        return now
 
     def watch_registry(self, ts: int) -> None:
         """Serve the registry's current version from this bar on when it moved: the new

@@ -23,6 +23,8 @@ REASONS = {
     "next session",
     "no_price": "no bar of this symbol arrived for the minute: its price is unknown",
     "dry_run": "--dry-run: decided and recorded, not sent",
+    "model_expired": "the model is more than --expire-after sessions past its newest data: flat "
+    "until a newer one serves (--registry)",
 }
 
 

@@ -195,7 +195,7 @@ def newest_artifact(root: Path = ARTIFACTS) -> Path:
 def load_market(config: StrattestConfig, meta: dict) -> tuple[pd.DataFrame, dict, dict]:
     """QQQ rows, (open, close) per instrument aligned to them, and which ones are simulated."""
     tables, simulated = market_tables(config, meta)
-    return tables["QQQ"], _prices(tables), simulated
+    return tables["QQQ"], prices_of(tables), simulated
 
 
 def market_tables(config: StrattestConfig, meta: dict) -> tuple[dict[str, pd.DataFrame], dict]:
@@ -239,7 +239,8 @@ def market_tables(config: StrattestConfig, meta: dict) -> tuple[dict[str, pd.Dat
     return tables, simulated
 
 
-def _prices(tables: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
+def prices_of(tables: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
+    """(N, 4) open and close arrays of the instruments in SYMBOLS order."""
     return {
         "open": np.column_stack([tables[s]["open"].to_numpy(np.float64) for s in SYMBOLS]),
         "close": np.column_stack([tables[s]["close"].to_numpy(np.float64) for s in SYMBOLS]),
@@ -433,7 +434,7 @@ def run_simulation(
             qqq = tables["QQQ"]
             eligible = np.ones(len(qqq), bool)
             simulated = {s: True for s in SYMBOLS}
-            plan = make_plan(config, model, meta, qqq, _prices(tables), simulated, eligible)
+            plan = make_plan(config, model, meta, qqq, prices_of(tables), simulated, eligible)
             plan.inputs = inputs
             out[regime].append(backtest(plan, progress))
     return out
@@ -605,6 +606,7 @@ __all__ = [
     "make_plan",
     "market_tables",
     "newest_artifact",
+    "prices_of",
     "regime_summary",
     "run_simulation",
     "run_strattest",

@@ -29,7 +29,7 @@ from tests.cli.badinput import Case, assert_refused, run_script, script
 FEED = ["--feed", "jsonl:-"]  # a valid feed that needs no file; empty stdin ends it at once
 SPREADS = ["--half-spread-bp", "QQQ=1", "--half-spread-bp", "TQQQ=1", "--half-spread-bp", "PSQ=1"]
 SETTINGS = (  # `sentio.live.config.DEFAULTS`: what the message of an unknown key lists
-    "allocation, allow_in_sample, block_size, blocks, broker, capital"
+    "allocation, allow_in_sample, bar_store, block_size, blocks, broker, capital"
 )
 
 # -- what a case may point at (prepared by the `inputs` fixture) -------------------------------

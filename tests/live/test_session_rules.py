@@ -52,3 +52,33 @@ def test_a_half_day_is_flat_in_its_last_ten_minutes(tmp_path, tiny_artifact):
             assert (bar["reason"], bar["exposure"]) == ("session_end", 0.0), start
         else:
             assert bar["reason"] != "session_end", start
+
+
+def test_the_bar_store_holds_every_accepted_bar_a_file_per_session(tmp_path, tiny_artifact):
+    """--bar-store: the replayed bars of every session, every symbol, as canonical tables
+    (read back through the importer's checks), one per New York session date, equal to the
+    market the replay read."""
+    from sentio.backtest.strattest import StrattestConfig, market_tables
+    from sentio.data import read_bars
+    from sentio.model.artifact import read_meta
+
+    store = tmp_path / "bars"
+    done = subprocess.run(
+        [script("sentio"), "live", "--model", str(tiny_artifact), "--feed", "replay:builtin",
+         "--bar-store", str(store), "--json"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    meta = read_meta(tiny_artifact)
+    tables = market_tables(StrattestConfig(model=tiny_artifact), meta)[0]
+    seen = meta["data"]["splits"]["validation"]["last_ts"]
+    files = sorted(store.glob("*.parquet"))
+    assert [f.name[:10] for f in files] == sorted({
+        pd.Timestamp(t, tz="UTC").tz_convert("America/New_York").strftime("%Y-%m-%d")
+        for t in tables["QQQ"]["ts"] if t > seen
+    })  # fmt: skip
+    for symbol in ("QQQ", "TQQQ", "PSQ", "SQQQ"):
+        stored = pd.concat([read_bars(f).of(symbol) for f in files], ignore_index=True)
+        expected = tables[symbol][tables[symbol]["ts"] > seen].reset_index(drop=True)
+        for column in ("ts", "open", "high", "low", "close", "volume"):
+            np.testing.assert_array_equal(stored[column].to_numpy(), expected[column].to_numpy())

@@ -153,6 +153,12 @@ def live_command(
         help="Sessions: a model more than this many sessions past its newest data (its "
         "validation end) does not trade (flat, reason model_expired) (off).",
     ),
+    bar_store: Path | None = typer.Option(
+        None,
+        "--bar-store",
+        help="Folder: every accepted bar of each closed session, as a canonical Parquet file "
+        "per session (for retraining).",
+    ),
     registry: Path | None = typer.Option(
         None,
         "--registry",

@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "kill_file": None,
     "registry": None,
     "expire_after": None,
+    "bar_store": None,
     "allow_in_sample": False,
     "poll": 1.0,
     "seed": 7,
@@ -89,6 +90,7 @@ class LiveConfig(BaseModel):
     kill_file: Path | None = None
     registry: Path | None = None  # serve the registry's current model, swapping when it moves
     expire_after: int | None = Field(None, ge=1, le=10_000)  # sessions past the model's data
+    bar_store: Path | None = None  # a folder: every accepted bar, a Parquet file per session
     poll_s: float = Field(1.0, gt=0, le=60)  # seconds a feed waits before an idle tick
 
     def settings(self) -> dict[str, Any]:
@@ -98,7 +100,15 @@ class LiveConfig(BaseModel):
         --dry-run, the exit's flattening or the history file (read only at a fresh start)."""
         keep = self.model_dump(
             mode="json",
-            exclude={"kill_file", "poll_s", "dry_run", "flatten_on_exit", "history", "registry"},
+            exclude={
+                "kill_file",
+                "poll_s",
+                "dry_run",
+                "flatten_on_exit",
+                "history",
+                "registry",
+                "bar_store",
+            },
         )
         keep["trading"].pop("model", None)
         keep["trading"].pop("cache_dir", None)
@@ -190,6 +200,7 @@ class LiveConfig(BaseModel):
                 kill_file=Path(s["kill_file"]) if s["kill_file"] else None,
                 registry=Path(s["registry"]) if s["registry"] else None,
                 expire_after=s["expire_after"],
+                bar_store=Path(s["bar_store"]) if s["bar_store"] else None,
                 poll_s=s["poll"],
             )
         except ValidationError as exc:
@@ -218,7 +229,7 @@ def check_places(model: Path, state: Path | None, audit: Path | None, config) ->
     longer match, and every later run would refuse the model)."""
     artifact = Path(model).resolve()
     inputs = [p for p in (config.history, _replay_file(config.feed)) if p is not None]
-    for flag, place in (("--state", state), ("--audit", audit)):
+    for flag, place in (("--state", state), ("--audit", audit), ("--bar-store", config.bar_store)):
         if place is None:
             continue
         where = Path(place).resolve()
@@ -299,6 +310,7 @@ PATHS = {
     "history",
     "kill_file",
     "registry",
+    "bar_store",
     "broker",
     "fill",
     "rule",
@@ -315,6 +327,7 @@ OPTIONAL = {
     "kill_file",
     "registry",
     "expire_after",
+    "bar_store",
 }
 
 

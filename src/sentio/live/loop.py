@@ -45,11 +45,12 @@ from sentio.backtest.strattest import (
     evaluate_run,
     newest_artifact,
 )
-from sentio.core.clock import NS_PER_MINUTE, build_time
+from sentio.core.clock import NEW_YORK, NS_PER_MINUTE, build_time
 from sentio.core.domain import Bar
 from sentio.core.environment import environment
 from sentio.core.errors import LiveError, ParityError, SentioError, StateError
 from sentio.core.hashing import canonical_json, sha256_file, sha256_hex
+from sentio.data import Bars, write_bars
 from sentio.data.segments import assign_segments
 from sentio.data.trading_calendar import SessionCache, locate
 from sentio.features.inputs import as_input, clock_columns
@@ -57,7 +58,7 @@ from sentio.infer import SequenceContext, StreamContext, load_model
 from sentio.live.checks import SessionCheck
 from sentio.live.config import LiveConfig, check_places
 from sentio.live.faults import admit, fault_detail
-from sentio.live.feeds import FeedSpec
+from sentio.live.feeds import FIELDS, FeedSpec
 from sentio.live.market import open_broker, open_market
 from sentio.live.paper import PaperBroker
 from sentio.live.risk import order_refusal
@@ -121,6 +122,8 @@ class LiveLoop:
         self.check = SessionCheck()
         self.finished = SessionCheck()  # the session before, checked after the next's orders
         self.stale = False  # the serving model passed --expire-after
+        self.session_bars: list[tuple[FeedBar, int]] = []  # this session's, for --bar-store
+        self.session_partial = False  # the session's first bars came before a restart
         self._data_session = ("", -1)  # (manifest, session of its newest data)
         self.pointer_seen: tuple | None = None  # the registry pointer's (mtime, size) last read
         # both inference paths, as strattest's run_end records them (the session checks')
@@ -261,6 +264,7 @@ class LiveLoop:
                     "was changed, or belongs to another run)"
                 )
         self._reconcile(adopt=adopt, saved=saved)
+        self.session_partial = True  # the bars before the kill were not kept
         self.count("restarts")
         self.events.append(
             (
@@ -515,6 +519,7 @@ class LiveLoop:
                     ts,
                 )
         if self.sessions(ts)[1] != self.check.session:  # checked after this minute's orders
+            self.store_session()  # the session that just closed, into --bar-store
             self.finished, self.check = self.check, SessionCheck()
             self.check.start(self.stream, self.sessions(ts)[1])
         if self.registry is not None:
@@ -524,6 +529,8 @@ class LiveLoop:
         q = bars["QQQ"]
         prices = {s: (b.open, b.close) for s, b in bars.items()}
         self.closes.update({s: b.close for s, b in bars.items()})
+        if self.config.bar_store is not None:
+            self.session_bars += [(b, self.segment) for b in bars.values()]
         close = {s: self.closes.get(s, math.nan) for s in SYMBOLS}
         self.apply(self.broker.poll(prices), ts)
         t0 = time.perf_counter()
@@ -583,6 +590,31 @@ class LiveLoop:
             )
         if self.on_bar:
             self.on_bar(self.status(ts, p, decision.exposure, sent, equity))
+
+    def store_session(self) -> None:
+        """Write the bars the loop accepted in the session that just closed, every symbol, as
+        a canonical table ``BAR_STORE/YYYY-MM-DD.parquet`` (atomically; New York date), for a
+        retrainer to read. A session a restart cut in two is written as ``.partial.parquet``
+        with the bars since the restart (the state does not keep a session's bars)."""
+        if self.config.bar_store is None or not self.session_bars:
+            self.session_bars = []
+            return
+        rows, self.session_bars = self.session_bars, []
+        frame = pd.DataFrame(
+            {
+                "ts": np.array([b.ts for b, _ in rows], dtype=np.int64),
+                "symbol": [b.symbol for b, _ in rows],
+                **{f: [getattr(b, f) for b, _ in rows] for f in FIELDS},
+                "segment": np.array([seg for _, seg in rows], dtype=np.int32),
+            }
+        ).sort_values(["symbol", "ts"], kind="mergesort", ignore_index=True)
+        day = pd.Timestamp(int(frame["ts"].iloc[0]), tz="UTC").tz_convert(NEW_YORK)
+        name = f"{day:%Y-%m-%d}" + (".partial" if self.session_partial else "") + ".parquet"
+        meta = {"interval_s": 60, "max_gap_min": self.config.max_gap,
+                "simulated": dict(self.market.simulated), "source": "sentio live"}  # fmt: skip
+        write_bars(Bars(frame, meta), Path(self.config.bar_store) / name, flag="--bar-store")
+        self.session_partial = False
+        self.count("sessions_stored")
 
     def expired(self, ts: int, session: int) -> bool:
         """The serving model is more than --expire-after sessions past its newest data (its
@@ -1077,6 +1109,8 @@ class LiveLoop:
 
     def exit_positions(self) -> None:
         ts = self.last_ts or 0
+        if self.last_ts is not None and self.last_ts + NS_PER_MINUTE == self.sessions(ts)[3]:
+            self.store_session()  # the feed ended with its session: a closed session too
         self.flush_check(self.finished)
         self.flush_check(self.check)
         self.events.append(

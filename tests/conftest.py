@@ -76,3 +76,15 @@ def tiny_artifact(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("art") / "tfa"
     run_training(tiny_run(out))
     return out
+
+
+@pytest.fixture(scope="session")
+def retrained_artifact(tmp_path_factory) -> Path:
+    """The tiny recipe trained again with another seed (4): the same spec and window, another
+    manifest, for every test that needs "another model" (registry, gate, live restarts)."""
+    pytest.importorskip("torch", reason="training the test artifact needs the train extra")
+    from sentio.train.pipeline import run_training
+
+    out = tmp_path_factory.mktemp("retrained") / "tfa"
+    run_training(tiny_run(out, seed=4))
+    return out

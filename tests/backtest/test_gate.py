@@ -19,29 +19,21 @@ from sentio.model.artifact import read_meta
 
 
 @pytest.fixture(scope="module")
-def second(tmp_path_factory):
-    from sentio.train.pipeline import run_training
-    from tests.conftest import tiny_run
-
-    out = tmp_path_factory.mktemp("gate") / "tfa"
-    run_training(tiny_run(out, seed=4))
-    return out
-
-
-@pytest.fixture(scope="module")
 def tables(tiny_artifact):
     return market_tables(StrattestConfig(model=tiny_artifact), read_meta(tiny_artifact))[0]
 
 
-def test_the_decision_follows_its_rule(tiny_artifact, second, tables):
+def test_the_decision_follows_its_rule(tiny_artifact, retrained_artifact, tables):
     config = StrattestConfig(cache_dir=None)
-    a = shadow_gate(second, tiny_artifact, tables, shadow=1, config=config)
-    b = shadow_gate(tiny_artifact, second, tables, shadow=1, config=config)
+    a = shadow_gate(retrained_artifact, tiny_artifact, tables, shadow=1, config=config)
+    b = shadow_gate(tiny_artifact, retrained_artifact, tables, shadow=1, config=config)
     assert a.samples == b.samples > 50 and a.sessions == b.sessions
     assert a.candidate == b.incumbent and a.incumbent == b.candidate  # the same numbers
     c, i = a.candidate["log_loss"], a.incumbent["log_loss"]
     assert a.promote == (c <= i) and b.promote == (i <= c) and c != i
-    assert shadow_gate(second, tiny_artifact, tables, 1, config, margin=1.0).promote  # generous
+    assert shadow_gate(
+        retrained_artifact, tiny_artifact, tables, 1, config, margin=1.0
+    ).promote  # generous
     for side in (a.candidate, a.incumbent):
         low, high = side["auc_ci95"]
         assert low <= side["auc"] <= high and math.isfinite(side["net_return_pct"])
@@ -52,11 +44,13 @@ def test_a_model_against_itself_ties_and_is_promoted(tiny_artifact, tables):
     assert same.candidate == same.incumbent and same.promote
 
 
-def test_the_figures_are_the_definitions(tiny_artifact, second, tables):
+def test_the_figures_are_the_definitions(tiny_artifact, retrained_artifact, tables):
     """Log loss and AUC recomputed from scratch: labels = sign of ln(C[t+h]/C[t]) beyond the
     dead zone (the incumbent's recorded label: h bars, d bp), in the same session and segment,
     on the shadow session's bars."""
-    decision = shadow_gate(second, tiny_artifact, tables, 1, StrattestConfig(cache_dir=None))
+    decision = shadow_gate(
+        retrained_artifact, tiny_artifact, tables, 1, StrattestConfig(cache_dir=None)
+    )
     qqq = tables["QQQ"]
     close, seg = qqq["close"].to_numpy(), qqq["segment"].to_numpy()
     session = clock_columns(qqq["ts"].to_numpy(np.int64))[1]
@@ -68,7 +62,7 @@ def test_the_figures_are_the_definitions(tiny_artifact, second, tables):
             r = math.log(close[t + h] / close[t])
             if abs(r) > dead:
                 rows.append(t)
-    p = SequenceContext(second).calculate_probability(qqq)
+    p = SequenceContext(retrained_artifact).calculate_probability(qqq)
     q = SequenceContext(tiny_artifact).calculate_probability(qqq)
     rows = [t for t in rows if not (np.isnan(p[t]) or np.isnan(q[t]))]
     labels = np.array([1.0 if math.log(close[t + h] / close[t]) > 0 else 0.0 for t in rows])
@@ -81,6 +75,6 @@ def test_the_figures_are_the_definitions(tiny_artifact, second, tables):
     assert decision.candidate["auc"] == pytest.approx(pairs, rel=1e-9)
 
 
-def test_too_few_unseen_sessions_are_refused(tiny_artifact, second, tables):
+def test_too_few_unseen_sessions_are_refused(tiny_artifact, retrained_artifact, tables):
     with pytest.raises(GateError, match="whole sessions"):
-        shadow_gate(second, tiny_artifact, tables, 50, StrattestConfig(cache_dir=None))
+        shadow_gate(retrained_artifact, tiny_artifact, tables, 50, StrattestConfig(cache_dir=None))

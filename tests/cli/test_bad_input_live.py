@@ -348,17 +348,6 @@ def live_args_for(model: Path, state: Path, *more: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def other_artifact(tmp_path_factory, tiny_artifact) -> Path:
-    """A second tiny model (another training seed): another manifest hash."""
-    from sentio.train.pipeline import run_training
-    from tests.conftest import tiny_run
-
-    out = tmp_path_factory.mktemp("other") / "tfa"
-    run_training(tiny_run(out, seed=4))
-    return out
-
-
-@pytest.fixture(scope="module")
 def earlier(tmp_path_factory, tiny_artifact) -> dict[str, Path]:
     """States of runs of the tiny artifact on six minutes of jsonl bars: ``ended`` (the feed
     ended, with its audit store ``audit``) and ``killed`` (SIGKILL after the sixth minute)."""
@@ -472,10 +461,10 @@ OTHER_SETTINGS = {
 
 
 @pytest.mark.parametrize("kind", ["ended", "killed"])
-def test_a_state_of_another_model_is_refused(kind, tmp_path, earlier, other_artifact):
+def test_a_state_of_another_model_is_refused(kind, tmp_path, earlier, retrained_artifact):
     state = state_copy(earlier, kind, tmp_path)
     before = snapshot(tmp_path)
-    done = run_script("sentio", "live", *live_args_for(other_artifact, state), cwd=tmp_path)
+    done = run_script("sentio", "live", *live_args_for(retrained_artifact, state), cwd=tmp_path)
     assert_refused(done, "state.json", "--allow-model-change")
     assert snapshot(tmp_path) == before
 
@@ -512,10 +501,14 @@ def test_a_killed_state_without_fills_resumes_with_the_same_flags(tmp_path, earl
 
 
 @pytest.mark.parametrize("kind", ["ended", "killed"])
-def test_a_state_goes_on_with_another_model_when_allowed(kind, tmp_path, earlier, other_artifact):
+def test_a_state_goes_on_with_another_model_when_allowed(
+    kind, tmp_path, earlier, retrained_artifact
+):
     state = state_copy(earlier, kind, tmp_path)
     more = ["--allow-model-change"]
-    done = run_script("sentio", "live", *live_args_for(other_artifact, state, *more), cwd=tmp_path)
+    done = run_script(
+        "sentio", "live", *live_args_for(retrained_artifact, state, *more), cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -536,13 +529,15 @@ def test_a_refused_run_leaves_an_existing_audit_store_unchanged_before_it_opens(
 
 
 def test_a_refused_state_leaves_an_existing_audit_store_unchanged(
-    tmp_path, earlier, other_artifact
+    tmp_path, earlier, retrained_artifact
 ):
     audit = Path(shutil.copy2(earlier["audit"], tmp_path / "a.db"))
     state = state_copy(earlier, "ended", tmp_path)
     before = snapshot(tmp_path)
     more = ["--audit", str(audit)]
-    done = run_script("sentio", "live", *live_args_for(other_artifact, state, *more), cwd=tmp_path)
+    done = run_script(
+        "sentio", "live", *live_args_for(retrained_artifact, state, *more), cwd=tmp_path
+    )
     assert_refused(done, "--allow-model-change")
     assert snapshot(tmp_path) == before
 

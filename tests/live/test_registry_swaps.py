@@ -39,13 +39,13 @@ def train(out, **model):
 
 
 @pytest.fixture(scope="module")
-def versions(tmp_path_factory, tiny_artifact):
+def versions(tmp_path_factory, tiny_artifact, retrained_artifact):
     """A registry with the tiny model (current), a retrained one (same recipe, seed 4) and one
     whose window is longer (16 rows: it cannot take over an 8-row context)."""
     root = tmp_path_factory.mktemp("reg")
     registry = ModelRegistry(root / "registry")
     first = registry.publish(tiny_artifact, "first")
-    second = registry.publish(train(root / "second"), "retrained")
+    second = registry.publish(retrained_artifact, "retrained")
     longer = registry.publish(train(root / "longer", seq_len=16), "a longer window")
     registry.promote(first, "go live")
     return registry, first, second, longer

@@ -144,16 +144,13 @@ def test_a_kill_between_the_state_and_the_audit_is_repaired(tmp_path, tiny_artif
     assert fills_of(folder / "audit.db") == fills_of(tmp_path / "whole" / "audit.db")
 
 
-def test_a_restart_with_another_model_is_refused_unless_asked(tmp_path, tiny_artifact):
+def test_a_restart_with_another_model_is_refused_unless_asked(
+    tmp_path, tiny_artifact, retrained_artifact
+):
     args = live_args(tiny_artifact, tmp_path)
     assert kill_after(args, 5, tmp_path)
-    from sentio.train.pipeline import run_training
-    from tests.conftest import tiny_run
-
-    other = tmp_path / "other"
-    run_training(tiny_run(other, seed=4))  # the same recipe, another seed: another model
-    moved = [*args]
-    moved[moved.index("--model") + 1] = str(other)
+    moved = [*args]  # the same recipe, another seed: another model
+    moved[moved.index("--model") + 1] = str(retrained_artifact)
     done = run_script("sentio", *moved, cwd=tmp_path)
     assert done.returncode == 2 and "--allow-model-change" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr

@@ -15,28 +15,17 @@ from sentio.model.versions import ModelRegistry, RegistryError
 from tests.cli.badinput import assert_refused, run_script
 
 
-@pytest.fixture(scope="module")
-def second(tmp_path_factory, tiny_artifact):
-    """Another model of the same recipe (another seed): another manifest."""
-    from sentio.train.pipeline import run_training
-    from tests.conftest import tiny_run
-
-    out = tmp_path_factory.mktemp("second") / "tfa"
-    run_training(tiny_run(out, seed=4))
-    return out
-
-
-def test_publish_promote_rollback_and_history(tmp_path, tiny_artifact, second):
+def test_publish_promote_rollback_and_history(tmp_path, tiny_artifact, retrained_artifact):
     registry = ModelRegistry(tmp_path / "reg")
     first = registry.publish(tiny_artifact, "the first")
     assert registry.publish(tiny_artifact) == first  # the same bytes are one version
-    other = registry.publish(second, "retrained")
+    other = registry.publish(retrained_artifact, "retrained")
     assert registry.versions() == [first, other] and first.startswith("0001-")
     assert registry.current() is None
     assert registry.promote(first, "go live") is None
     assert registry.promote(other, "better", gate={"auc": 0.53}) == first
     assert registry.current() == other
-    manifest = (second / "manifest.json").read_bytes()
+    manifest = (retrained_artifact / "manifest.json").read_bytes()
     assert (registry.path(other) / "manifest.json").read_bytes() == manifest
     assert registry.rollback("worse live") == first and registry.current() == first
     with pytest.raises(RegistryError, match="nothing to roll back to"):
@@ -73,12 +62,14 @@ def test_a_tampered_artifact_is_not_published(tmp_path, tiny_artifact):
     )
 
 
-def test_a_kill_while_promoting_leaves_one_pointer_or_the_other(tmp_path, tiny_artifact, second):
+def test_a_kill_while_promoting_leaves_one_pointer_or_the_other(
+    tmp_path, tiny_artifact, retrained_artifact
+):
     """The pointer is renamed into place: killed at any moment, a reader finds the old
     version or the new one, whole. A child process promotes back and forth while this one
     reads; then it is killed with SIGKILL."""
     registry = ModelRegistry(tmp_path / "reg")
-    a, b = registry.publish(tiny_artifact), registry.publish(second)
+    a, b = registry.publish(tiny_artifact), registry.publish(retrained_artifact)
     registry.promote(a)
     code = (
         "import sys; from sentio.model.versions import ModelRegistry\n"
@@ -100,12 +91,17 @@ def test_a_kill_while_promoting_leaves_one_pointer_or_the_other(tmp_path, tiny_a
     assert len(leftovers) <= 1  # at most the temporary file of the write the kill cut
 
 
-def test_the_commands(tmp_path, tiny_artifact, second):
+def test_the_commands(tmp_path, tiny_artifact, retrained_artifact):
     reg = str(tmp_path / "reg")
     done = run_script("sentio", "model", "publish", str(tiny_artifact), "--registry", reg)
     assert done.returncode == 0, done.stderr
     first = ModelRegistry(reg).versions()[0]
-    assert run_script("sentio", "model", "publish", str(second), "--registry", reg).returncode == 0
+    assert (
+        run_script(
+            "sentio", "model", "publish", str(retrained_artifact), "--registry", reg
+        ).returncode
+        == 0
+    )
     other = ModelRegistry(reg).versions()[1]
     for version in (first, other):
         done = run_script("sentio", "model", "promote", version, "--registry", reg)

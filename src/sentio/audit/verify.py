@@ -7,12 +7,13 @@
    killed run marked complete, are found). The runs table's copy of the config must be the
    chained run_start.
 2. The replay, in seq order, from the run_start config only: each block starts with the
-   recorded capital and no shares; each fill moves cash and shares (sells add
+   recorded capital and no shares; each fill moves cash and shares (``settle``: sells add
    qty x price - fees, buys take qty x price + fees, the engine's arithmetic); the cash and
-   shares the fill recorded must match; each bar's equity (cash + shares x the recorded
-   closes, after that bar's fills) and shares must match; each order's target must be the
-   shares held when it was decided plus its quantity; each block end's equity and return;
-   p(stream) - p(seq) must be the recorded difference, and the two paths must agree.
+   shares the fill recorded must match; each bar's equity (``book_value``: cash + shares x
+   the recorded closes, after that bar's fills) and shares must match; each order's target
+   must be the shares held when it was decided plus its quantity; each block end's equity
+   and return; p(stream) - p(seq) must be the recorded difference, and the two paths must
+   agree.
 3. The decisions: the strategy's own ``decide`` runs again over the recorded p(seq), the
    minutes left in the session and the run_start thresholds, from the state each block_start
    records; every bar's signal, reason, exposure and weights must follow. Each block holds
@@ -36,7 +37,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sentio.audit.store import AuditError, AuditStore, parse_payload, verify_chain
-from sentio.backtest.execution import F_BAR, F_FEES, F_INSTRUMENT, F_PRICE, F_QTY
+from sentio.backtest.execution import (
+    F_BAR,
+    F_FEES,
+    F_INSTRUMENT,
+    F_PRICE,
+    F_QTY,
+    book_value,
+    settle,
+)
 from sentio.backtest.strattest import SYMBOLS, StrattestConfig, evaluate_run
 from sentio.core.errors import SentioError
 from sentio.features.inputs import clock_columns
@@ -410,15 +419,9 @@ class Replay:
 
     def fill(self, seq: int, ts: int, e: dict) -> None:
         qty, price, fees = int(e["qty"]), float(e["price"]), float(e["fees"])
-        notional = qty * price
-        if e["side"] == "sell":
-            self.cash += notional - fees
-            self.shares[e["symbol"]] -= qty
-            signed = -qty
-        else:
-            self.cash -= notional + fees
-            self.shares[e["symbol"]] += qty
-            signed = qty
+        signed = -qty if e["side"] == "sell" else qty
+        self.cash = settle(self.cash, signed, price, fees)
+        self.shares[e["symbol"]] += signed
         if not same(e["cash_after"], self.cash, money=True):
             raise Mismatch(
                 seq,
@@ -467,10 +470,7 @@ class Replay:
     def check_bar(self) -> None:
         seq, ts, e = self.pending
         self.pending = None
-        value = self.cash
-        for s in SYMBOLS:  # the engine's order of additions (adding 0.0 changes nothing)
-            if self.shares[s]:
-                value += self.shares[s] * e["close"][s]
+        value = self.value(e["close"])
         if e["positions"] != self.shares:
             raise Mismatch(
                 seq, f"positions recorded as {e['positions']}; the fills give {self.shares}"
@@ -482,6 +482,13 @@ class Replay:
         self.bars.append((ts, self.block, value, [self.shares[s] for s in SYMBOLS]))
         self.last_equity = value
         self.last_close = e["close"]
+
+    def value(self, close: dict) -> float:
+        """Cash and shares at the recorded ``close`` (None: no price), by the engine's own
+        ``book_value``."""
+        shares = np.array([self.shares[s] for s in SYMBOLS], dtype=np.int64)
+        prices = np.array([[np.nan if close[s] is None else close[s] for s in SYMBOLS]])
+        return book_value(self.cash, shares, prices, 0)
 
     def order(self, seq: int, e: dict) -> None:
         signed = e["qty"] if e["side"] == "buy" else -e["qty"]
@@ -529,10 +536,7 @@ class Replay:
             self.check_bar()
         if self.exited and self.bars:  # fills at the last close after the exit
             ts, block, _, _ = self.bars[-1]
-            value = self.cash
-            for s in SYMBOLS:
-                if self.shares[s]:
-                    value += self.shares[s] * self.last_close[s]
+            value = self.value(self.last_close)
             self.bars[-1] = (ts, block, value, [self.shares[s] for s in SYMBOLS])
             self.last_equity = value
         rpb = 100 * (self.last_equity / self.capital - 1.0)

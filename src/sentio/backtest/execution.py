@@ -101,7 +101,7 @@ def simulate(weights, open_, close, block, next_open, capital, costs, half_sprea
                 target[j] = want
                 changed = True
         if changed:
-            size_orders(target, shares, cash, close[t], order)
+            size_orders(target, shares, cash, close, t, order)
             for j in range(k):
                 if order[j] != shares[j]:
                     orders[ordered, O_BAR] = t
@@ -115,12 +115,40 @@ def simulate(weights, open_, close, block, next_open, capital, costs, half_sprea
                 cash, count = execute(
                     order, shares, close[t], t, cash, costs, half_spread, fills, count
                 )
-        value = cash
-        for j in range(k):  # element by element: a row view per bar costs refcount updates
-            value += shares[j] * close[t, j]
+        for j in range(k):
             held[t, j] = shares[j]
-        equity[t] = value
+        equity[t] = book_value(cash, shares, close, t)
     return equity, held, fills[:count], orders[:ordered]
+
+
+@kernel
+def book_value(cash, shares, close, t):
+    """Cash plus shares x the closes of row ``t`` of ``close`` (N, K), added in instrument
+    order (an instrument not held adds nothing, so a missing price of one is harmless): the
+    one equity formula of the engine, the live loop and the audit's replay. A row index rather
+    than a row: a row view per bar costs the engine's loop a quarter of its speed.
+
+    >>> book_value(1000.0, np.array([10, 0]), np.array([[50.0, np.nan]]), 0)
+    1500.0
+    """
+    value = cash
+    for j in range(len(shares)):
+        if shares[j] != 0:
+            value += shares[j] * close[t, j]
+    return value
+
+
+@kernel
+def settle(cash, qty, price, fees):
+    """Cash after a fill of ``qty`` signed shares at ``price``: a sale adds its proceeds less
+    the fees, a purchase takes its cost and the fees (the one arithmetic of the engine, the
+    live loop and the audit's replay).
+
+    >>> settle(1000.0, -10, 50.0, 1.0), settle(1000.0, 10, 50.0, 1.0)
+    (1499.0, 499.0)
+    """
+    notional = abs(qty) * price
+    return cash + (notional - fees) if qty < 0 else cash - (notional + fees)
 
 
 @kernel
@@ -136,21 +164,20 @@ def ending(bars_left, next_open):
 
 
 @kernel
-def size_orders(target, shares, cash, close, order):
+def size_orders(target, shares, cash, close, t, order):
     """The whole shares each instrument should hold for the ``target`` capital weights, sized
-    at this ``close`` (the last price known when deciding): floor(weight x value / price),
-    value = cash + shares x close, added in instrument order. Written into ``order``.
+    at the closes of row ``t`` of ``close`` (N, K; the last prices known when deciding):
+    floor(weight x value / price), value = ``book_value``. Written into ``order``.
 
     >>> order = np.zeros(2, dtype=np.int64)
-    >>> size_orders(np.array([0.5, 0.0]), np.array([0, 10]), 1000.0, np.array([30.0, 50.0]), order)
+    >>> size_orders(np.array([0.5, 0.0]), np.array([0, 10]), 1000.0, np.array([[30.0, 50.0]]), 0,
+    ...             order)
     >>> order.tolist()  # value 1000 + 10 x 50 = 1500: 750 / 30 = 25 shares, the other sold
     [25, 0]
     """
-    value = cash
+    value = book_value(cash, shares, close, t)
     for j in range(len(shares)):
-        value += shares[j] * close[j]
-    for j in range(len(shares)):
-        price = close[j]
+        price = close[t, j]
         order[j] = int(math.floor(target[j] * value / price)) if price > 0 else 0
 
 
@@ -185,7 +212,7 @@ def execute(order, shares, price, t, cash, costs, half_spread, fills, count):
             fees = sell_fees(
                 qty, notional, per_share, minimum, max_fraction, fee_rate, taf, taf_max
             )
-            cash += notional - fees
+            cash = settle(cash, -qty, fill, fees)
             shares[j] -= qty
             count = _record(fills, count, t, j, -qty, fill, fees, cash, shares[j])
     for j in range(len(shares)):  # buys
@@ -202,7 +229,7 @@ def execute(order, shares, price, t, cash, costs, half_spread, fills, count):
             if qty > 0:
                 notional = qty * fill
                 fees = commission(qty, notional, per_share, minimum, max_fraction)
-                cash -= notional + fees
+                cash = settle(cash, qty, fill, fees)
                 shares[j] += qty
                 count = _record(fills, count, t, j, qty, fill, fees, cash, shares[j])
     return cash, count
@@ -220,10 +247,12 @@ __all__ = [
     "O_INSTRUMENT",
     "O_QTY",
     "O_TARGET",
+    "book_value",
     "commission",
     "ending",
     "execute",
     "sell_fees",
+    "settle",
     "simulate",
     "size_orders",
 ]

@@ -40,7 +40,7 @@ from pydantic import BaseModel
 
 from sentio.audit.record import clean, number, run_base, signal_of, versions
 from sentio.audit.store import AuditStore
-from sentio.backtest.execution import ending, size_orders
+from sentio.backtest.execution import book_value, ending, settle, size_orders
 from sentio.backtest.strattest import (
     evaluate_run,
     newest_artifact,
@@ -103,6 +103,8 @@ class LiveLoop:
                 update={"trading": config.trading.model_copy(update={"model": model})}
             )
         self.config, self.trading = config, config.trading
+        # what a restart must keep; the config never changes, so hashed once, not per minute
+        self.settings, self.fingerprint = config.settings(), config.fingerprint()
         self.store, self.on_bar = store, on_bar
         self.audit_path = audit  # opened only once every check passed: a refusal writes nothing
         check_places(self.trading.model, state_dir, audit, config)
@@ -132,13 +134,13 @@ class LiveLoop:
         self.exiting = False  # the exit is committed; only run_end is left
         self.events: list[tuple[int, str, dict]] = []
         self.audit_count = 0
-        self._audit_s = self._state_s = 0.0
+        self._audit_s = 0.0
         self._bar_no = 0
         self._bar_index = 0
         saved = self.state_store.load() if self.state_store else None
         other = saved is not None and (
             saved.get("manifest_hash") != self.model.manifest_hash
-            or saved.get("fingerprint") != config.fingerprint()
+            or saved.get("fingerprint") != self.fingerprint
         )
         if saved is not None and not saved.get("ended") and other and allow_model_change:
             self._close_killed(saved)  # its audit made whole; another model is a new run
@@ -318,8 +320,8 @@ class LiveLoop:
                 f"{saved['manifest_hash'][:12]}...; --model has {self.model.manifest_hash[:12]}"
                 "... (give --allow-model-change to go on with another model)"
             )
-        if saved["fingerprint"] != self.config.fingerprint() and not allow:
-            mine = self.config.settings()
+        if saved["fingerprint"] != self.fingerprint and not allow:
+            mine = self.settings
             theirs = saved.get("settings") or {}
             differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
             raise LiveError(
@@ -381,7 +383,7 @@ class LiveLoop:
                     else self.market.half_spread.tolist(),
                     "resumed_from": resumed_from,
                     "previous_model": self.previous_model,
-                    "fingerprint": self.config.fingerprint(),
+                    "fingerprint": self.fingerprint,
                     # a live feed's run is never repeated: its run id (and so its client order
                     # ids) must not be another day's; a replay's stays reproducible
                     "nonce": time.time_ns() if self.realtime else None,
@@ -558,9 +560,8 @@ class LiveLoop:
         if np.any(want != self.target):
             self.target = want
             order = np.zeros(len(SYMBOLS), dtype=np.int64)
-            size_orders(
-                self.target, self.shares, self.cash, np.array([close[s] for s in SYMBOLS]), order
-            )
+            closes = np.array([[close[s] for s in SYMBOLS]])
+            size_orders(self.target, self.shares, self.cash, closes, 0, order)
             orders = [
                 (s, int(order[j] - self.shares[j]), int(order[j]))
                 for j, s in enumerate(SYMBOLS)
@@ -813,13 +814,9 @@ class LiveLoop:
         )
 
     def equity(self, close: dict[str, float]) -> float:
-        """Cash plus shares at ``close`` in the backtest's order of additions (a symbol held
-        but without a bar this minute counts at its last close)."""
-        value = self.cash
-        for j, s in enumerate(SYMBOLS):
-            if self.shares[j]:
-                value += self.shares[j] * close[s]
-        return value
+        """The backtest's book value at ``close`` (a symbol held but without a bar this minute
+        counts at its last close)."""
+        return book_value(self.cash, self.shares, np.array([[close[s] for s in SYMBOLS]]), 0)
 
     def bar_event(self, ts, q: FeedBar, p, decision, weights, close, equity) -> None:
         self._bar_index = len(self.events)
@@ -931,15 +928,11 @@ class LiveLoop:
 
     def apply(self, events: list[BrokerEvent], ts: int) -> None:
         """Broker events into the book and the audit: fills move cash and shares with the
-        backtest's arithmetic (sells add qty x price - fees, buys take qty x price + fees)."""
+        backtest's arithmetic (``execution.settle``)."""
         for e in events:
             if e.kind in ("filled", "partial") and e.qty:
                 j = SYMBOLS.index(e.symbol)
-                notional = abs(e.qty) * e.price
-                if e.qty < 0:
-                    self.cash += notional - e.fees
-                else:
-                    self.cash -= notional + e.fees
+                self.cash = settle(self.cash, e.qty, e.price, e.fees)
                 self.shares[j] += e.qty
                 self.count("fills")
                 self.ledger.fill(self._bar_no, j, e.qty, e.price, e.fees)
@@ -1042,7 +1035,6 @@ class LiveLoop:
         events to the audit: a kill between the two is repaired at restart."""
         events, self.events = self.events, []
         before, after = self.audit_count, self.audit_count + len(events)
-        t0 = time.perf_counter()
         if self.state_store is not None:
             self.state_store.save(self.state_doc(events, before, after, ended))
         t1 = time.perf_counter()
@@ -1050,7 +1042,6 @@ class LiveLoop:
             self.store.append(self.run_id, events)
         self.audit_count = after
         self._audit_s = time.perf_counter() - t1
-        self._state_s = t1 - t0
 
     def state_doc(self, pending, before: int, after: int, ended: bool = False) -> dict:
         s = self.strategy_state
@@ -1058,8 +1049,8 @@ class LiveLoop:
             "format": STATE_FORMAT,
             "run_id": self.run_id,
             "manifest_hash": self.model.manifest_hash,
-            "fingerprint": self.config.fingerprint(),
-            "settings": self.config.settings(),
+            "fingerprint": self.fingerprint,
+            "settings": self.settings,
             "model": str(self.trading.model),
             "feed": self.config.feed,
             "broker": self.broker.to_dict() if isinstance(self.broker, PaperBroker) else {},

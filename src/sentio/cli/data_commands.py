@@ -338,6 +338,12 @@ def synth_command(
         "--signal-strength",
         help="rho of the planted AR(1) in the shocks; 0 = none (martingale log price).",
     ),
+    signal_flip_every: int = typer.Option(
+        0,
+        "--signal-flip-every",
+        help="Flip the sign of the planted rho every N sessions (session d uses "
+        "rho * (-1)^(d // N)), so a model trained once goes stale; 0 = never flips.",
+    ),
     drift: bool = typer.Option(
         False,
         "--drift/--no-drift",
@@ -361,6 +367,7 @@ def synth_command(
         days=days,
         start=start,
         signal_strength=signal_strength,
+        signal_flip_every=signal_flip_every,
         drift=drift,
         regime=regime,
     )
@@ -369,7 +376,9 @@ def synth_command(
     q = market.bars["QQQ"].frame
     console.print(
         f"MarS seed {seed}: {days} sessions, {len(q)} bars per symbol, signal strength "
-        f"{signal_strength:g}, drift {'on' if drift else 'off'}, regime {regime}; "
+        f"{signal_strength:g}"
+        + (f" (sign flips every {signal_flip_every} sessions)" if signal_flip_every else "")
+        + f", drift {'on' if drift else 'off'}, regime {regime}; "
         "every table is SIMULATED"
     )
     for p in paths:

@@ -8,9 +8,11 @@ QQQ, per 1-minute bar ``t`` of session ``d`` at minute ``k`` (docs/synthetic_mar
     r_t = s_d * profile_k * x_t  (+ drift of the regime, only with ``drift=True``)
 
 ``rho`` is ``signal_strength`` (0 by default: the log price is then a martingale, the sign of any
-future return independent of the past); ``s_d`` is the day volatility of that day's regime (a
-Markov chain over bull/bear/sideways/volatile) times a lognormal day factor. Sessions open with a
-Student-t overnight gap; high and low come from a Brownian bridge of 8 steps inside each bar.
+future return independent of the past); with ``signal_flip_every`` N > 0, session d uses
+``rho * (-1) ** (d // N)`` instead (see :func:`signal_sign`). ``s_d`` is the day volatility of
+that day's regime (a Markov chain over bull/bear/sideways/volatile) times a lognormal day factor.
+Sessions open with a Student-t overnight gap; high and low come from a Brownian bridge of 8 steps
+inside each bar.
 
 TQQQ (+3), SQQQ (-3) and PSQ (-1) follow the daily-reset identity from QQQ (see
 :func:`leveraged`). Every generated table is marked simulated.
@@ -65,6 +67,7 @@ class SynthConfig:
     days: int = 250  # trading sessions
     start: str = "2024-01-02"  # first session on or after this date (XNYS calendar)
     signal_strength: float = 0.0  # rho of the planted AR(1); 0 = no predictable component
+    signal_flip_every: int = 0  # sessions per sign of rho (session d: rho (-1)^(d//N)); 0 = never
     drift: bool = False  # apply the regimes' calibrated drift (breaks the martingale)
     regime: str = "mixed"  # "mixed" = the Markov chain; else every day in that regime
     start_price: float = 400.0  # QQQ's first open (a chosen level)
@@ -78,6 +81,16 @@ class SynthConfig:
             raise SynthError(f"--signal-strength must be in [0, 1), got {self.signal_strength}")
         if not 1 <= self.days <= MAX_DAYS:
             raise SynthError(f"--days must be 1 to {MAX_DAYS:,}, got {self.days}")
+        flip = self.signal_flip_every
+        if (
+            isinstance(flip, bool)
+            or not isinstance(flip, int | np.integer)
+            or not 0 <= flip <= MAX_DAYS
+        ):
+            raise SynthError(
+                f"--signal-flip-every must be a whole number of sessions 0 to {MAX_DAYS:,} "
+                f"(0 = never flips), got {excerpt(flip)}"
+            )
         try:
             datetime.date.fromisoformat(self.start)
         except (TypeError, ValueError) as exc:
@@ -101,14 +114,33 @@ class Market:
     config: SynthConfig
 
 
+def signal_sign(config: SynthConfig) -> np.ndarray:
+    """The sign (+1.0 or -1.0) of the planted rho in each session: ``(-1) ** (d // N)``.
+
+    With ``signal_flip_every`` N = 0 every session is +1 (the planted rho never flips).
+
+    >>> signal_sign(SynthConfig(days=7, signal_flip_every=2)).tolist()
+    [1.0, 1.0, -1.0, -1.0, 1.0, 1.0, -1.0]
+    >>> signal_sign(SynthConfig(days=3)).tolist()
+    [1.0, 1.0, 1.0]
+    """
+    if config.signal_flip_every == 0:
+        return np.ones(config.days)
+    regime = np.arange(config.days) // config.signal_flip_every
+    return np.where(regime % 2 == 0, 1.0, -1.0)
+
+
 @njit(cache=True)
 def _shocks(e, new_day, rho, alpha, beta):  # pragma: no cover - compiled
-    """x_t = sqrt(h_t) u_t with u the planted AR(1) and h the GARCH variance (see module doc)."""
+    """x_t = sqrt(h_t) u_t with u the planted AR(1) and h the GARCH variance (see module doc).
+
+    ``rho`` has one entry per bar (its session's signed rho); only ``rho[t]`` of a bar that is
+    not a session open is used, so u never mixes two sessions' coefficients.
+    """
     n = len(e)
     x = np.empty(n)
     h = np.empty(n)
     omega = 1.0 - alpha - beta
-    keep = np.sqrt(1.0 - rho * rho)
     u = 0.0
     for t in range(n):
         if new_day[t]:
@@ -116,7 +148,7 @@ def _shocks(e, new_day, rho, alpha, beta):  # pragma: no cover - compiled
             u = e[t]
         else:
             h[t] = omega + alpha * x[t - 1] * x[t - 1] + beta * h[t - 1]
-            u = rho * u + keep * e[t]
+            u = rho[t] * u + np.sqrt(1.0 - rho[t] * rho[t]) * e[t]
         x[t] = np.sqrt(h[t]) * u
     return x, h
 
@@ -170,7 +202,8 @@ def generate(config: SynthConfig = SynthConfig(), params: MarketParams | None = 
     disp = np.asarray(reg.vol_dispersion)[path]
     s_day = np.asarray(reg.vol_per_min)[path] * np.exp(disp * day_factor - 0.5 * disp**2)
     e = _student(rng_for(config.seed, "shocks"), params.student_df, n)
-    x, h = _shocks(e, new_day, config.signal_strength, params.garch_alpha, params.garch_beta)
+    rho = config.signal_strength * signal_sign(config)[day_of_bar]  # exact: rho * +-1.0
+    x, h = _shocks(e, new_day, rho, params.garch_alpha, params.garch_beta)
     scale = s_day[day_of_bar] * np.asarray(params.vol_profile)[minute]
     ret = scale * x
     if config.drift:

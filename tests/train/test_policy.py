@@ -28,25 +28,30 @@ def nyse_sessions(start: str, days: int) -> list[int]:
 @given(
     window=st.integers(1, 40),
     every=st.integers(1, 20),
+    shadow=st.integers(1, 6),
     days=st.integers(1, 200),
 )
-def test_folds_train_on_the_past_only_and_tile_the_rest(window, every, days):
+def test_folds_train_on_the_past_only_and_tile_the_rest(window, every, shadow, days):
     sessions = nyse_sessions("2024-11-01", days)  # Thanksgiving, Christmas, New Year inside
-    folds = fold_schedule(sessions, RetrainPolicy(train_window=window, retrain_every=every))
+    policy = RetrainPolicy(train_window=window, retrain_every=every, shadow_sessions=shadow)
+    folds = fold_schedule(sessions, policy)
     traded = []
     for k, fold in enumerate(folds):
         assert fold.number == k
         train = [s for s in sessions if fold.train[0] <= s <= fold.train[1]]
+        gate = [s for s in sessions if fold.shadow[0] <= s <= fold.shadow[1]]
         trade = [s for s in sessions if fold.trade[0] <= s <= fold.trade[1]]
-        assert len(train) == window and 1 <= len(trade) <= every
-        assert max(train) < min(trade)  # the past only
-        assert sessions.index(min(trade)) == sessions.index(max(train)) + 1  # the newest past
+        assert len(train) == window and len(gate) == shadow and 1 <= len(trade) <= every
+        assert max(train) < min(gate) and max(gate) < min(trade)  # the past only
+        # the newest past: shadow sessions right before trading, training right before them
+        assert sessions.index(min(trade)) == sessions.index(max(gate)) + 1
+        assert sessions.index(min(gate)) == sessions.index(max(train)) + 1
         traded += trade
-    assert traded == sessions[window:]  # every later session traded once, in order
+    assert traded == sessions[window + shadow :]  # every later session traded once, in order
 
 
 def test_a_series_shorter_than_the_window_has_no_fold():
-    assert fold_schedule(list(range(5)), RetrainPolicy(train_window=5)) == []
+    assert fold_schedule(list(range(5)), RetrainPolicy(train_window=4, shadow_sessions=1)) == []
 
 
 def test_the_schedule_does_not_depend_on_the_order_given():

@@ -49,7 +49,7 @@ from sentio.audit.verify import verify_run
 from sentio.backtest.strattest import SYMBOLS, Plan, StrattestResult, backtest
 from sentio.core.clock import build_time
 from sentio.core.environment import environment, package_versions
-from sentio.core.hashing import canonical_json, sha256_file, sha256_hex
+from sentio.core.hashing import canonical_json, clean, number, sha256_file, sha256_hex
 from sentio.features.inputs import BarInput, as_input
 from sentio.infer import SequenceContext, StreamContext, bars_of, load_model
 from sentio.infer.parity import tally
@@ -66,25 +66,6 @@ PACKAGES = (
     "pydantic",
     "exchange_calendars",
 )
-
-
-def number(x) -> float | None:
-    """A float for the payload; NaN and infinities become null (JSON has neither)."""
-    x = float(x)
-    return x if np.isfinite(x) else None
-
-
-def clean(obj):
-    """``obj`` with every non-finite float replaced by None and tuples made lists."""
-    if isinstance(obj, dict):
-        return {k: clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [clean(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        return number(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
 
 
 def signal_of(exposure: float) -> str:

@@ -23,7 +23,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sentio.backtest.strattest import SYMBOLS, StrattestConfig, backtest, make_plan, prices_of
+from sentio.backtest.strattest import (
+    SYMBOLS,
+    StrattestConfig,
+    account,
+    decide_blocks,
+    make_plan,
+    prices_of,
+)
 from sentio.core.errors import SentioError
 from sentio.core.seeding import rng_for
 from sentio.features.inputs import clock_columns
@@ -77,10 +84,13 @@ def shadow_gate(
     shadow: int,
     config: StrattestConfig,
     margin: float = 0.0,
+    probabilities: dict[str, np.ndarray] | None = None,
 ) -> GateDecision:
     """Compare ``candidate`` with ``incumbent`` on the newest ``shadow`` sessions of
     ``tables`` (every instrument's bars on QQQ's times, as ``strattest.market_tables`` gives
-    them) that lie after both models' validation ends."""
+    them) that lie after both models' validation ends. ``probabilities`` ("candidate",
+    "incumbent": each model's sequence-path probability of every QQQ row, as
+    ``SequenceContext.calculate_probability`` gives it) saves computing them again."""
     metas = {name: load_verified(path) for name, path in (("candidate", candidate),
                                                           ("incumbent", incumbent))}  # fmt: skip
     qqq = tables["QQQ"]
@@ -101,7 +111,7 @@ def shadow_gate(
     ret, ok = label_bars(
         qqq["close"].to_numpy(np.float64), qqq["segment"].to_numpy(), session, spec
     )
-    p = {
+    p = probabilities or {
         "candidate": SequenceContext(candidate).calculate_probability(qqq),
         "incumbent": SequenceContext(incumbent).calculate_probability(qqq),
     }
@@ -121,7 +131,9 @@ def shadow_gate(
             dict.fromkeys(SYMBOLS, False),
             inside,
         )
-        result = backtest(plan)
+        chosen = (p[name], metas[name]["thresholds"])
+        used, exposure, reasons = decide_blocks(plan, lambda b, m=chosen: m)
+        result = account(plan, used, exposure, reasons, {})
         scores[name] = {
             "log_loss": log_loss(y, p[name][keep]),
             "auc": auc(y, p[name][keep]),

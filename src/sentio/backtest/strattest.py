@@ -477,25 +477,51 @@ def regime_summary(results: list[StrattestResult], config: StrattestConfig) -> d
 
 def backtest(plan: Plan, progress: Callable[[int, int], None] | None = None) -> StrattestResult:
     """The shared core of both modes: probabilities, strategy, execution, metrics."""
-    config, meta, qqq, prices = plan.config, plan.meta, plan.qqq, plan.prices
-    block, run = plan.block, plan.blocks_run
-    ts = qqq["ts"].to_numpy(np.int64)
-    context = SequenceContext(plan.model, cache_dir=config.cache_dir)
-    p = context.calculate_probability(qqq)
+    context = SequenceContext(plan.model, cache_dir=plan.config.cache_dir)
+    p = context.calculate_probability(plan.qqq)
+    thresholds = plan.meta["thresholds"]
+    used, exposure, reasons = decide_blocks(plan, lambda b: (p, thresholds), progress)
+    return account(plan, used, exposure, reasons, context.cache_report())
+
+
+def decide_blocks(
+    plan: Plan,
+    model_of: Callable[[int], tuple[np.ndarray, dict]],
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The strategy over every block: ``model_of(b)`` gives block ``b``'s probabilities (of
+    every bar of the series) and thresholds (one model for strattest; the fold's model in a
+    walk-forward run). Each block starts from a fresh strategy state whose adaptive history is
+    the ``adaptive_window`` valid probabilities of that block's model before the block.
+    Returns the probability used at each bar (NaN outside blocks), exposure and reason."""
+    config, block = plan.config, plan.block
+    ts = plan.qqq["ts"].to_numpy(np.int64)
     left = minutes_left(ts)
-    thresholds = meta["thresholds"]
+    used = np.full(len(ts), np.nan)
     exposure = np.zeros(len(ts))
     reasons = np.full(len(ts), "", dtype=object)
-    for b in range(run):
+    for b in range(plan.blocks_run):
+        p, thresholds = model_of(b)
         rows = np.flatnonzero(block == b)
         before = p[: rows[0]]
         history = tuple(before[~np.isnan(before)][-config.strategy.adaptive_window :])
         state = StrategyState(history=history if config.strategy.rule == "adaptive" else ())
         e, why, _ = run_strategy(p[rows], left[rows], config.strategy, thresholds, state)
+        used[rows] = p[rows]
         exposure[rows] = e
         reasons[rows] = [r.value for r in why]
         if progress:
-            progress(b + 1, run)
+            progress(b + 1, plan.blocks_run)
+    return used, exposure, reasons
+
+
+def account(
+    plan: Plan, p: np.ndarray, exposure: np.ndarray, reasons: np.ndarray, cache: dict
+) -> StrattestResult:
+    """Allocation, execution and metrics of decided blocks, with both baselines."""
+    config, qqq, prices = plan.config, plan.qqq, plan.prices
+    block, run = plan.block, plan.blocks_run
+    ts = qqq["ts"].to_numpy(np.int64)
     weights = np.array([[allocate(x, config.allocation)[s] for s in SYMBOLS] for x in exposure])
     next_open = config.fill == "next-open"
     spreads = config.costs.half_spreads(list(SYMBOLS), prices["close"])
@@ -585,7 +611,7 @@ def backtest(plan: Plan, progress: Callable[[int, int], None] | None = None) -> 
         order_frame,
         qqq,
         plan.inputs,
-        context.cache_report(),
+        cache,
     )
 
 
@@ -597,9 +623,11 @@ __all__ = [
     "REGIMES",
     "StrattestConfig",
     "StrattestResult",
+    "account",
     "backtest",
     "check_capital",
     "choose_blocks",
+    "decide_blocks",
     "describe_inputs",
     "historical_plan",
     "inputs_of",

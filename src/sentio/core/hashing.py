@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 def canonical_json(obj: Any) -> bytes:
     """Serialise ``obj`` as canonical JSON bytes (sorted keys, no spaces, UTF-8)."""
@@ -64,3 +66,22 @@ def content_hash(obj: Any) -> str:
     'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a'
     """
     return "sha256:" + sha256_hex(canonical_json(obj))
+
+
+def number(x) -> float | None:
+    """A float for a JSON document; NaN and infinities become null (JSON has neither)."""
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def clean(obj):
+    """``obj`` with every non-finite float replaced by None and tuples made lists."""
+    if isinstance(obj, dict):
+        return {k: clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [clean(v) for v in obj]
+    if isinstance(obj, float | np.floating):
+        return number(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj

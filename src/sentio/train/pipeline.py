@@ -22,7 +22,13 @@ from sentio.data import read_bars
 from sentio.data.synth.generate import SynthConfig, generate
 from sentio.features import FeatureEngine
 from sentio.features.inputs import as_input, clock_columns
-from sentio.model.artifact import LEGACY_CLIP, json_bytes, npy_bytes, write_artifact
+from sentio.model.artifact import (
+    LEGACY_CLIP,
+    json_bytes,
+    load_verified,
+    npy_bytes,
+    write_artifact,
+)
 from sentio.model.config import TFAConfig
 from sentio.model.signing import SigningKey
 from sentio.train.config import CHECKPOINT, TrainConfig
@@ -66,6 +72,11 @@ class TrainRun:
     resume: bool = False
     cpu_capability: str = "native"  # sentio.train.machine.CHOICES; the CLI pins avx2 ("auto")
     signing_key: SigningKey | None = None  # signs the artifact (signature.json) when given
+    # Walk-forward and the retrainer (issue 14): samples only from NYSE sessions first..last
+    # (inclusive; bars after ``last`` are not read, bars before ``first`` only warm features
+    # up); None: every session.
+    sessions: tuple[int, int] | None = None
+    warm_start: Path | None = None  # an artifact whose weights start training (same network)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -107,15 +118,24 @@ def load_bars(run: TrainRun) -> tuple[pd.DataFrame, dict]:
 
 def prepare(run: TrainRun) -> Prepared:
     frame, record = load_bars(run)
+    session = clock_columns(frame["ts"].to_numpy(np.int64))[1]
+    usable = np.ones(len(frame), dtype=bool)
+    if run.sessions is not None:
+        first, last = run.sessions
+        frame = frame[session <= last].reset_index(drop=True)  # nothing after the window
+        session = session[session <= last]
+        usable = session >= first  # earlier bars only warm the features up
+        record = {**record, "sessions": [int(first), int(last)]}
+        if not usable.any():
+            raise BarsError(f"no {run.symbol} bars in NYSE sessions {first}..{last}")
     engine = FeatureEngine(run.feature_spec)
     computed = engine.compute(as_input(frame))
-    session = clock_columns(frame["ts"].to_numpy(np.int64))[1]
     segment = frame["segment"].to_numpy(np.int64)
     samples, report = select_samples(
         frame["close"].to_numpy(np.float64),
         segment,
         session,
-        computed.ready,
+        computed.ready & usable,
         run.model.seq_len,
         run.label,
     )
@@ -234,6 +254,35 @@ def _write(run: TrainRun, files: dict[str, bytes]) -> None:
         ) from exc
 
 
+def artifact_hash(folder: Path) -> str:
+    """The manifest hash of the artifact in ``folder`` (what a warm start started from)."""
+    return sha256_file(Path(folder) / "manifest.json")
+
+
+def start_from(model, run: TrainRun, spec_hash: str) -> None:
+    """Load the weights of ``run.warm_start`` into ``model`` (its normalisation stays the one
+    just fitted on this run's training rows). The network and the feature spec must match."""
+    import io
+
+    import torch
+
+    meta = load_verified(run.warm_start)
+    if meta["config"] != run.model.to_dict() or meta["expects"]["spec_hash"] != spec_hash:
+        raise OptionError(
+            f"{run.warm_start} has another network or feature spec than this run; a warm start "
+            "needs the same preset, sequence length and feature spec",
+            flag="--warm-start",
+        )
+    scripted = torch.jit.load(io.BytesIO((Path(run.warm_start) / "model.pt").read_bytes()))
+    weights = {k: v for k, v in scripted.state_dict().items() if k not in ("mean", "std")}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if set(missing) != {"mean", "std"} or unexpected:
+        raise ArtifactError(
+            f"model.pt's weights do not fit the network (missing {missing}, extra {unexpected})",
+            file=str(run.warm_start),
+        )
+
+
 def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = None) -> dict:
     """Train, evaluate, export and write the artifact; returns metrics.json's content."""
     pinned = ready(run)
@@ -253,6 +302,8 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
     mean, std = normalisation(prep.features, samples.rows[split.train], T)
     setup_determinism(cfg.seed, cfg.threads)
     model = TFA(run.model, torch.from_numpy(mean), torch.from_numpy(std))
+    if run.warm_start is not None:
+        start_from(model, run, prep.engine.content_hash)
     fingerprint = content_hash(
         {
             "model": run.model.to_dict(),
@@ -262,6 +313,7 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
             "data": prep.data_record,
             "fractions": list(run.fractions),
             "cpu": pinned,  # resuming under other kernels would mix two sets of roundings
+            "warm_start": None if run.warm_start is None else artifact_hash(run.warm_start),
         }
     )
     checkpoints = run.checkpoint_dir
@@ -364,6 +416,9 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
             "embargo_bars": run.label.horizon + T,
         },
         "seed": cfg.seed,
+        "warm_start": None
+        if run.warm_start is None
+        else {"from": str(run.warm_start), "manifest_sha256": artifact_hash(run.warm_start)},
         "fingerprint": fingerprint,
         "thresholds": {
             **fit_thresholds(probabilities["validation"]),

@@ -7,15 +7,16 @@ replace the incumbent (the gate), and when a model is too old to trade. The walk
 backtest, the live retrainer and ``sentio train --enable-realtime`` are to share it, so the
 policy a backtest measures is the policy that trades.
 
-:func:`fold_schedule` turns a policy and the sessions of a series into folds: each fold trains
-on ``train_window`` sessions that end before it and trades the next ``retrain_every``
-sessions; the training side never reaches into the traded sessions (the training's own
-embargo of ``horizon + seq_len`` bars after each split is the pipeline's business, inside the
-training window).
+:func:`fold_schedule` turns a policy and the sessions of a series into folds. Each fold trains
+on ``train_window`` sessions, then leaves ``shadow_sessions`` sessions out of training for the
+gate (the newest sessions neither the candidate nor the incumbent saw), then trades the next
+``retrain_every`` sessions: the training side never reaches into the shadow or traded sessions
+(the training's own embargo of ``horizon + seq_len`` bars between its parts is the pipeline's
+business, inside the training window).
 
->>> policy = RetrainPolicy(train_window=3, retrain_every=2)
->>> [(f.train, f.trade) for f in fold_schedule(list(range(10, 19)), policy)]
-[((10, 12), (13, 14)), ((12, 14), (15, 16)), ((14, 16), (17, 18))]
+>>> policy = RetrainPolicy(train_window=3, retrain_every=2, shadow_sessions=1)
+>>> [(f.train, f.shadow, f.trade) for f in fold_schedule(list(range(10, 19)), policy)]
+[((10, 12), (13, 13), (14, 15)), ((12, 14), (15, 15), (16, 17)), ((14, 16), (17, 17), (18, 18))]
 """
 
 from __future__ import annotations
@@ -71,30 +72,40 @@ class RetrainPolicy(BaseModel):
 
 @dataclass(frozen=True)
 class Fold:
-    """One retraining: train on sessions ``train`` (first, last: inclusive), trade ``trade``."""
+    """One retraining: train on sessions ``train``, gate on ``shadow``, trade ``trade`` (each
+    a (first, last) pair of NYSE session numbers, inclusive)."""
 
     number: int
     train: tuple[int, int]
+    shadow: tuple[int, int]
     trade: tuple[int, int]
+
+    def to_dict(self) -> dict:
+        return {"fold": self.number, "train": list(self.train), "shadow": list(self.shadow),
+                "trade": list(self.trade)}  # fmt: skip
 
 
 def fold_schedule(sessions: list[int], policy: RetrainPolicy) -> list[Fold]:
-    """The folds over ``sessions`` (sorted session numbers of a series, gaps allowed): the first
-    fold trades right after the first ``train_window`` sessions; each fold trades
-    ``retrain_every`` sessions (the last may trade fewer) and trains on the ``train_window``
-    sessions just before them. Deterministic: the same sessions and policy give the same folds.
+    """The folds over ``sessions`` (session numbers of a series, gaps allowed): the first fold
+    trades right after ``train_window + shadow_sessions`` sessions; each fold trades
+    ``retrain_every`` sessions (the last may trade fewer), is gated on the ``shadow_sessions``
+    just before them and trains on the ``train_window`` sessions before those. Deterministic:
+    the same sessions and policy give the same folds.
 
-    >>> [f.trade for f in fold_schedule([1, 2, 3, 5, 8], RetrainPolicy(train_window=2,
-    ...                                                               retrain_every=2))]
-    [(3, 5), (8, 8)]
+    >>> [f.trade for f in fold_schedule([1, 2, 3, 5, 8, 9], RetrainPolicy(train_window=2,
+    ...                                  retrain_every=2, shadow_sessions=1))]
+    [(5, 8), (9, 9)]
     """
     ordered = sorted(set(sessions))
+    window, shadow = policy.train_window, policy.shadow_sessions
     folds = []
-    start = policy.train_window
+    start = window + shadow
     while start < len(ordered):
         trade = ordered[start : start + policy.retrain_every]
-        train = ordered[start - policy.train_window : start]
-        folds.append(Fold(len(folds), (train[0], train[-1]), (trade[0], trade[-1])))
+        gate = ordered[start - shadow : start]
+        train = ordered[start - shadow - window : start - shadow]
+        folds.append(Fold(len(folds), (train[0], train[-1]), (gate[0], gate[-1]),
+                          (trade[0], trade[-1])))  # fmt: skip
         start += policy.retrain_every
     return folds
 

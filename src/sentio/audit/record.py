@@ -147,19 +147,24 @@ def stream_chunk(model, features, data: BarInput, frame: pd.DataFrame, cut, star
     return np.array([context.on_bar(bar) for bar in bars_of(frame.iloc[start:stop])])
 
 
-def launch(pool: ThreadPoolExecutor, plan: Plan, size: int):
+def launch(pool: ThreadPoolExecutor, plan: Plan, size: int, models: list | None = None):
     """Load the model through the stream door and queue every chunk, each with a copy of one
-    feature state carried forward over the rows between chunks (one pass over the series)."""
-    model = load_model(plan.model, door="metadata.json")
+    feature state carried forward over the rows between chunks (one pass over the series).
+    ``models``: the artifact of each block (a walk-forward run; every one has the same feature
+    spec), else the plan's model everywhere. Returns the first block's model."""
+    paths = models or [plan.model] * plan.blocks_run
+    loaded = {path: load_model(path, door="metadata.json") for path in dict.fromkeys(paths)}
+    first = loaded[paths[0]]
     data = as_input(plan.qqq)
-    cursor, seen, jobs = model.engine.stream(), 0, []
+    cursor, seen, jobs = first.engine.stream(), 0, []
     for block, start, stop in chunks(plan.spans, size):
+        model = loaded[paths[block]]
         cut = max(start - model.seq_len, seen)
         cursor.catch_up(data.slice(seen, cut))
         seen = cut
         job = pool.submit(stream_chunk, model, cursor.copy(), data, plan.qqq, cut, start, stop)
         jobs.append((block, job))
-    return model, data, jobs
+    return first, data, jobs
 
 
 def run_base(payload: dict) -> str:
@@ -237,16 +242,22 @@ def record(
     data: BarInput,
     streams: Iterable[np.ndarray],
     progress: Callable[[int, int], None] | None = None,
+    *,
+    start: dict | None = None,
+    remembered: list | None = None,
+    before: dict[int, list] | None = None,
 ) -> str:
     """Write ``result`` with the stream probabilities of each block (in block order) as one
-    run, a transaction per block; returns the run id."""
-    start_payload = run_start_payload(result, model, data)
+    run, a transaction per block; returns the run id. A walk-forward run gives its own
+    run_start payload (``start``), each block's remembered probabilities (``remembered``, of
+    the model that trades it) and the events that open a block (``before``: its swap)."""
+    start_payload = start or run_start_payload(result, model, data)
     per_bar = result.per_bar
     run_id = store.claim_run(
         run_base(start_payload), start_payload, started_at=build_time().isoformat()
     )
     store.append(run_id, [(int(per_bar["ts"].iloc[0]), "run_start", start_payload)])
-    remembered = histories(result)
+    remembered = remembered or histories(result)
     blocks = per_bar["block"].to_numpy()
     bar_ts = per_bar["ts"].to_numpy(np.int64)
     fills = result.fills.assign(
@@ -257,7 +268,10 @@ def record(
         inside = per_bar[blocks == b]
         p_seq.append(inside["probability"].to_numpy())
         p_live.append(p_stream)
-        store.append(run_id, block_events(result, b, inside, p_stream, fills, remembered[b]))
+        opening = (before or {}).get(b, [])
+        store.append(
+            run_id, opening + block_events(result, b, inside, p_stream, fills, remembered[b])
+        )
         if progress:
             progress(b + 1, result.blocks_run)
     end = {
@@ -295,7 +309,7 @@ def block_events(
     fills_at = by_ts(fills[fills["block"] == b])
     orders_at = by_ts(result.orders)
     positions = dict.fromkeys(SYMBOLS, 0)
-    start = {"block": b, "history": history[0], "history_ts": history[1]}
+    start = {"block": b, "bars": len(bars), "history": history[0], "history_ts": history[1]}
     events = [(int(bars["ts"].iloc[0]), "block_start", start)]
     columns = {c: bars[c].to_numpy() for c in bars.columns}
     for i in range(len(bars)):

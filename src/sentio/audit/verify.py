@@ -214,6 +214,7 @@ class Replay:
         self.parity = {"bars": 0, "compared": 0, "bars_differ": 0, "max_abs_diff": 0.0}
         self.summary: dict | None = None  # the strategy metrics replayed at run_end
         self.recorded: dict[int, tuple[int, dict]] = {}  # bar ts -> (seq, payload)
+        self.decided_by: dict[int, str | None] = {}  # bar ts -> manifest hash of its model
         self.remembered: dict[int, tuple[int, float]] = {}  # history ts -> (seq, p), unrecorded
         self.decisions = 0
 
@@ -239,7 +240,12 @@ class Replay:
             raise Mismatch(0, f"run_start lacks a valid config or thresholds: {exc}") from None
         self.capital = self.config.capital
         self.live = self.start.get("command") == "live"
-        self.fixed_blocks = not self.live  # a live run may stop inside a block
+        self.walk = self.start.get("command") == "walk-forward"  # swaps between sessions
+        # a live run may stop inside a block; a walk-forward block is a session (its
+        # block_start says how many bars)
+        self.fixed_blocks = not self.live and not self.walk
+        self.planned_bars: int | None = None
+        self.serving = self.start["model"].get("manifest_hash")  # the model deciding now
         self.exited = False  # fills after a live run's exit event: its flattening orders
         self.block_closed = False
         self.swapped_at: int | None = None  # the first bar time served by a swapped-in model
@@ -292,7 +298,7 @@ class Replay:
         # its own orders follow it)
         if self.pending is not None and (ts != self.pending[1] or kind not in FILL_SIDE):
             self.check_bar()
-        if kind in LIVE_ONLY and not self.live:
+        if kind in LIVE_ONLY and not self.live and not (kind == "swap" and self.walk):
             raise Mismatch(seq, f"a {kind} event in a {self.start.get('command')} run")
         if kind in ("bar", "fill", "order", "block_end", "risk", "broker") and (
             e["block"] != self.block
@@ -318,6 +324,7 @@ class Replay:
             if e["ok"]:  # the model the next bars are decided with, and its thresholds
                 self.thresholds = e["thresholds"]
                 self.swapped_at = self.swapped_at if self.swapped_at is not None else ts
+                self.serving = e.get("to_manifest")
         elif kind == "broker" and e.get("event") == "adopted":
             self.shares = {s: int(e["positions"][s]) for s in SYMBOLS}  # the broker's book
         elif kind in ("feed_fault", "risk", "broker"):
@@ -345,6 +352,7 @@ class Replay:
         self.block, self.cash = block, float(e.get("cash", self.capital))
         self.shares = dict(e.get("positions") or dict.fromkeys(SYMBOLS, 0))
         self.block_fills, self.block_fees, self.block_bars = 0, 0.0, 0
+        self.planned_bars = e.get("bars") if self.walk else None
         self.last_equity = self.capital
         history, times = e.get("history"), e.get("history_ts")
         if (
@@ -359,6 +367,8 @@ class Replay:
         if not adaptive and history:
             raise Mismatch(seq, f"the {self.config.strategy.rule} rule remembers nothing")
         for t, p in zip(times, history, strict=True):
+            if t in self.recorded and self.decided_by[t] != self.serving:
+                continue  # another model decided that bar: this history is not its p
             if t in self.recorded:
                 bar_seq, bar = self.recorded[t]
                 path = "p_stream" if self.live else "p_seq"  # what the strategy decided on
@@ -368,11 +378,17 @@ class Replay:
                         f"remembers p {p!r} for the bar at seq {bar_seq}, which recorded "
                         f"{path.replace('_', '(')}) {bar[path]!r}",
                     )
-            else:
+            elif self.swapped_at is None:  # the stream re-run loads the run_start model
                 self.remembered[t] = (seq, p)
         self.state = StrategyState(history=tuple(float(p) for p in history))
 
     def end_of_block(self, seq: int) -> None:
+        if self.planned_bars is not None and self.block_bars != self.planned_bars:
+            raise Mismatch(
+                seq,
+                f"block {self.block} holds {self.block_bars} bars; its block_start says "
+                f"{self.planned_bars}",
+            )
         if self.fixed_blocks and self.block_bars != self.config.block_size:
             raise Mismatch(
                 seq,
@@ -464,6 +480,7 @@ class Replay:
                 )
         self.decision(seq, ts, e)
         self.recorded[ts] = (seq, e)
+        self.decided_by[ts] = self.serving
         self.block_bars += 1
         self.pending = (seq, ts, e)
 

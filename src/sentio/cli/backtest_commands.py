@@ -33,7 +33,7 @@ FIGURES = [
     ("turnover / block", "turnover"),
     ("fees $", "fees"),
 ]
-MODES = ("historical", "simulation")
+MODES = ("historical", "simulation", "walk-forward")
 OUT_FILES = ("blocks.parquet", "bars.parquet", "fills.parquet", "summary.json")
 MAX_TRACKS = 100
 MAX_SIMULATED_BARS = 2_000_000  # per track: about 20 years of 1-minute sessions
@@ -54,7 +54,8 @@ def strattest_command(
         "historical",
         "--mode",
         help="historical: the model's out-of-sample bars; simulation: "
-        "fresh seeded tracks of the built-in market.",
+        "fresh seeded tracks of the built-in market; walk-forward: retrain on a rolling window "
+        "of past sessions and trade each fold's model on the next sessions (docs/walkforward.md).",
     ),
     tracks: int | None = typer.Option(
         None, "--tracks", help="Simulation only: tracks per regime (default 3)."
@@ -64,8 +65,12 @@ def strattest_command(
         "--regime",
         help="Simulation only: bull, bear, sideways, volatile or mixed (default); repeatable.",
     ),
-    blocks: int = typer.Option(5, "--blocks", help="Blocks to run (the last ones), >= 1."),
-    block_size: int = typer.Option(480, "--block-size", help="Bars per block, >= 2."),
+    blocks: int | None = typer.Option(
+        None, "--blocks", help="Blocks to run (the last ones), >= 1 (default 5)."
+    ),
+    block_size: int | None = typer.Option(
+        None, "--block-size", help="Bars per block, >= 2 (default 480)."
+    ),
     model: Path | None = typer.Option(
         None, "--model", help="Artifact directory (default: the newest under artifacts/TFA)."
     ),
@@ -118,8 +123,10 @@ def strattest_command(
     out: Path | None = typer.Option(
         None,
         "--out",
-        help="Historical only: write per-block, per-bar and fill tables (Parquet) and "
-        "summary.json into this directory (each file replaced atomically).",
+        help="Historical: write per-block, per-bar and fill tables (Parquet) and "
+        "summary.json into this directory (each file replaced atomically). Walk-forward "
+        "(required): a new or empty run folder for every fold's artifact, walkforward.json "
+        "and sessions.csv.",
     ),
     audit: Path | None = typer.Option(
         None,
@@ -127,6 +134,110 @@ def strattest_command(
         help="Historical only: record the run into this audit database (SQLite; created if "
         "absent): config, hashes, both inference paths per bar, signals, orders, fills, block "
         "and run ends. Read it with `saudit`.",
+    ),
+    train_window: str | None = typer.Option(
+        None,
+        "--train-window",
+        help="Walk-forward: sessions each fold trains on, like 60 or 60d (a d is one NYSE "
+        "session; default 60).",
+    ),
+    retrain_every: str | None = typer.Option(
+        None, "--retrain-every", help="Walk-forward: sessions between retrainings (default 5d)."
+    ),
+    warm_start: bool = typer.Option(
+        False,
+        "--warm-start",
+        help="Walk-forward: each fold starts from the weights of the model trading before it "
+        "(folds then train one after another); default: from scratch.",
+    ),
+    shadow_sessions: int | None = typer.Option(
+        None,
+        "--shadow-sessions",
+        help="Walk-forward: sessions after each training window, trained on by neither model, "
+        "on which the gate compares candidate and incumbent (default 5).",
+    ),
+    gate_margin: float | None = typer.Option(
+        None,
+        "--gate-margin",
+        help="Walk-forward: log loss a candidate may lose to the incumbent and still replace it "
+        "(default 0).",
+    ),
+    preset_name: str | None = typer.Option(
+        None,
+        "--preset",
+        help="Walk-forward: model preset of every fold, quick or default (default quick).",
+    ),
+    epochs: int | None = typer.Option(
+        None, "--epochs", help="Walk-forward: training epochs per fold (default 3)."
+    ),
+    sequence_length: int | None = typer.Option(
+        None, "--sequence-length", help="Walk-forward: window length (default: the preset's)."
+    ),
+    d_model: int | None = typer.Option(
+        None, "--d-model", help="Walk-forward: model width (default: the preset's)."
+    ),
+    nhead: int | None = typer.Option(
+        None, "--nhead", help="Walk-forward: attention heads (default: the preset's)."
+    ),
+    num_layers: int | None = typer.Option(
+        None, "--num-layers", help="Walk-forward: blocks (default: the preset's)."
+    ),
+    horizon: int | None = typer.Option(
+        None, "--horizon", help="Walk-forward: label, bars ahead (default 5)."
+    ),
+    deadzone_bp: float | None = typer.Option(
+        None,
+        "--label-deadzone-bp",
+        help="Walk-forward: label, |forward return| <= this many basis points is left "
+        "unlabelled (default 1).",
+    ),
+    learning_rate: float | None = typer.Option(
+        None, "--learning-rate", help="Walk-forward: peak AdamW rate (default 3e-4)."
+    ),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="Walk-forward: windows per step (default 256)."
+    ),
+    threads: int | None = typer.Option(
+        None, "--threads", help="Walk-forward: torch intra-op threads per fold (default 1)."
+    ),
+    feature_spec: str | None = typer.Option(
+        None,
+        "--feature-spec",
+        help="Walk-forward: spec file or shipped spec name (default feature_spec_55_minimal).",
+    ),
+    builtin_days: int | None = typer.Option(
+        None,
+        "--builtin-days",
+        help="Walk-forward on --data builtin: sessions of the built-in market (default 120).",
+    ),
+    signal_strength: float | None = typer.Option(
+        None,
+        "--signal-strength",
+        help="Walk-forward on --data builtin: planted signal of the market (default 0: none).",
+    ),
+    signal_flip_every: int | None = typer.Option(
+        None,
+        "--signal-flip-every",
+        help="Walk-forward on --data builtin: the planted signal changes sign every N "
+        "sessions (default 0: never).",
+    ),
+    cpu_capability: str | None = typer.Option(
+        None,
+        "--cpu-capability",
+        help="Walk-forward: CPU kernels the folds' training may use (as `sentio train`; "
+        "default auto).",
+    ),
+    backend: str | None = typer.Option(
+        None,
+        "--backend",
+        help="Walk-forward: local (one fold after another) or ray (folds as Ray tasks; the "
+        "extra sentio[ray]); the results are the same bytes (default local).",
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="Walk-forward with --backend ray: a Ray cluster's address (default: start a local "
+        "Ray).",
     ),
 ) -> None:
     """Run the TFA strategy over the last N blocks with real costs; compare with buy-and-hold
@@ -137,12 +248,36 @@ def strattest_command(
         raise OptionError(f"only tfa exists; got {excerpt(strategy)}", flag="STRATEGY")
     if mode not in MODES:
         raise OptionError(f"must be one of {', '.join(MODES)}; got {excerpt(mode)}", flag="--mode")
+    walk = {
+        "train_window": train_window,
+        "retrain_every": retrain_every,
+        "warm_start": warm_start or None,
+        "shadow_sessions": shadow_sessions,
+        "gate_margin": gate_margin,
+        "preset_name": preset_name,
+        "epochs": epochs,
+        "sequence_length": sequence_length,
+        "d_model": d_model,
+        "nhead": nhead,
+        "num_layers": num_layers,
+        "horizon": horizon,
+        "deadzone_bp": deadzone_bp,
+        "learning_rate": learning_rate,
+        "batch_size": batch_size,
+        "threads": threads,
+        "feature_spec": feature_spec,
+        "builtin_days": builtin_days,
+        "signal_strength": signal_strength,
+        "signal_flip_every": signal_flip_every,
+        "cpu_capability": cpu_capability,
+    }
     _check_mode_flags(mode, tracks, regime, data, allow_in_sample, out, audit)
+    _check_walk_flags(mode, walk, model, blocks, block_size, backend, ray_address, out)
     config = StrattestConfig.from_flags(
         model=model,
         data=data or [],
-        blocks=blocks,
-        block_size=block_size,
+        blocks=5 if blocks is None else blocks,
+        block_size=480 if block_size is None else block_size,
         capital=capital,
         fill=fill,
         rule=rule,
@@ -155,6 +290,11 @@ def strattest_command(
         taf_per_share=taf_per_share,
         half_spread_bp=half_spread_bp or [],
     )
+    if mode == "walk-forward":
+        from sentio.cli.walkforward_output import walk_forward
+
+        walk_forward(config, walk, out, audit, backend or "local", ray_address, json_out)
+        return
     if mode == "simulation":
         tracks = 3 if tracks is None else tracks  # None: not given (historical refuses it)
         regimes = _regimes(regime or ["mixed"], tracks, config)
@@ -173,6 +313,16 @@ def strattest_command(
 
 def _check_mode_flags(mode, tracks, regime, data, allow_in_sample, out, audit) -> None:
     """A flag that the chosen mode would ignore is an error, never silently dropped."""
+    if mode == "walk-forward":
+        for flag, given in {"--tracks": tracks is not None, "--regime": bool(regime),
+                            "--allow-in-sample": allow_in_sample}.items():  # fmt: skip
+            if given:
+                raise OptionError(
+                    "does not apply to --mode walk-forward (every traded bar is after its "
+                    "model's training)",
+                    flag=flag,
+                )
+        return
     if mode == "historical":
         only_simulation = {"--tracks": tracks is not None, "--regime": bool(regime)}
         for flag, given in only_simulation.items():
@@ -194,6 +344,35 @@ def _check_mode_flags(mode, tracks, regime, data, allow_in_sample, out, audit) -
                 "and records or writes nothing",
                 flag=flag,
             )
+
+
+def _check_walk_flags(mode, walk, model, blocks, block_size, backend, ray_address, out) -> None:
+    """Walk-forward's own flags only with --mode walk-forward; and there no --model (every
+    fold trains its own) and no blocks (every traded session is a block)."""
+    given = {k: v for k, v in walk.items() if v is not None}
+    given |= {"backend": backend, "ray_address": ray_address} if backend or ray_address else {}
+    if mode != "walk-forward":
+        for name in given:
+            flag = "--label-deadzone-bp" if name == "deadzone_bp" else "--" + name.replace("_", "-")
+            flag = "--preset" if name == "preset_name" else flag
+            raise OptionError(f"applies to --mode walk-forward only; this run is {mode}", flag=flag)
+        return
+    for flag, value in (("--model", model), ("--blocks", blocks), ("--block-size", block_size)):
+        if value is not None:
+            raise OptionError(
+                "does not apply to --mode walk-forward: every fold trains its own model and "
+                "every traded session is one block",
+                flag=flag,
+            )
+    if out is None:
+        raise OptionError(
+            "walk-forward needs a run folder for the folds' artifacts and its report",
+            flag="--out",
+        )
+    if backend is not None and backend not in ("local", "ray"):
+        raise OptionError(f"must be local or ray; got {excerpt(backend)}", flag="--backend")
+    if ray_address is not None and backend != "ray":
+        raise OptionError("applies to --backend ray only", flag="--ray-address")
 
 
 def _regimes(regimes: list[str], tracks: int, config) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ import io
 import json
 import warnings
 import zipfile
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -23,10 +24,32 @@ def to_torchscript(model: torch.nn.Module, example: torch.Tensor, meta: dict) ->
     """Trace the eval model; ``meta`` travels as the extra file ``sentio_meta.json``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export
-        traced = torch.jit.trace(model, example, check_trace=False)
-        buffer = io.BytesIO()
-        torch.jit.save(traced, buffer, _extra_files={"sentio_meta.json": json.dumps(meta)})
+        with fresh_script_types():
+            traced = torch.jit.trace(model, example, check_trace=False)
+            buffer = io.BytesIO()
+            torch.jit.save(traced, buffer, _extra_files={"sentio_meta.json": json.dumps(meta)})
     return reproducible_zip(buffer.getvalue())
+
+
+@contextmanager
+def fresh_script_types():
+    """Trace as a fresh process would. TorchScript names a module's type after its class in
+    one process-wide compilation unit and renames a second type of the same class
+    (``TFA.___torch_mangle_80``), so the archive's bytes would depend on how many models the
+    process had traced before: a walk-forward run trains many, a Ray worker some of them.
+    The unit and torch's cache of module types are swapped for new ones while tracing (private
+    parts of torch.jit, checked on the torch versions pyproject allows by the walk-forward
+    rerun test) and put back after."""
+    import torch.jit._recursive as recursive
+    import torch.jit._state as state
+
+    saved = state._python_cu, recursive.concrete_type_store
+    state._python_cu = torch._C.CompilationUnit()
+    recursive.concrete_type_store = recursive.ConcreteTypeStore()
+    try:
+        yield
+    finally:
+        state._python_cu, recursive.concrete_type_store = saved
 
 
 def reproducible_zip(data: bytes) -> bytes:

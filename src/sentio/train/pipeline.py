@@ -416,9 +416,10 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
             "embargo_bars": run.label.horizon + T,
         },
         "seed": cfg.seed,
+        # the artifact it started from, by its identity (a path would differ between copies)
         "warm_start": None
         if run.warm_start is None
-        else {"from": str(run.warm_start), "manifest_sha256": artifact_hash(run.warm_start)},
+        else {"manifest_sha256": artifact_hash(run.warm_start)},
         "fingerprint": fingerprint,
         "thresholds": {
             **fit_thresholds(probabilities["validation"]),

@@ -1,0 +1,151 @@
+"""``sentio strattest tfa --mode walk-forward``: the run and its report (no logic here:
+``sentio.backtest.walkforward`` builds the config from the flags and runs it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sentio.cli.output import console, print_json, table
+from sentio.core.errors import OptionError
+from sentio.core.files import check_output
+
+FIGURES = [
+    ("mean RPB %", "mean_rpb_pct"),
+    ("RPB 95% CI %", "rpb_ci95_pct"),
+    ("ARB %", "arb_pct"),
+    ("Sharpe (daily)", "sharpe"),
+    ("max drawdown %", "max_drawdown_pct"),
+    ("trades", "trades"),
+    ("exposure %", "exposure_pct"),
+    ("fees $", "fees"),
+]
+
+
+def _fmt(value) -> str:
+    if isinstance(value, tuple | list):
+        return f"{_fmt(value[0])} .. {_fmt(value[1])}"
+    if isinstance(value, float):
+        return "n/a" if value != value else f"{value:.3f}"
+    return "n/a" if value is None else str(value)
+
+
+def walk_forward(strattest, flags: dict, out: Path, audit: Path | None, backend: str,
+                 address: str | None, json_out: bool) -> None:  # fmt: skip
+    """Check, run, print (or print the JSON document) and, with ``audit``, record."""
+    from rich.progress import Progress
+
+    from sentio.backtest.walkforward import WalkForwardConfig, report_document, run_walkforward
+
+    given = {k: v for k, v in flags.items() if v is not None}
+    given.setdefault("cpu_capability", "auto")  # as `sentio train`: AVX2 and AVX-512 alike
+    config = WalkForwardConfig.from_flags(strattest=strattest, **given)
+    inputs = [Path(d) for d in strattest.data if d != "builtin"]
+    check_output(out, *inputs, flag="--out", directory=True)
+    if out.exists() and any(out.iterdir()):
+        raise OptionError(f"{out} exists and is not empty; choose a new folder", flag="--out")
+    store = None
+    if audit is not None:
+        from sentio.audit import AuditError, AuditStore
+
+        check_output(audit, *inputs, out, flag="--audit")
+        try:
+            store = AuditStore(audit)
+        except AuditError as exc:
+            raise OptionError(str(exc), flag="--audit") from None
+    with Progress(console=console, transient=True, disable=json_out) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(f"{stage} folds", total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        result = run_walkforward(config, out, backend=backend, address=address, progress=progress)
+        recorded = None
+        if store is not None:
+            from sentio.audit import audited_walkforward
+
+            run_id = audited_walkforward(result, store)
+            recorded = {"db": str(audit), "run_id": run_id, "events": store.count(run_id),
+                        "head": store.head(run_id)}  # fmt: skip
+            store.close()
+    document = report_document(result) | {"out": str(out), "audit": recorded}
+    if json_out:
+        print_json(document)
+        return
+    report(result, document, out)
+
+
+def report(result, document: dict, out: Path) -> None:
+    """The human-readable report: schedule, per-fold table, the runs side by side."""
+    config = result.config
+    policy = config.policy
+    simulated = [s for s, flag in result.walk_forward.simulated.items() if flag]
+    console.print(
+        f"walk-forward on {', '.join(config.strattest.data)}: train on {policy.train_window} "
+        f"sessions, gate on the next {policy.shadow_sessions} (margin {policy.gate_margin:g}), "
+        f"trade the next {policy.retrain_every}; {len(result.folds)} folds, "
+        f"{'warm' if policy.warm_start else 'cold'} start; seed {config.train.seed}; "
+        f"costs: {config.strattest.costs.describe()}; simulated: {', '.join(simulated) or 'none'}",
+        soft_wrap=True,
+    )
+    rows = []
+    for f in result.per_fold:
+        oos = f["oos"]
+        rows.append(
+            [
+                f["fold"],
+                f"{f['train'][0]} .. {f['train'][1]}",
+                f"{f['trade'][0]} .. {f['trade'][1]}",
+                _fmt(f["validation_auc"]),
+                _fmt(f["validation_log_loss"]),
+                "promoted" if f["promoted"] else "kept",
+                f["active"].split("/")[1],
+                _fmt(oos["auc"]),
+                _fmt(f["return_pct"]),
+                _fmt(f["single_return_pct"]),
+                _fmt(f["buy_and_hold_return_pct"]),
+            ]
+        )
+    columns = ["fold", "train (NY dates)", "trade", "val AUC", "val log loss", "gate",
+               "model", "OOS AUC", "return %", "single %", "buy&hold %"]  # fmt: skip
+    console.print(table("folds", columns, rows, left=3))
+    summary = document["summary"]
+    figure_rows = [[label] + [_fmt(summary[k].get(key)) for k in summary] for label, key in FIGURES]
+    title = f"{document['sessions']} traded sessions, one block each"
+    console.print(table(title, ["figure", *summary], figure_rows, left=1))
+    for name, s in result.scores.items():
+        console.print(
+            f"out-of-sample AUC, {name.replace('_', '-')}: {_fmt(s['auc'])} (95% CI "
+            f"{_fmt(s['auc_ci95'])}, session bootstrap) on {s['samples']} labelled bars"
+        )
+    console.print(verdict(summary["walk_forward"]), soft_wrap=True)
+    console.print(f"wrote {out / 'walkforward.json'}, {out / 'sessions.csv'} and the folds' "
+                  f"artifacts under {out / 'folds'}", soft_wrap=True)  # fmt: skip
+    if document.get("audit"):
+        a = document["audit"]
+        console.print(
+            f"audit: run {a['run_id']}, {a['events']} events in {a['db']} (check it: saudit "
+            f"verify --db {a['db']} --run {a['run_id']})",
+            soft_wrap=True,
+        )
+
+
+def verdict(summary: dict) -> str:
+    """One line: edge only when the session-bootstrap interval of the mean session return
+    excludes zero.
+
+    >>> verdict({"mean_rpb_pct": 0.01, "rpb_ci95_pct": [-0.02, 0.05]})
+    'verdict: no edge (the 95% interval of the mean session return, -0.020 .. 0.050 %, includes zero)'
+    """  # noqa: E501
+    low, high = summary["rpb_ci95_pct"]
+    span = f"{low:.3f} .. {high:.3f} %"
+    if low <= 0 <= high:
+        return (
+            f"verdict: no edge (the 95% interval of the mean session return, {span}, includes zero)"  # noqa: E501
+        )
+    side = "positive" if low > 0 else "negative"
+    return f"verdict: a {side} mean session return (95% interval {span}, excludes zero)"
+
+
+__all__ = ["report", "verdict", "walk_forward"]

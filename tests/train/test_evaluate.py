@@ -39,3 +39,19 @@ def test_logistic_regression_recovers_known_weights():
     w = fit_logistic(x, y, l2=0.0)
     assert np.allclose(w, [1.5, -0.5, 0.25], atol=0.06)
     assert predict_logistic(w, x).shape == (20_000,)
+
+
+# FIXED (found by the Ray backend's byte-identity test): the weights depended on the BLAS
+# thread count, so a Ray worker (OMP_NUM_THREADS=1) wrote another metrics.json than this
+# process; fit_logistic now runs BLAS on one thread.
+def test_logistic_baseline_does_not_depend_on_blas_threads():
+    import threadpoolctl
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20_000, 56))
+    y = (rng.random(20_000) < 0.5).astype(np.float64)
+    weights = []
+    for threads in (1, 2):
+        with threadpoolctl.threadpool_limits(threads):
+            weights.append(fit_logistic(x, y))
+    assert np.array_equal(weights[0], weights[1])

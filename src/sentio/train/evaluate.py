@@ -80,7 +80,18 @@ def scores(y: np.ndarray, p: np.ndarray, majority: float) -> dict:
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 25) -> np.ndarray:
     """Weights (F + 1,) of an L2-regularised logistic regression by Newton's method (float64,
-    deterministic). ``x`` should be standardised; the last weight is the intercept."""
+    deterministic). ``x`` should be standardised; the last weight is the intercept.
+
+    BLAS runs on one thread here: OpenBLAS splits a large product by thread, and the split
+    changes the last bits, so the weights (and the artifact's metrics.json) would depend on
+    the machine's core count or OMP_NUM_THREADS (a Ray worker sets 1)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _newton(x, y, l2, steps)
+
+
+def _newton(x: np.ndarray, y: np.ndarray, l2: float, steps: int) -> np.ndarray:
     design = np.hstack([x, np.ones((len(x), 1))])
     w = np.zeros(design.shape[1])
     penalty = l2 * np.eye(len(w))
@@ -97,7 +108,11 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 25
 
 
 def predict_logistic(w: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return sigmoid(x @ w[:-1] + w[-1])
+    """Probabilities of the fitted weights (one BLAS thread, as :func:`fit_logistic`)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return sigmoid(x @ w[:-1] + w[-1])
 
 
 def evaluate(

@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(PY) bench/backtest.py
 	$(PY) bench/audit.py
 	$(PY) bench/live.py
+	$(PY) bench/walkforward.py
 
 # Re-pin every dependency (all extras) to the newest versions the registry serves that satisfy
 # pyproject.toml; run `make test` afterwards and commit requirements.lock with the result.

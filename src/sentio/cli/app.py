@@ -27,6 +27,7 @@ from sentio.cli import (
     features_commands,
     live_commands,
     model_commands,
+    sweep_commands,
 )
 from sentio.cli.output import err_console
 from sentio.core.clock import source_date_epoch
@@ -46,6 +47,7 @@ app.add_typer(audit_commands.app, name="audit", no_args_is_help=True)
 app.add_typer(live_commands.app, name="live")
 app.command("train")(model_commands.train_command)
 app.command("strattest")(backtest_commands.strattest_command)
+app.command("sweep")(sweep_commands.sweep_command)
 
 
 def _version(value: bool) -> None:

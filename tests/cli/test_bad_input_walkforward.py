@@ -29,6 +29,8 @@ CASES = [
     Case("days-zero", [*WALK, *OUT, "--builtin-days", "0"], ["--builtin-days"]),
     Case("flip-negative", [*WALK, *OUT, "--signal-flip-every", "-2"], ["--signal-flip-every"]),
     Case("strength-one", [*WALK, *OUT, "--signal-strength", "1"], ["--signal-strength"]),
+    Case("horizon-negative", [*WALK, *OUT, "--horizon", "-2"], ["--horizon", "1 to 10,000"]),
+    Case("deadzone-nan", [*WALK, *OUT, "--label-deadzone-bp", "nan"], ["--label-deadzone-bp"]),
     Case("seed-big", [*WALK, *OUT, "--seed", str(2**40)], ["--seed", "2**31"]),
     Case("no-out", WALK, ["--out", "run folder"]),
     Case("model-given", [*WALK, *OUT, "--model", "{tmp}"], ["--model", "walk-forward"]),

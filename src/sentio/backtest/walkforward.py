@@ -147,6 +147,14 @@ class WalkForwardConfig:
             flag, message = str(exc).split(" ", 1)
             flag = {"--days": "--builtin-days"}.get(flag, flag)
             raise OptionError(message, flag=flag) from None
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or not 1 <= horizon <= 10_000:
+            raise OptionError(
+                f"must be a whole number of bars, 1 to 10,000, got {excerpt(horizon)}",
+                flag="--horizon",
+            )
+        if not isinstance(deadzone_bp, int | float) or not 0 <= deadzone_bp <= 10_000:
+            raise OptionError(f"must be 0 to 10,000 basis points, got {excerpt(deadzone_bp)}",
+                              flag="--label-deadzone-bp")  # fmt: skip
         if not 0 <= seed < 2**31:  # torch's manual_seed and the fold seeds take 31 bits
             raise OptionError(f"must be 0 to 2**31 - 1 for training, got {seed}", flag="--seed")
         return cls(
@@ -253,7 +261,11 @@ def fold_run(config: WalkForwardConfig, fold: Fold, folder: Path, warm: Path | N
         data=data,
         output=folder / "model",
         model=config.model,
-        train=dataclasses.replace(config.train, seed=fold_seed(config.train.seed, fold.number)),
+        train=dataclasses.replace(
+            config.train,
+            seed=fold_seed(config.train.seed, fold.number),
+            epochs=config.policy.epochs or config.train.epochs,  # the policy's, when it says
+        ),
         label=config.label,
         feature_spec=config.feature_spec,
         fractions=fractions_for(config.policy, config.validation_share),

@@ -24,6 +24,7 @@ KEY_HELP = (
 
 
 def train_command(
+    ctx: typer.Context,
     data: list[str] = typer.Option(
         ["builtin"],
         "--data",
@@ -92,11 +93,56 @@ def train_command(
     ),
     key_file: Path | None = typer.Option(None, "--key-file", help=KEY_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
+    enable_realtime: bool = typer.Option(
+        False,
+        "--enable-realtime",
+        help="Run the retrainer (docs/live.md): train candidates on the closed sessions of "
+        "--bars as --policy says, gate them against --registry's current model, publish them, "
+        "promote the ones the gate passes. Training flags given here override the policy file.",
+    ),
+    policy: Path | None = typer.Option(
+        None,
+        "--policy",
+        help="--enable-realtime: TOML or JSON file of RetrainPolicy fields and training settings "
+        "(named as the flags without dashes).",
+    ),
+    bars: Path | None = typer.Option(
+        None, "--bars", help="--enable-realtime: the bar store of `sentio live --bar-store`."
+    ),
+    registry: Path | None = typer.Option(
+        None, "--registry", help="--enable-realtime: the model registry to publish into."
+    ),
+    history: list[Path] = typer.Option(
+        [],
+        "--history",
+        help="--enable-realtime: canonical Parquet of the bars before the store (the first "
+        "model's data; features warm up on it). Repeatable.",
+    ),
+    poll: float | None = typer.Option(
+        None, "--poll", min=0.01, help="--enable-realtime: seconds between checks (default 60)."
+    ),
+    once: bool = typer.Option(
+        False, "--once", help="--enable-realtime: one check, then exit (scripts, cron)."
+    ),
+    max_retrains: int | None = typer.Option(
+        None, "--max-retrains", min=1, help="--enable-realtime: stop after N trainings."
+    ),
 ) -> None:
-    """Train a TFA model and write its artifact (ONNX + TorchScript + metadata + manifest)."""
+    """Train a TFA model and write its artifact (ONNX + TorchScript + metadata + manifest);
+    with --enable-realtime, keep a model registry's current model retrained while trading."""
     from sentio.train.config import TrainConfig
     from sentio.train.pipeline import TrainRun, path_option, ready
 
+    given = {name for name in ctx.params if _given(ctx, name)}
+    if enable_realtime:
+        _realtime(ctx, given, key_file)
+        return
+    stray = sorted(given & set(REALTIME_ONLY))
+    if stray:
+        raise OptionError(
+            "applies to --enable-realtime only; add --enable-realtime or drop it",
+            flag=REALTIME_ONLY[stray[0]],
+        )
     # an option that would be silently ignored is an error (issue 12 section 3)
     if quick and preset_name is not None:
         raise OptionError(
@@ -172,6 +218,95 @@ def train_command(
     )
     signed = " signed" if run.signing_key else ""
     console.print(f"wrote{signed} {output} (best epoch {metrics['best_epoch']})")
+
+
+# --enable-realtime's own flags, and the one-shot flags it refuses (parameter -> flag)
+REALTIME_ONLY = {
+    "policy": "--policy",
+    "bars": "--bars",
+    "registry": "--registry",
+    "history": "--history",
+    "poll": "--poll",
+    "once": "--once",
+    "max_retrains": "--max-retrains",
+}
+ONE_SHOT = {
+    "data": "--data (the retrainer trains on --history and --bars)",
+    "output": "--output (candidates go into --registry)",
+    "resume": "--resume",
+    "quick": '--quick (give preset = "quick" in --policy)',
+    "builtin_days": "--builtin-days",
+    "signal_strength": "--signal-strength",
+    "progress": "--progress/--no-progress",
+}
+# training flags that override a policy file's key of the same meaning (parameter -> key)
+OVERRIDES = {
+    "preset_name": "preset",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "learning_rate": "learning_rate",
+    "sequence_length": "sequence_length",
+    "d_model": "d_model",
+    "nhead": "nhead",
+    "num_layers": "num_layers",
+    "horizon": "horizon",
+    "deadzone_bp": "label_deadzone_bp",
+    "seed": "seed",
+    "threads": "threads",
+    "device": "device",
+    "feature_spec": "feature_spec",
+    "cpu_capability": "cpu_capability",
+}
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the parameter ``name`` was given (not its default). By the source's name: typer
+    may run on click or on its own copy of it, each with its own ParameterSource enum."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _realtime(ctx: typer.Context, given: set[str], key_file: Path | None) -> None:
+    """``sentio train --enable-realtime``: the flags -> a Retrainer, run until stopped."""
+    from sentio.backtest.retrainer import WORK, Retrainer, RetrainerConfig, read_policy
+
+    refused = sorted(given & set(ONE_SHOT))
+    if refused:
+        flag, _, why = ONE_SHOT[refused[0]].partition(" ")
+        raise OptionError(f"makes no sense with --enable-realtime {why}".rstrip(), flag=flag)
+    p = ctx.params
+    for name in ("bars", "registry"):
+        if p[name] is None:
+            raise OptionError("is required with --enable-realtime", flag=REALTIME_ONLY[name])
+    doc = read_policy(p["policy"]) if p["policy"] is not None else {}
+    doc.update({OVERRIDES[n]: p[n] for n in sorted(given & set(OVERRIDES))})
+    source = str(p["policy"]) if p["policy"] is not None else "the flags"
+    opts = {param.name: param.opts[0] for param in ctx.command.params if param.opts}
+    flags = {OVERRIDES[n]: opts[n] for n in given & set(OVERRIDES)}  # key -> the flag given
+    config = RetrainerConfig.from_settings(
+        doc,
+        source,
+        flags,
+        bar_store=p["bars"],
+        registry=p["registry"],
+        work=p["registry"] / WORK,
+        history=tuple(p["history"]),
+        signing_key=signing_key(key_file),
+    )
+
+    def say(line: str) -> None:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    retrainer = Retrainer(config, say)
+    if p["once"]:
+        result = retrainer.check()
+        say(result.line())
+        if result.action == "failed":
+            raise typer.Exit(1)
+        return
+    done = retrainer.run(p["poll"] or 60.0, p["max_retrains"])
+    why = f"{retrainer.stopped_by}: " if retrainer.stopped_by else ""
+    say(f"retrainer: {why}stopped after {done} training(s)")
 
 
 def _train_with_progress(run, show: bool) -> dict:

@@ -4,15 +4,16 @@ Layout of a registry folder::
 
     DIR/versions/0001-<manifest hash, 12 hex>/   an artifact, copied in whole, never changed
     DIR/current.json                              {"version": ..., "manifest_hash": ...}
-    DIR/history.jsonl                             one line per publish, promote and rollback
+    DIR/history.jsonl                             one line per publish, promote, refuse, rollback
 
 ``publish`` verifies an artifact (every check a loader makes) and copies it in under the next
 version number: into a temporary folder first, renamed into place once complete, so a
 half-copied version never exists. ``promote`` points ``current`` at a version (written to a
 temporary file, then renamed over ``current.json``: a reader sees the old pointer or the new
-one, never a mix); ``rollback`` points it back at the version the current one replaced.
-Every step is a line of the history with its time, reason and numbers (a gate's figures,
-when one decided), appended and fsynced. Nothing is ever deleted.
+one, never a mix); ``rollback`` points it back at the version the current one replaced;
+``refuse`` records that a gate kept a published version out of ``current``. Every step is a
+line of the history with its time, reason and numbers (a gate's figures, when one decided),
+appended and fsynced. Nothing is ever deleted.
 
 A version is identified by its folder name; the manifest hash inside it is the artifact's
 identity (docs/model.md), checked again whenever the registry hands a version out.
@@ -91,7 +92,7 @@ class ModelRegistry:
         return version
 
     def history(self) -> list[dict]:
-        """Every publish, promote and rollback, oldest first."""
+        """Every publish, promote, refuse and rollback, oldest first."""
         if not self.log.exists():
             return []
         out = []
@@ -128,13 +129,20 @@ class ModelRegistry:
         self._record("publish", version, note, manifest_hash=digest, source=str(artifact))
         return version
 
-    def promote(self, version: str, reason: str = "", gate: dict | None = None) -> str:
-        """Point ``current`` at ``version`` (atomically); returns the version it replaced."""
+    def promote(self, version: str, reason: str = "", gate: dict | None = None, **more) -> str:
+        """Point ``current`` at ``version`` (atomically); returns the version it replaced.
+        ``more`` (JSON values) goes into the history line, as a retrainer's record does."""
         self.path(version)
         before = self.current()
         self._point(version)
-        self._record("promote", version, reason, previous=before, gate=gate)
+        self._record("promote", version, reason, previous=before, gate=gate, **more)
         return before
+
+    def refuse(self, version: str, reason: str = "", gate: dict | None = None, **more) -> None:
+        """Record that ``version`` was gated and not promoted (``current`` stays where it is),
+        with the gate's numbers: every decision is in the history, not only the promotions."""
+        self.path(version)
+        self._record("refuse", version, reason, current=self.current(), gate=gate, **more)
 
     def rollback(self, reason: str = "") -> str:
         """Point ``current`` back at the version it replaced when it was promoted (again and

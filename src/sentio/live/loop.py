@@ -126,6 +126,7 @@ class LiveLoop:
         self.stale = False  # the serving model passed --expire-after
         self.session_bars: list[tuple[FeedBar, int]] = []  # this session's, for --bar-store
         self.session_partial = False  # the session's first bars came before a restart
+        self.closed_session: tuple[list, bool] | None = None  # to store after this minute
         self._data_session = ("", -1)  # (manifest, session of its newest data)
         self.pointer_seen: tuple | None = None  # the registry pointer's (mtime, size) last read
         # both inference paths, as strattest's run_end records them (the session checks')
@@ -521,7 +522,10 @@ class LiveLoop:
                     ts,
                 )
         if self.sessions(ts)[1] != self.check.session:  # checked after this minute's orders
-            self.store_session()  # the session that just closed, into --bar-store
+            # the session that just closed goes into --bar-store after this minute's orders
+            # (writing a Parquet file costs milliseconds an order must not wait for)
+            self.closed_session = (self.session_bars, self.session_partial)
+            self.session_bars, self.session_partial = [], False
             self.finished, self.check = self.check, SessionCheck()
             self.check.start(self.stream, self.sessions(ts)[1])
         if self.registry is not None:
@@ -585,6 +589,7 @@ class LiveLoop:
         self.commit()
         t6 = time.perf_counter()
         self.flush_check(self.finished)  # its event goes with the next minute's commit
+        self.store_closed()
         if self.profile is not None:
             self.profile.append(
                 (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - arrived, t6 - t5, self._audit_s)
@@ -592,15 +597,24 @@ class LiveLoop:
         if self.on_bar:
             self.on_bar(self.status(ts, p, decision.exposure, sent, equity))
 
-    def store_session(self) -> None:
-        """Write the bars the loop accepted in the session that just closed, every symbol, as
-        a canonical table ``BAR_STORE/YYYY-MM-DD.parquet`` (atomically; New York date), for a
-        retrainer to read. A session a restart cut in two is written as ``.partial.parquet``
-        with the bars since the restart (the state does not keep a session's bars)."""
-        if self.config.bar_store is None or not self.session_bars:
-            self.session_bars = []
+    def store_closed(self) -> None:
+        """Write the session that closed at this minute's start, if one did (``store_session``)."""
+        if self.closed_session is not None:
+            rows, partial = self.closed_session
+            self.closed_session = None
+            self.store_session(rows, partial)
+
+    def store_session(self, rows: list | None = None, partial: bool | None = None) -> None:
+        """Write the bars the loop accepted in a closed session (default: the current one, at
+        the feed's end), every symbol, as a canonical table ``BAR_STORE/YYYY-MM-DD.parquet``
+        (atomically; New York date), for a retrainer to read. A session a restart cut in two
+        is written as ``.partial.parquet`` with the bars since the restart (the state does not
+        keep a session's bars)."""
+        if rows is None:
+            rows, partial = self.session_bars, self.session_partial
+            self.session_bars, self.session_partial = [], False
+        if self.config.bar_store is None or not rows:
             return
-        rows, self.session_bars = self.session_bars, []
         frame = pd.DataFrame(
             {
                 "ts": np.array([b.ts for b, _ in rows], dtype=np.int64),
@@ -610,11 +624,10 @@ class LiveLoop:
             }
         ).sort_values(["symbol", "ts"], kind="mergesort", ignore_index=True)
         day = pd.Timestamp(int(frame["ts"].iloc[0]), tz="UTC").tz_convert(NEW_YORK)
-        name = f"{day:%Y-%m-%d}" + (".partial" if self.session_partial else "") + ".parquet"
+        name = f"{day:%Y-%m-%d}" + (".partial" if partial else "") + ".parquet"
         meta = {"interval_s": 60, "max_gap_min": self.config.max_gap,
                 "simulated": dict(self.market.simulated), "source": "sentio live"}  # fmt: skip
         write_bars(Bars(frame, meta), Path(self.config.bar_store) / name, flag="--bar-store")
-        self.session_partial = False
         self.count("sessions_stored")
 
     def expired(self, ts: int, session: int) -> bool:
@@ -1100,6 +1113,7 @@ class LiveLoop:
 
     def exit_positions(self) -> None:
         ts = self.last_ts or 0
+        self.store_closed()  # a session closed at the last minute's start, if any
         if self.last_ts is not None and self.last_ts + NS_PER_MINUTE == self.sessions(ts)[3]:
             self.store_session()  # the feed ended with its session: a closed session too
         self.flush_check(self.finished)

@@ -318,9 +318,12 @@ def run_walkforward(
     backend: str = "local",
     address: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    trade_from: int | None = None,
 ) -> WalkForwardResult:
     """Train, gate and trade every fold; write the artifacts and walkforward.json under
-    ``out`` (a new or empty folder). ``progress(stage, done, total)``."""
+    ``out`` (a new or empty folder). ``progress(stage, done, total)``. ``trade_from``: the
+    first session (number) to trade, when later than the policy allows (a sweep's variants
+    all trade the same sessions)."""
     tell = progress or (lambda stage, done, total: None)
     out = check_output(Path(out), flag="--out", directory=True)
     if out.exists() and any(out.iterdir()):
@@ -330,7 +333,7 @@ def run_walkforward(
     ts = qqq["ts"].to_numpy(np.int64)
     session = clock_columns(ts)[1].astype(np.int64)
     ready = ready_sessions(config, qqq, session)
-    folds = fold_schedule(ready, config.policy)
+    folds = fold_schedule(ready, config.policy, trade_from)
     if not folds:
         need = config.policy.train_window + config.policy.shadow_sessions + 1
         raise BacktestError(
@@ -395,6 +398,15 @@ def ready_sessions(config: WalkForwardConfig, qqq: pd.DataFrame, session: np.nda
     computed = FeatureEngine(config.feature_spec).compute(as_input(qqq))
     ok = valid_windows(qqq["segment"].to_numpy(np.int64), computed.ready, config.model.seq_len)
     return np.unique(session[ok & (session >= 0)]).tolist()
+
+
+def planned_folds(config: WalkForwardConfig) -> list[Fold]:
+    """The folds a run of ``config`` would train and trade (the data read, the features
+    computed, nothing trained): for checking a configuration, or a common ``trade_from``."""
+    tables, _ = market(config)
+    ts = tables["QQQ"]["ts"].to_numpy(np.int64)
+    session = clock_columns(ts)[1].astype(np.int64)
+    return fold_schedule(ready_sessions(config, tables["QQQ"], session), config.policy)
 
 
 def check_unseen(meta: dict, ts: np.ndarray, session: np.ndarray, fold: Fold) -> None:
@@ -617,6 +629,7 @@ __all__ = [
     "fold_run",
     "fold_seed",
     "fractions_for",
+    "planned_folds",
     "ready_sessions",
     "report_document",
     "run_walkforward",

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from sentio.core.errors import OptionError, excerpt
@@ -85,21 +86,29 @@ class Fold:
                 "trade": list(self.trade)}  # fmt: skip
 
 
-def fold_schedule(sessions: list[int], policy: RetrainPolicy) -> list[Fold]:
+def fold_schedule(
+    sessions: list[int], policy: RetrainPolicy, trade_from: int | None = None
+) -> list[Fold]:
     """The folds over ``sessions`` (session numbers of a series, gaps allowed): the first fold
     trades right after ``train_window + shadow_sessions`` sessions; each fold trades
     ``retrain_every`` sessions (the last may trade fewer), is gated on the ``shadow_sessions``
-    just before them and trains on the ``train_window`` sessions before those. Deterministic:
-    the same sessions and policy give the same folds.
+    just before them and trains on the ``train_window`` sessions before those. ``trade_from``
+    (a session number) starts trading no earlier than that session (runs compared with each
+    other then trade the same sessions). Deterministic: the same sessions and policy give the
+    same folds.
 
-    >>> [f.trade for f in fold_schedule([1, 2, 3, 5, 8, 9], RetrainPolicy(train_window=2,
-    ...                                  retrain_every=2, shadow_sessions=1))]
+    >>> policy = RetrainPolicy(train_window=2, retrain_every=2, shadow_sessions=1)
+    >>> [f.trade for f in fold_schedule([1, 2, 3, 5, 8, 9], policy)]
     [(5, 8), (9, 9)]
+    >>> [f.trade for f in fold_schedule([1, 2, 3, 5, 8, 9], policy, trade_from=6)]
+    [(8, 9)]
     """
     ordered = sorted(set(sessions))
     window, shadow = policy.train_window, policy.shadow_sessions
     folds = []
     start = window + shadow
+    if trade_from is not None:
+        start = max(start, int(np.searchsorted(ordered, trade_from)))
     while start < len(ordered):
         trade = ordered[start : start + policy.retrain_every]
         gate = ordered[start - shadow : start]

@@ -26,7 +26,7 @@ from sentio.audit.verify import Mismatch
 from sentio.backtest.strattest import SYMBOLS, StrattestConfig, load_market
 from sentio.core.errors import SentioError
 from sentio.core.hashing import sha256_file
-from sentio.features.inputs import BarInput, as_input
+from sentio.features.inputs import BarInput, as_input, clock_columns
 from sentio.infer import StreamContext, bars_of, load_model
 from sentio.infer.seq import data_hash
 
@@ -46,6 +46,7 @@ class Target:
     seq: int
     p: float | None
     close: dict | None
+    model: dict | None = None  # the swap event of the model that decided it (None: run_start's)
 
 
 def choose(targets: list[Target], sample: int, seed: int, full: bool) -> list[Target]:
@@ -125,12 +126,68 @@ def stream_rows(model, data: BarInput, frame, rows: np.ndarray) -> np.ndarray:
     return out
 
 
+def swapped_model(swap: dict, seq: int):
+    """The model a walk-forward swap event names, loaded and checked against the event: the
+    same manifest, and the thresholds the replay decided with are the artifact's own."""
+    path = Path(str(swap.get("to")))
+    if not (path / "manifest.json").is_file():
+        raise Unchecked(f"model {path}, swapped in at seq {seq}, absent")
+    try:
+        model = load_model(path, door="metadata.json")
+    except SentioError as exc:
+        raise Unchecked(
+            f"model {path}, swapped in at seq {seq}, fails its own checks: {exc}"
+        ) from None
+    if model.manifest_hash != swap.get("to_manifest"):
+        raise Unchecked(
+            f"model {path} is another model than the one swapped in at seq {seq} (manifest "
+            f"{model.manifest_hash[:12]}..., the event names "
+            f"{str(swap.get('to_manifest'))[:12]}...)"
+        )
+    meta = json.loads((path / "model.meta.json").read_text())
+    if meta.get("thresholds") != swap.get("thresholds"):
+        raise Mismatch(
+            seq,
+            f"the swap records the thresholds {swap.get('thresholds')}; the model {path} (same "
+            f"manifest) has {meta.get('thresholds')}",
+        )
+    return model
+
+
+def check_sessions(blocks: list[tuple[int, list[int]]], frame) -> int:
+    """Each walk-forward block must hold exactly the bars of one session of the recorded data
+    (a block is a session): no bar left out, none added. Returns the blocks checked."""
+    ts = frame["ts"].to_numpy(np.int64)
+    session = clock_columns(ts)[1].astype(np.int64)
+    for seq, times in blocks:
+        rows = np.searchsorted(ts, times)
+        if not times or (rows >= len(ts)).any() or not np.array_equal(ts[rows], times):
+            raise Mismatch(seq, "the block's bar times are not bars of the recorded data")
+        day = session[rows[0]]
+        whole = ts[session == day]
+        if not np.array_equal(whole, np.asarray(times, dtype=np.int64)):
+            raise Mismatch(
+                seq,
+                f"the block holds {len(times)} bars; its session has {len(whole)} in the "
+                "recorded data (a walk-forward block is one whole session)",
+            )
+    return len(blocks)
+
+
 def rerun(
-    start: dict, targets: list[Target], *, sample: int = SAMPLE, seed: int = 0, full: bool = False
+    start: dict,
+    targets: list[Target],
+    *,
+    sample: int = SAMPLE,
+    seed: int = 0,
+    full: bool = False,
+    blocks: list[tuple[int, list[int]]] | None = None,
 ) -> dict:
-    """Re-run the stream path on the chosen targets; returns what was checked. Raises
-    Unchecked when the model or the data is not the recorded one, and Mismatch (seq, problem)
-    when a recorded value does not follow from them."""
+    """Re-run the stream path on the chosen targets, each with the model that decided it;
+    returns what was checked. ``blocks`` (walk-forward runs): each block's block_start seq and
+    bar times, checked to be one whole session of the data. Raises Unchecked when a model or
+    the data is not the recorded one, and Mismatch (seq, problem) when a recorded value does
+    not follow from them."""
     model, frame, data, closes = load_recorded(start)
     meta = json.loads((Path(start["model"]["path"]) / "model.meta.json").read_text())
     if meta.get("thresholds") != start["model"].get("thresholds"):
@@ -139,6 +196,7 @@ def rerun(
             f"run_start records the thresholds {start['model'].get('thresholds')}; the model "
             f"{start['model']['path']} (same manifest) has {meta.get('thresholds')}",
         )
+    sessions = check_sessions(blocks, frame) if blocks is not None else None
     chosen = choose(targets, sample, seed, full)
     ts = frame["ts"].to_numpy(np.int64)
     rows = np.searchsorted(ts, [t.ts for t in chosen])
@@ -153,7 +211,16 @@ def rerun(
                         f"{symbol} close recorded as {target.close[symbol]}; the data has "
                         f"{closes[row, j]}",
                     )
-    p = stream_rows(model, data, frame, rows)
+    models = {None: model}
+    for target in chosen:
+        key = None if target.model is None else target.model["seq"]
+        if key not in models:
+            models[key] = swapped_model(target.model, key)
+    p = np.empty(len(chosen))
+    for key, loaded in models.items():
+        mine = np.array([(None if t.model is None else t.model["seq"]) == key for t in chosen])
+        if mine.any():
+            p[mine] = stream_rows(loaded, data, frame, rows[mine])
     for target, value in zip(chosen, p, strict=True):
         recorded = np.nan if target.p is None else target.p
         if not (recorded == value or (np.isnan(recorded) and np.isnan(value))):
@@ -163,12 +230,25 @@ def rerun(
                 f"{what} recorded as {target.p!r} at {target.ts}; the stream context on the "
                 f"recorded data gives {value!r}",
             )
-    return {
+    out = {
         "bars": len(chosen),
         "of": len(targets),
         "mode": "all" if len(chosen) == len(targets) else "seeded sample",
         "seed": seed,
+        "models": len([k for k in models if k is not None]) + 1,
     }
+    if sessions is not None:
+        out["sessions"] = sessions
+    return out
 
 
-__all__ = ["SAMPLE", "Target", "Unchecked", "choose", "rerun", "stream_rows"]
+__all__ = [
+    "SAMPLE",
+    "Target",
+    "Unchecked",
+    "check_sessions",
+    "choose",
+    "rerun",
+    "stream_rows",
+    "swapped_model",
+]

@@ -195,6 +195,7 @@ def stream_check(replay: Replay, *, full: bool, sample: int | None, seed: int):
             full=full,
             sample=SAMPLE if sample is None else sample,
             seed=seed,
+            blocks=replay.block_times if replay.walk else None,
         )
     except Unchecked as exc:
         return None, f"stream re-run not checked: {exc}"
@@ -215,7 +216,8 @@ class Replay:
         self.summary: dict | None = None  # the strategy metrics replayed at run_end
         self.recorded: dict[int, tuple[int, dict]] = {}  # bar ts -> (seq, payload)
         self.decided_by: dict[int, str | None] = {}  # bar ts -> manifest hash of its model
-        self.remembered: dict[int, tuple[int, float]] = {}  # history ts -> (seq, p), unrecorded
+        # unrecorded history values: (ts, seq of the model's swap or None) -> (seq, p, swap)
+        self.remembered: dict[tuple, tuple[int, float, dict | None]] = {}
         self.decisions = 0
 
     def payloads(self) -> list[dict]:
@@ -246,6 +248,11 @@ class Replay:
         self.fixed_blocks = not self.live and not self.walk
         self.planned_bars: int | None = None
         self.serving = self.start["model"].get("manifest_hash")  # the model deciding now
+        self.swap: dict | None = None  # walk-forward: the swap event of the model deciding now
+        self.swap_of: dict[int, dict | None] = {}  # bar ts -> that swap event
+        self.block_times: list[tuple[int, list[int]]] = []  # walk-forward: block_start seq, ts
+        if self.walk and not isinstance(self.start.get("walk_forward"), dict):
+            raise Mismatch(0, "a walk-forward run_start lacks its walk_forward schedule")
         self.exited = False  # fills after a live run's exit event: its flattening orders
         self.block_closed = False
         self.swapped_at: int | None = None  # the first bar time served by a swapped-in model
@@ -325,6 +332,7 @@ class Replay:
                 self.thresholds = e["thresholds"]
                 self.swapped_at = self.swapped_at if self.swapped_at is not None else ts
                 self.serving = e.get("to_manifest")
+                self.swap = {**e, "seq": seq} if self.walk else None
         elif kind == "broker" and e.get("event") == "adopted":
             self.shares = {s: int(e["positions"][s]) for s in SYMBOLS}  # the broker's book
         elif kind in ("feed_fault", "risk", "broker"):
@@ -353,6 +361,10 @@ class Replay:
         self.shares = dict(e.get("positions") or dict.fromkeys(SYMBOLS, 0))
         self.block_fills, self.block_fees, self.block_bars = 0, 0.0, 0
         self.planned_bars = e.get("bars") if self.walk else None
+        if self.walk:
+            if isinstance(self.planned_bars, bool) or not isinstance(self.planned_bars, int):
+                raise Mismatch(seq, "a walk-forward block_start must say how many bars it holds")
+            self.block_times.append((seq, []))
         self.last_equity = self.capital
         history, times = e.get("history"), e.get("history_ts")
         if (
@@ -367,8 +379,12 @@ class Replay:
         if not adaptive and history:
             raise Mismatch(seq, f"the {self.config.strategy.rule} rule remembers nothing")
         for t, p in zip(times, history, strict=True):
-            if t in self.recorded and self.decided_by[t] != self.serving:
-                continue  # another model decided that bar: this history is not its p
+            if self.walk and t in self.recorded and self.decided_by[t] != self.serving:
+                # another model decided that bar: this history is the serving model's p, which
+                # the stream re-run computes again with that model
+                key = None if self.swap is None else self.swap["seq"]
+                self.remembered[(t, key)] = (seq, p, self.swap)
+                continue
             if t in self.recorded:
                 bar_seq, bar = self.recorded[t]
                 path = "p_stream" if self.live else "p_seq"  # what the strategy decided on
@@ -378,8 +394,11 @@ class Replay:
                         f"remembers p {p!r} for the bar at seq {bar_seq}, which recorded "
                         f"{path.replace('_', '(')}) {bar[path]!r}",
                     )
-            elif self.swapped_at is None:  # the stream re-run loads the run_start model
-                self.remembered[t] = (seq, p)
+            elif self.walk:  # re-run with the model serving this block
+                key = None if self.swap is None else self.swap["seq"]
+                self.remembered[(t, key)] = (seq, p, self.swap)
+            else:
+                self.remembered[(t, None)] = (seq, p, None)
         self.state = StrategyState(history=tuple(float(p) for p in history))
 
     def end_of_block(self, seq: int) -> None:
@@ -425,13 +444,16 @@ class Replay:
         from sentio.audit.rerun import Target
 
         out = [
-            Target(t, seq, e["p_stream"], e["close"])
+            Target(t, seq, e["p_stream"], e["close"], self.swap_of.get(t))
             for t, (seq, e) in self.recorded.items()
-            # the re-run loads the run_start model; bars a swapped-in model decided are
-            # checked by the session checks (both paths, that model)
-            if self.swapped_at is None or t < self.swapped_at
+            # a live run's re-run loads the run_start model; bars a swapped-in model decided
+            # are checked by the session checks (both paths, that model); a walk-forward run's
+            # are re-run with the model its swap event names
+            if self.walk or self.swapped_at is None or t < self.swapped_at
         ]
-        return out + [Target(t, seq, p, None) for t, (seq, p) in self.remembered.items()]
+        return out + [
+            Target(t, seq, p, None, swap) for (t, _), (seq, p, swap) in self.remembered.items()
+        ]
 
     def fill(self, seq: int, ts: int, e: dict) -> None:
         qty, price, fees = int(e["qty"]), float(e["price"]), float(e["fees"])
@@ -481,6 +503,9 @@ class Replay:
         self.decision(seq, ts, e)
         self.recorded[ts] = (seq, e)
         self.decided_by[ts] = self.serving
+        if self.walk:
+            self.swap_of[ts] = self.swap
+            self.block_times[-1][1].append(ts)
         self.block_bars += 1
         self.pending = (seq, ts, e)
 

@@ -45,7 +45,7 @@ from sentio.backtest.strattest import (
     prices_of,
 )
 from sentio.core.clock import NEW_YORK
-from sentio.core.errors import OptionError, SynthError, excerpt
+from sentio.core.errors import OptionError, SentioError, SynthError, excerpt
 from sentio.core.files import check_output, write_bytes_atomic
 from sentio.core.hashing import clean
 from sentio.core.seeding import rng_for
@@ -58,6 +58,7 @@ from sentio.model.config import TFAConfig, preset
 from sentio.model.windows import valid_windows
 from sentio.train.config import TrainConfig
 from sentio.train.evaluate import auc, log_loss
+from sentio.train.machine import CHOICES
 from sentio.train.pipeline import TrainRun, artifact_hash
 from sentio.train.policy import Fold, RetrainPolicy, fold_schedule, sessions_of
 from sentio.train.samples import LabelSpec, label_bars
@@ -65,6 +66,7 @@ from sentio.train.samples import LabelSpec, label_bars
 REPORT = "walkforward.json"
 SESSIONS = "sessions.csv"
 BACKENDS = ("local", "ray")
+VALIDATION_SHARE = 0.2  # the newest fifth of a fold's training sessions validates it
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class WalkForwardConfig:
     label: LabelSpec = field(default_factory=LabelSpec)
     feature_spec: str = "feature_spec_55_minimal"
     builtin: SynthConfig = field(default_factory=lambda: SynthConfig(days=120))  # data builtin
-    validation_share: float = 0.2  # newest share of each training window: validation
+    validation_share: float = VALIDATION_SHARE  # newest share of each training window
     cpu_capability: str = "native"  # sentio.train.machine.CHOICES
 
     @classmethod
@@ -155,6 +157,16 @@ class WalkForwardConfig:
         if not isinstance(deadzone_bp, int | float) or not 0 <= deadzone_bp <= 10_000:
             raise OptionError(f"must be 0 to 10,000 basis points, got {excerpt(deadzone_bp)}",
                               flag="--label-deadzone-bp")  # fmt: skip
+        if cpu_capability not in CHOICES:
+            raise OptionError(
+                f"must be one of {', '.join(CHOICES)}, got {excerpt(cpu_capability)}",
+                flag="--cpu-capability",
+            )
+        try:
+            FeatureEngine(feature_spec)
+        except SentioError as exc:
+            raise OptionError(str(exc), flag="--feature-spec") from None
+        fractions_for(policy, VALIDATION_SHARE)  # sessions left to train on, or --train-window
         if not 0 <= seed < 2**31:  # torch's manual_seed and the fold seeds take 31 bits
             raise OptionError(f"must be 0 to 2**31 - 1 for training, got {seed}", flag="--seed")
         return cls(
@@ -605,6 +617,8 @@ def report_document(result: WalkForwardResult) -> dict:
                 "flat": wf.summary["flat"].to_dict(),
             },
             "out_of_sample": result.scores,
+            "fill": result.config.strattest.fill,
+            "optimistic_fill": result.config.strattest.fill == "close",
             "simulated": wf.simulated,
             "symbols": list(SYMBOLS),
         }

@@ -356,7 +356,14 @@ def verify_command(
         stream = checked.get("stream")
         stream_text = (
             f"; the stream re-run reproduced {stream['bars']} of {stream['of']} recorded "
-            f"probabilities bit for bit ({stream['mode']}, seed {stream['seed']})"
+            f"probabilities bit for bit ({stream['mode']}, seed {stream['seed']}"
+            + (f", with {stream['models']} models" if stream.get("models", 1) > 1 else "")
+            + ")"
+            + (
+                f"; each of the {stream['sessions']} blocks is one whole session of the data"
+                if "sessions" in stream
+                else ""
+            )
             if stream
             else ""
         )

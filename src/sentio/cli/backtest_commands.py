@@ -273,6 +273,7 @@ def strattest_command(
     }
     _check_mode_flags(mode, tracks, regime, data, allow_in_sample, out, audit)
     _check_walk_flags(mode, walk, model, blocks, block_size, backend, ray_address, out)
+    _check_walk_inputs(mode, walk, data, backend, out, audit)
     config = StrattestConfig.from_flags(
         model=model,
         data=data or [],
@@ -373,6 +374,35 @@ def _check_walk_flags(mode, walk, model, blocks, block_size, backend, ray_addres
         raise OptionError(f"must be local or ray; got {excerpt(backend)}", flag="--backend")
     if ray_address is not None and backend != "ray":
         raise OptionError("applies to --backend ray only", flag="--ray-address")
+
+
+def _check_walk_inputs(mode, walk, data, backend, out, audit) -> None:
+    """Walk-forward flags that the run as given would ignore: the built-in market's settings
+    with data files, Ray with folds that must train one after another; and an audit database
+    inside the run folder (the folder must be new or empty)."""
+    if mode != "walk-forward":
+        return
+    if data and data != ["builtin"]:
+        for name in ("builtin_days", "signal_strength", "signal_flip_every"):
+            if walk.get(name) is not None:
+                raise OptionError(
+                    "applies to --data builtin only; drop it or the --data files",
+                    flag="--" + name.replace("_", "-"),
+                )
+    if backend == "ray" and walk.get("warm_start"):
+        raise OptionError(
+            "with --warm-start each fold starts from the one before, so the folds train one "
+            "after another and Ray has nothing to spread; drop one of them",
+            flag="--backend",
+        )
+    if audit is not None and out is not None:
+        inside = Path(audit).resolve().is_relative_to(Path(out).resolve())
+        if inside:
+            raise OptionError(
+                f"{audit} lies inside the run folder {out}, which must be new or empty; put the "
+                "audit database elsewhere",
+                flag="--audit",
+            )
 
 
 def _regimes(regimes: list[str], tracks: int, config) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from sentio.cli.output import console, print_json, table
 from sentio.core.errors import OptionError
 from sentio.core.files import check_output
 
+OPTIMISTIC = "OPTIMISTIC: --fill close fills at the signal bar's close (docs/backtest.md)."
 FIGURES = [
     ("mean RPB %", "mean_rpb_pct"),
     ("RPB 95% CI %", "rpb_ci95_pct"),
@@ -81,6 +82,8 @@ def report(result, document: dict, out: Path) -> None:
     config = result.config
     policy = config.policy
     simulated = [s for s, flag in result.walk_forward.simulated.items() if flag]
+    if config.strattest.fill == "close":
+        console.print(OPTIMISTIC, style="bold red")
     console.print(
         f"walk-forward on {', '.join(config.strattest.data)}: train on {policy.train_window} "
         f"sessions, gate on the next {policy.shadow_sessions} (margin {policy.gate_margin:g}), "

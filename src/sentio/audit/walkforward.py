@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
 from sentio.audit.record import CHUNK, _cancel_on_error, launch, record, run_start_payload
 from sentio.audit.store import AuditStore
-from sentio.backtest.walkforward import WalkForwardResult
+from sentio.backtest.walkforward import WalkForwardResult, fold_name
 from sentio.core.hashing import clean, sha256_file
 from sentio.model.artifact import load_verified
 
@@ -59,7 +58,7 @@ def swaps(result: WalkForwardResult) -> dict[int, list]:
         payload = {
             "from": str(old),
             "from_manifest": sha256_file(old / "manifest.json"),
-            "version": "/".join(new.parts[-3:]),
+            "version": fold_name(new),
             "to": str(new),
             "to_manifest": sha256_file(new / "manifest.json"),
             "ok": True,
@@ -90,7 +89,7 @@ def audited_walkforward(
             "config": result.config.to_dict(),
             "schedule": [r.fold.to_dict() | {"seed": r.seed} for r in result.folds],
             "gates": [r.gate for r in result.folds],
-            "models": ["/".join(Path(m).parts[-3:]) for m in result.models],
+            "models": [fold_name(m) for m in result.models],
         }
     )
     run_id = record(

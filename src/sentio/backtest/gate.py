@@ -37,7 +37,7 @@ from sentio.features.inputs import clock_columns
 from sentio.infer import SequenceContext
 from sentio.model.artifact import load_verified
 from sentio.train.evaluate import auc, log_loss
-from sentio.train.samples import LabelSpec, label_bars
+from sentio.train.samples import LabelSpec, label_bars, outside_deadzone
 
 RESAMPLES = 1000  # session bootstrap draws of the AUC interval
 
@@ -115,7 +115,7 @@ def shadow_gate(
         "candidate": SequenceContext(candidate).calculate_probability(qqq),
         "incumbent": SequenceContext(incumbent).calculate_probability(qqq),
     }
-    keep = inside & ok & (np.abs(np.nan_to_num(ret)) > spec.deadzone)
+    keep = inside & ok & outside_deadzone(ret, spec)
     keep &= ~np.isnan(p["candidate"]) & ~np.isnan(p["incumbent"])
     if keep.sum() < 2:
         raise GateError(f"{int(keep.sum())} labelled shadow bars; the gate needs more")

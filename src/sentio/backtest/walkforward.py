@@ -61,7 +61,7 @@ from sentio.train.evaluate import auc, log_loss
 from sentio.train.machine import CHOICES
 from sentio.train.pipeline import TrainRun, artifact_hash
 from sentio.train.policy import Fold, RetrainPolicy, fold_schedule, sessions_of
-from sentio.train.samples import LabelSpec, label_bars
+from sentio.train.samples import LabelSpec, label_bars, outside_deadzone
 
 REPORT = "walkforward.json"
 SESSIONS = "sessions.csv"
@@ -399,7 +399,7 @@ def run_walkforward(
         incumbent = active
         tell("gate", fold.number + 1, len(folds))
     result = trade(config, records, tables, simulated, probability_of)
-    result.probabilities = probabilities
+    result.probabilities = probabilities  # every model's, filled as trade() asked for them
     write_report(out, result)
     return result
 
@@ -479,8 +479,7 @@ def trade(config, records, tables, simulated, probability_of):
         return Plan(st, model, load_verified(model), qqq, prices, simulated, block,
                     len(traded), False)  # fmt: skip
 
-    metas = {r.active: load_verified(r.active) for r in records}
-    metas[first] = load_verified(first)
+    metas = {r.active: load_verified(r.active) for r in records}  # the first fold's included
 
     def rolling(b: int):
         model = records[fold_of_block[b]].active
@@ -510,7 +509,7 @@ def labelled(config, qqq: pd.DataFrame, session: np.ndarray, p: np.ndarray, rows
     ret, ok = label_bars(
         qqq["close"].to_numpy(np.float64), qqq["segment"].to_numpy(), session, config.label
     )
-    keep = rows & ok & (np.abs(np.nan_to_num(ret)) > config.label.deadzone) & ~np.isnan(p)
+    keep = rows & ok & outside_deadzone(ret, config.label) & ~np.isnan(p)
     return (ret[keep] > 0).astype(np.float64), p[keep], session[keep]
 
 
@@ -568,7 +567,7 @@ def fold_table(config, records, qqq, session, runs, per_session, seed) -> list[d
                 "shadow": [dates[r.fold.shadow[0]], dates[r.fold.shadow[1]]],
                 "trade": [dates[r.fold.trade[0]], dates[r.fold.trade[1]]],
                 "seed": r.seed,
-                "candidate": _relative(r.candidate),
+                "candidate": fold_name(r.candidate),
                 "candidate_manifest_sha256": artifact_hash(r.candidate),
                 "validation_auc": r.validation.get("auc"),
                 "validation_log_loss": r.validation.get("log_loss"),
@@ -576,7 +575,7 @@ def fold_table(config, records, qqq, session, runs, per_session, seed) -> list[d
                 "gate_reason": gate["reason"],
                 "gate_candidate_log_loss": (gate.get("candidate") or {}).get("log_loss"),
                 "gate_incumbent_log_loss": (gate.get("incumbent") or {}).get("log_loss"),
-                "active": _relative(r.active),
+                "active": fold_name(r.active),
                 "oos": oos_scores(config, qqq, session, used, inside, seed),
                 "return_pct": _compound(per_session.loc[mine, "walk_forward_return_pct"]),
                 "single_return_pct": _compound(per_session.loc[mine, "single_return_pct"]),
@@ -588,7 +587,7 @@ def fold_table(config, records, qqq, session, runs, per_session, seed) -> list[d
     return rows
 
 
-def _relative(model: Path) -> str:
+def fold_name(model: Path) -> str:
     """A fold's artifact as the run folder names it (folds/NNN/model): the report reads the
     same wherever the run folder lies."""
     return "/".join(model.parts[-3:])
@@ -642,6 +641,7 @@ __all__ = [
     "decide",
     "fold_run",
     "fold_seed",
+    "fold_name",
     "fractions_for",
     "planned_folds",
     "ready_sessions",

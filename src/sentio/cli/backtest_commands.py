@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from sentio.cli.output import console, json_text, new_york, print_json, table
+from sentio.cli.output import console, figure, json_text, new_york, print_json, table
 from sentio.core.errors import OptionError, OutputError, excerpt
 from sentio.core.files import atomic_output, check_output, write_bytes_atomic
 
@@ -38,14 +38,6 @@ OUT_FILES = ("blocks.parquet", "bars.parquet", "fills.parquet", "summary.json")
 MAX_TRACKS = 100
 MAX_SIMULATED_BARS = 2_000_000  # per track: about 20 years of 1-minute sessions
 BANNER = "IN-SAMPLE: these bars include the model's training or validation period. "
-
-
-def _fmt(value) -> str:
-    if isinstance(value, tuple | list):
-        return f"{_fmt(value[0])} .. {_fmt(value[1])}"
-    if isinstance(value, float):
-        return "n/a" if value != value else f"{value:.3f}"  # NaN: the figure is undefined
-    return "n/a" if value is None else str(value)
 
 
 def strattest_command(
@@ -536,7 +528,7 @@ def _report(strategy: str, config, result, recorded, audit) -> None:
             style="yellow",
         )
     rows = [
-        [label] + [_fmt(getattr(result.summary[k], key)) for k in result.summary]
+        [label] + [figure(getattr(result.summary[k], key)) for k in result.summary]
         for label, key in FIGURES
     ]
     title = f"strattest {strategy}: {result.blocks_run} blocks of {config.block_size} bars"
@@ -617,9 +609,9 @@ def _simulation(config, tracks: int, regimes: tuple[str, ...], json_out: bool) -
                     r,
                     who,
                     s[who]["blocks"],
-                    _fmt(s[who]["mean_rpb_pct"]),
-                    _fmt(s[who]["rpb_ci95_pct"]),
-                    _fmt(s[who]["arb_pct"]),
+                    figure(s[who]["mean_rpb_pct"]),
+                    figure(s[who]["rpb_ci95_pct"]),
+                    figure(s[who]["arb_pct"]),
                 ]
             )
     console.print(

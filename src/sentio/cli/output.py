@@ -59,6 +59,19 @@ def plain(obj: Any) -> Any:
     return str(obj)
 
 
+def figure(value: Any) -> str:
+    """A report's figure: 3 decimals, an interval as ``low .. high``, n/a when undefined.
+
+    >>> figure(0.12345), figure((0.1, float("nan"))), figure(None), figure(7)
+    ('0.123', '0.100 .. n/a', 'n/a', '7')
+    """
+    if isinstance(value, tuple | list):
+        return f"{figure(value[0])} .. {figure(value[1])}"
+    if isinstance(value, float):
+        return "n/a" if value != value else f"{value:.3f}"  # NaN: the figure is undefined
+    return "n/a" if value is None else str(value)
+
+
 def json_text(obj: Any) -> str:
     """Indented JSON of ``obj`` (see :func:`plain`), never bare NaN or Infinity.
 

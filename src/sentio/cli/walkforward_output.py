@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sentio.cli.output import console, print_json, table
+from sentio.cli.output import console, figure, print_json, table
 from sentio.core.errors import OptionError
 from sentio.core.files import check_output
 
@@ -20,14 +20,6 @@ FIGURES = [
     ("exposure %", "exposure_pct"),
     ("fees $", "fees"),
 ]
-
-
-def _fmt(value) -> str:
-    if isinstance(value, tuple | list):
-        return f"{_fmt(value[0])} .. {_fmt(value[1])}"
-    if isinstance(value, float):
-        return "n/a" if value != value else f"{value:.3f}"
-    return "n/a" if value is None else str(value)
 
 
 def walk_forward(strattest, flags: dict, out: Path, audit: Path | None, backend: str,
@@ -100,27 +92,29 @@ def report(result, document: dict, out: Path) -> None:
                 f["fold"],
                 f"{f['train'][0]} .. {f['train'][1]}",
                 f"{f['trade'][0]} .. {f['trade'][1]}",
-                _fmt(f["validation_auc"]),
-                _fmt(f["validation_log_loss"]),
+                figure(f["validation_auc"]),
+                figure(f["validation_log_loss"]),
                 "promoted" if f["promoted"] else "kept",
                 f["active"].split("/")[1],
-                _fmt(oos["auc"]),
-                _fmt(f["return_pct"]),
-                _fmt(f["single_return_pct"]),
-                _fmt(f["buy_and_hold_return_pct"]),
+                figure(oos["auc"]),
+                figure(f["return_pct"]),
+                figure(f["single_return_pct"]),
+                figure(f["buy_and_hold_return_pct"]),
             ]
         )
     columns = ["fold", "train (NY dates)", "trade", "val AUC", "val log loss", "gate",
                "model", "OOS AUC", "return %", "single %", "buy&hold %"]  # fmt: skip
     console.print(table("folds", columns, rows, left=3))
     summary = document["summary"]
-    figure_rows = [[label] + [_fmt(summary[k].get(key)) for k in summary] for label, key in FIGURES]
+    figure_rows = [
+        [label] + [figure(summary[k].get(key)) for k in summary] for label, key in FIGURES
+    ]
     title = f"{document['sessions']} traded sessions, one block each"
     console.print(table(title, ["figure", *summary], figure_rows, left=1))
     for name, s in result.scores.items():
         console.print(
-            f"out-of-sample AUC, {name.replace('_', '-')}: {_fmt(s['auc'])} (95% CI "
-            f"{_fmt(s['auc_ci95'])}, session bootstrap) on {s['samples']} labelled bars"
+            f"out-of-sample AUC, {name.replace('_', '-')}: {figure(s['auc'])} (95% CI "
+            f"{figure(s['auc_ci95'])}, session bootstrap) on {s['samples']} labelled bars"
         )
     console.print(verdict(summary["walk_forward"]), soft_wrap=True)
     console.print(f"wrote {out / 'walkforward.json'}, {out / 'sessions.csv'} and the folds' "

@@ -80,6 +80,15 @@ def label_bars(
     return ret, ok
 
 
+def outside_deadzone(ret: np.ndarray, spec: LabelSpec) -> np.ndarray:
+    """True where a forward return is labelled: beyond the dead zone (a NaN return is not).
+
+    >>> outside_deadzone(np.array([0.0002, -0.00005, np.nan]), LabelSpec(deadzone_bp=1.0)).tolist()
+    [True, False, False]
+    """
+    return np.abs(np.nan_to_num(ret)) > spec.deadzone
+
+
 def select_samples(
     close: np.ndarray,
     segment: np.ndarray,
@@ -99,7 +108,7 @@ def select_samples(
         (keep & ~label_ok).sum()
     )
     keep &= label_ok
-    inside = keep & (np.abs(np.nan_to_num(ret)) <= spec.deadzone)
+    inside = keep & ~outside_deadzone(ret, spec)
     report.removed[f"inside the deadzone (|r| <= {spec.deadzone_bp:g} bp)"] = int(inside.sum())
     keep &= ~inside
     chosen = np.flatnonzero(keep)
@@ -163,6 +172,7 @@ __all__ = [
     "Samples",
     "Split",
     "label_bars",
+    "outside_deadzone",
     "select_samples",
     "split_by_session",
     "valid_windows",

@@ -590,6 +590,8 @@ class LiveLoop:
         t6 = time.perf_counter()
         self.flush_check(self.finished)  # its event goes with the next minute's commit
         self.store_closed()
+        if ts + NS_PER_MINUTE == close_ns:  # the session's last minute: store it now, so a
+            self.store_session()  # retrainer can train before the next open
         if self.profile is not None:
             self.profile.append(
                 (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - arrived, t6 - t5, self._audit_s)

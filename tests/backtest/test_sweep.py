@@ -42,6 +42,25 @@ cpu_capability = "native"
 """
 
 
+# smaller still (30 sessions, 5-session windows, 1 epoch) for the tests that run sweeps
+# in-process
+TINY = """
+[fixed]
+builtin_days = 30
+signal_strength = 0.3
+retrain_every = 3
+shadow_sessions = 1
+epochs = 1
+feature_spec = "intraday_default"
+d_model = 16
+nhead = 2
+num_layers = 1
+sequence_length = 16
+deadzone_bp = 0.0
+cpu_capability = "native"
+"""
+
+
 def sentio(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([str(SENTIO), *args], capture_output=True, text=True, env=env)
 
@@ -99,6 +118,81 @@ def test_best_variant_interval_and_the_verdict(swept):
     assert ("no edge" in stdout) is includes_zero
 
 
+def test_every_variant_traded_the_same_sessions(swept):
+    """The horizons differ in nothing that moves the schedule, so both trade from the first
+    session the (shared) policy allows; sweep.json records it and the report says it."""
+    out, stdout = swept
+    record = json.loads((out / "sweep.json").read_text())["sessions"]
+    firsts, dates = set(), set()
+    for number in (0, 1):
+        folder = out / "variants" / f"{number:03d}"
+        firsts.add(json.loads((folder / "walkforward.json").read_text())["schedule"][0]["trade"][0])
+        dates.add(tuple(pd.read_csv(folder / "sessions.csv", dtype={"date": str})["date"]))
+    assert len(firsts) == 1 and len(dates) == 1
+    (first,), (traded,) = firsts, dates
+    assert record == {
+        "first_session": first, "first_date": traded[0], "last_date": traded[-1],
+        "count": len(traded), "same_for_every_variant": True,
+    }  # fmt: skip
+    assert f"sessions: every variant traded the same {len(traded)} sessions" in stdout
+
+
+def test_variants_with_other_windows_trade_from_the_latest_first_session(tmp_path):
+    """train_window 5 could trade from an earlier session than 7; both start at 7's first
+    session (the oracle: each variant's own planned schedule), and end together."""
+    from sentio.backtest.sweep import configs, run_sweep
+    from sentio.backtest.walkforward import planned_folds
+
+    grid = tmp_path / "grid.toml"
+    grid.write_text(TINY + "\n[grid]\ntrain_window = [5, 7]\n")
+    parsed = read_grid(grid)
+    own = [planned_folds(c)[0].trade[0] for c in configs(parsed)]
+    assert own[0] < own[1]  # without trade_from they would not trade the same sessions
+    document = run_sweep(parsed, tmp_path / "out")
+    assert document["sessions"]["first_session"] == max(own)
+    assert document["sessions"]["same_for_every_variant"]
+    for number in (0, 1):
+        report = json.loads((tmp_path / "out" / "variants" / f"00{number}" / "walkforward.json")
+                            .read_text())  # fmt: skip
+        assert report["schedule"][0]["trade"][0] == max(own)
+        assert report["sessions"] == document["sessions"]["count"]
+
+
+def test_sweep_on_ray_writes_the_same_bytes_as_local(tmp_path, monkeypatch):
+    """docs/sweep.md: with SOURCE_DATE_EPOCH set, a sweep on Ray writes the same bytes as on
+    the local backend (a real local Ray, 2 CPUs): sweep.json and every variant's files."""
+    pytest.importorskip("ray", reason="the ray extra (pip install 'sentio[ray]') is not installed")
+    from sentio.backtest import cluster
+    from sentio.backtest.sweep import run_sweep
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    grid = tmp_path / "grid.toml"
+    grid.write_text(TINY + "train_window = 5\n\n[grid]\nhorizon = [1, 3]\n")
+    parsed = read_grid(grid)
+    calls = []
+    original = cluster.run_on_ray
+
+    def spy(fn, items, address=None, **kw):
+        calls.append(len(items))
+        return original(fn, items, address, **kw)
+
+    monkeypatch.setattr(cluster, "run_on_ray", spy)
+    run_sweep(parsed, tmp_path / "local")
+    assert calls == [] and not cluster.import_ray().is_initialized()
+    with cluster.ray_session(num_cpus=2):
+        run_sweep(parsed, tmp_path / "ray", backend="ray")
+    assert len(calls) == 2 and min(calls) >= 2  # each variant's folds went to Ray as tasks
+
+    def files(folder: Path) -> dict[str, bytes]:
+        return {str(f.relative_to(folder)): f.read_bytes() for f in folder.rglob("*")
+                if f.is_file()}  # fmt: skip
+
+    local, on_ray = files(tmp_path / "local"), files(tmp_path / "ray")
+    assert sorted(local) == sorted(on_ray)
+    assert "sweep.json" in local and "variants/001/walkforward.json" in local
+    assert [name for name in local if local[name] != on_ray[name]] == []
+
+
 def test_grid_order_and_count():
     assert variants({"seed": [1, 2], "preset": ["quick"], "horizon": [1, 5, 9]}) == [
         {"preset": "quick", "horizon": h, "seed": s} for h in (1, 5, 9) for s in (1, 2)
@@ -113,6 +207,12 @@ BAD = {
     "twice.toml": ("[fixed]\nseed = 1\n[grid]\nseed = [1, 2]\n", "fixed.seed"),
     "value.toml": ('[fixed]\npreset = "huge"\n[grid]\nseed = [1]\n', "fixed.preset"),
     "table.toml": ("[grids]\nseed = [1]\n", "grids"),
+    "cpu.toml": ('[fixed]\ncpu_capability = "bogus"\n[grid]\nseed = [1]\n', "fixed.cpu_capability"),
+    # variant 1's window is longer than the 45-session market: refused before variant 0 trains
+    "nofold.toml": (
+        FIXED.replace("train_window = 8\n", "") + "[grid]\ntrain_window = [8, 100]\n",
+        "grid.train_window",
+    ),
 }
 
 

@@ -14,7 +14,11 @@ the same for every variant so that all trade the same bars and resample them ali
 The variants are ranked by the stitched walk-forward run's mean session return (every traded
 session is one block; :class:`~sentio.backtest.metrics.Summary` ``mean_rpb_pct``), with its
 session-bootstrap 95% interval; the out-of-sample AUC with its session-bootstrap interval is
-shown beside it. The best of ``n`` variants is the maximum of ``n`` noisy estimates, biased
+shown beside it. Every variant trades the same sessions: a variant's policy (a longer
+``train_window`` or ``shadow_sessions``) decides when its first fold can trade, so every variant's schedule is planned before anything trains
+(:func:`sentio.backtest.walkforward.planned_folds`) and all of them start trading at the latest
+of those first sessions (``trade_from``; the data's end is common), which sweep.json records. A
+variant the data cannot hold (no fold at all) is refused then, naming the grid file and its key. The best of ``n`` variants is the maximum of ``n`` noisy estimates, biased
 upwards: the report says how many were tried and gives the best one's interval both at 95% and
 at the Bonferroni level ``1 - 0.05 / n`` (the same 10,000 resamples), and says "no edge" when
 that wider interval includes zero.
@@ -44,11 +48,13 @@ from sentio.backtest.walkforward import (
     REPORT,
     SESSIONS,
     WalkForwardConfig,
+    planned_folds,
     run_walkforward,
 )
 from sentio.core.errors import OptionError, SentioError, excerpt
 from sentio.core.files import check_output, write_bytes_atomic
 from sentio.core.hashing import clean
+from sentio.train.machine import CHOICES
 
 SWEEP = "sweep.json"
 LEVEL = 0.95
@@ -80,6 +86,9 @@ NUMBERS = ("deadzone_bp", "learning_rate", "gate_margin", "signal_strength", "ca
 TEXTS = ("preset", "feature_spec", "cpu_capability", "fill", "rule")
 SPANS = ("train_window", "retrain_every")  # 60 or "60d"
 RENAMED = {"preset": "preset_name"}  # grid name -> WalkForwardConfig.from_flags argument
+# The settings that decide whether the data holds a fold (named when a variant has none).
+SCHEDULE_KEYS = ("train_window", "shadow_sessions", "sequence_length", "preset", "d_model",
+                 "builtin_days", "data", "feature_spec")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -208,6 +217,11 @@ def config_of(fixed: dict, variant: dict) -> WalkForwardConfig:
         **{k: settings.pop(k) for k in STRATTEST_KEYS if k in settings},
     )
     settings.setdefault("cpu_capability", "auto")  # as `sentio train`
+    if settings["cpu_capability"] not in CHOICES:  # else it fails inside the first training
+        raise OptionError(
+            f"must be one of {', '.join(CHOICES)}, got {excerpt(settings['cpu_capability'])}",
+            flag="--cpu-capability",
+        )
     flags = {RENAMED.get(k, k): v for k, v in settings.items()}
     config = WalkForwardConfig.from_flags(strattest=strattest, **flags)
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**31:
@@ -227,6 +241,59 @@ def configs(grid: Grid) -> list[WalkForwardConfig]:
             detail = " ".join(str(exc).split())
             raise _bad(grid.file, key, f"{detail} (variant {number}: {variant})") from None
     return out
+
+
+def common_start(grid: Grid, built: list[WalkForwardConfig]) -> int:
+    """The session number every variant starts trading at: the latest of the variants' own
+    first traded sessions (:func:`~sentio.backtest.walkforward.planned_folds`: the data read,
+    the features computed, nothing trained). A variant with no fold, or whose folds all end
+    before that session, is refused in one line naming the grid file, the key and the
+    variant's settings, before anything is written."""
+    listed = variants(grid.grid)
+    plans: dict[str, list] = {}
+    schedules = []
+    for number, (variant, config) in enumerate(zip(listed, built, strict=True)):
+        # what training does (seed, epochs ...) cannot change which sessions the data holds
+        key = json.dumps({k: v for k, v in config.to_dict().items() if k != "train"},
+                         sort_keys=True, default=str)  # fmt: skip
+        if key not in plans:
+            try:
+                plans[key] = planned_folds(config)
+            except SentioError as exc:
+                detail = " ".join(str(exc).split())
+                raise _bad(grid.file, _culprit(exc, grid, variant),
+                           f"{detail} (variant {number}: {variant})") from None  # fmt: skip
+        folds = plans[key]
+        if not folds:
+            policy = config.policy
+            need = policy.train_window + policy.shadow_sessions + 1
+            raise _bad(
+                grid.file,
+                _schedule_key(grid, variant),
+                f"variant {number} ({variant}) has no fold: the data's sessions with warmed-up "
+                f"features are fewer than train_window {policy.train_window} + "
+                f"shadow_sessions {policy.shadow_sessions} + 1 to trade = {need}; nothing ran",
+            )
+        schedules.append((number, variant, folds))
+    start = max(folds[0].trade[0] for _, _, folds in schedules)
+    for number, variant, folds in schedules:
+        if folds[-1].trade[1] < start:  # a data end the variants do not share
+            raise _bad(
+                grid.file,
+                _schedule_key(grid, variant),
+                f"variant {number} ({variant}) trades nothing from session {start}, where "
+                "another variant's first fold starts; nothing ran",
+            )
+    return start
+
+
+def _schedule_key(grid: Grid, variant: dict) -> str:
+    """The setting to name for a variant without a fold: the first varying one that decides
+    the schedule, else the training window (given under ``fixed`` or its default)."""
+    for name in SCHEDULE_KEYS:
+        if name in variant:
+            return f"grid.{name}"
+    return "fixed.train_window"
 
 
 def _culprit(exc: Exception, grid: Grid, variant: dict) -> str:
@@ -255,8 +322,10 @@ def run_sweep(
 ) -> dict:
     """Run every variant (each a walk-forward run under ``out/variants/NNN``), rank them and
     write ``out/sweep.json``; returns its document. ``progress(variant, variants, stage, done,
-    total)``. On ``backend="ray"`` one Ray (local, or the cluster at ``address``) serves every
-    variant, whose folds run as its tasks; the files are the same bytes as on ``local``."""
+    total)``. Every variant trades from :func:`common_start`'s session, and a variant without
+    a fold is refused before ``out`` is created. On ``backend="ray"`` one Ray (local, or the
+    cluster at ``address``) serves every variant, whose folds run as its tasks; the files are
+    the same bytes as on ``local``."""
     if backend not in BACKENDS:
         raise OptionError(f"must be one of {', '.join(BACKENDS)}, got {excerpt(backend)}",
                           flag="--backend")  # fmt: skip
@@ -266,6 +335,7 @@ def run_sweep(
     out = check_output(Path(out).absolute(), grid.file, flag="--out", directory=True)
     if out.exists() and any(out.iterdir()):
         raise OptionError(f"{out} exists and is not empty; choose a new folder", flag="--out")
+    trade_from = common_start(grid, built)  # every schedule checked before anything is written
     tell = progress or (lambda *args: None)
     session = _backend_session(backend, address)
     with session:
@@ -275,6 +345,7 @@ def run_sweep(
                 out / "variants" / f"{number:03d}",
                 backend=backend,
                 address=address,
+                trade_from=trade_from,
                 progress=lambda stage, done, total, n=number: tell(
                     n, len(built), stage, done, total
                 ),  # fmt: skip
@@ -300,9 +371,12 @@ def summarize_sweep(grid: Grid, out: Path) -> dict:
     """The ranked table from the variants' walkforward.json and sessions.csv files."""
     listed = variants(grid.grid)
     rows = []
+    traded = set()  # each variant's (first session, its traded dates)
     for number, variant in enumerate(listed):
         folder = out / "variants" / f"{number:03d}"
         report = json.loads((folder / REPORT).read_text())
+        dates = pd.read_csv(folder / SESSIONS, dtype={"date": str})["date"].tolist()
+        traded.add((report["schedule"][0]["trade"][0], tuple(dates)))
         summary = report["summary"]["walk_forward"]
         oos = report["out_of_sample"]["walk_forward"]
         rows.append(
@@ -339,6 +413,7 @@ def summarize_sweep(grid: Grid, out: Path) -> dict:
             "grid": grid.to_dict(),
             "ranked_by": RANKED_BY,
             "variants_tried": tried,
+            "sessions": _sessions_record(traded),
             "ranked": ranked,
             "best": {
                 "variant": best["variant"],
@@ -352,6 +427,20 @@ def summarize_sweep(grid: Grid, out: Path) -> dict:
             "warning": selection_warning(best, tried, level, adjusted, edge),
         }
     )
+
+
+def _sessions_record(traded: set) -> dict:
+    """The sessions the variants traded: the first (its number and date), the last date, how
+    many, and whether every variant traded exactly those (a sweep's ``trade_from`` makes it
+    so; a run that did not is said, not hidden)."""
+    first, dates = max(traded)
+    return {
+        "first_session": first,
+        "first_date": dates[0] if dates else None,
+        "last_date": dates[-1] if dates else None,
+        "count": len(dates),
+        "same_for_every_variant": len(traded) == 1,
+    }
 
 
 def _rank_key(row: dict) -> tuple:
@@ -392,6 +481,7 @@ __all__ = [
     "RANKED_BY",
     "SWEEP",
     "Grid",
+    "common_start",
     "config_of",
     "configs",
     "read_grid",

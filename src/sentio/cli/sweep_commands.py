@@ -78,6 +78,24 @@ def sweep_command(
     report(document, out)
 
 
+def sessions_line(sessions: dict) -> str:
+    """What the variants traded: the same sessions (the latest first session any variant's
+    policy allows, for all), or a plain warning when they did not.
+
+    >>> print(sessions_line({"first_session": 7317, "first_date": "2024-01-26",
+    ...     "last_date": "2024-02-13", "count": 13, "same_for_every_variant": True}))
+    sessions: every variant traded the same 13 sessions, 2024-01-26 .. 2024-02-13 (from session 7317, the latest first session any variant's schedule allows)
+    """  # noqa: E501
+    if not sessions["same_for_every_variant"]:
+        return ("sessions: the variants traded different sessions; their mean session returns "
+                "are not comparable")  # fmt: skip
+    return (
+        f"sessions: every variant traded the same {sessions['count']} sessions, "
+        f"{sessions['first_date']} .. {sessions['last_date']} (from session "
+        f"{sessions['first_session']}, the latest first session any variant's schedule allows)"
+    )
+
+
 def report(document: dict, out: Path) -> None:
     """The ranked table, the best variant and the selection warning."""
     varied = list(document["grid"]["grid"])
@@ -108,9 +126,10 @@ def report(document: dict, out: Path) -> None:
         "session, never replaced",
         soft_wrap=True,
     )
+    console.print(sessions_line(document["sessions"]), soft_wrap=True)
     console.print(document["warning"], soft_wrap=True)
     console.print(f"wrote {out / 'sweep.json'} and every variant's run under {out / 'variants'}",
                   soft_wrap=True)  # fmt: skip
 
 
-__all__ = ["report", "sweep_command"]
+__all__ = ["report", "sessions_line", "sweep_command"]

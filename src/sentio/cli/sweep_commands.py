@@ -7,16 +7,8 @@ from pathlib import Path
 
 import typer
 
-from sentio.cli.output import console, print_json, table
+from sentio.cli.output import console, figure, print_json, table
 from sentio.core.errors import OptionError, excerpt
-
-
-def _fmt(value) -> str:
-    if isinstance(value, tuple | list):
-        return f"{_fmt(value[0])} .. {_fmt(value[1])}"
-    if isinstance(value, float):
-        return "n/a" if value != value else f"{value:.3f}"
-    return "n/a" if value is None else str(value)
 
 
 def sweep_command(
@@ -105,15 +97,15 @@ def report(document: dict, out: Path) -> None:
             [
                 row["rank"],
                 f"{row['variant']:03d}",
-                *[_fmt(row["settings"][k]) for k in varied],
+                *[figure(row["settings"][k]) for k in varied],
                 row["folds"],
                 row["promoted"],
                 row["sessions"],
-                _fmt(row["mean_session_return_pct"]),
-                _fmt(row["session_return_ci95_pct"]),
-                _fmt(row["oos_auc"]),
-                _fmt(row["oos_auc_ci95"]),
-                _fmt(row["single_mean_session_return_pct"]),
+                figure(row["mean_session_return_pct"]),
+                figure(row["session_return_ci95_pct"]),
+                figure(row["oos_auc"]),
+                figure(row["oos_auc_ci95"]),
+                figure(row["single_mean_session_return_pct"]),
             ]
         )
     columns = ["rank", "variant", *varied, "folds", "promoted", "sessions",

@@ -45,7 +45,6 @@ import shutil
 import signal
 import threading
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,8 +65,8 @@ from sentio.backtest.walkforward import (
 )
 from sentio.core.clock import NEW_YORK, build_time
 from sentio.core.errors import OptionError, SentioError, excerpt
-from sentio.core.files import write_bytes_atomic
-from sentio.core.hashing import DuplicateKeyError, clean, unique_keys
+from sentio.core.files import read_settings, write_bytes_atomic
+from sentio.core.hashing import clean
 from sentio.data import Bars, assign_segments, read_bars, write_bars
 from sentio.data.segments import DEFAULT_MAX_GAP_MIN
 from sentio.features import FeatureEngine
@@ -132,24 +131,7 @@ def read_policy(path: Path) -> dict:
     """The settings of a TOML or JSON policy file (by its suffix), each checked for its type;
     an unknown key is refused naming it and the file."""
     flag = "--policy"
-    if not Path(path).is_file():
-        raise OptionError(f"{path} is not a readable file", flag=flag)
-    try:
-        text = Path(path).read_text()
-        json_file = Path(path).suffix.lower() == ".json"
-        doc = json.loads(text, object_pairs_hook=unique_keys) if json_file else tomllib.loads(text)
-    except DuplicateKeyError as exc:
-        raise OptionError(
-            f"{path}: the key {excerpt(str(exc))} is given twice", flag=flag
-        ) from None
-    except (OSError, UnicodeError) as exc:
-        raise OptionError(f"{path}: cannot be read ({exc})", flag=flag) from None
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        kind = "JSON" if json_file else "TOML"
-        message = " ".join(str(exc).split())
-        raise OptionError(f"{path}: not valid {kind} ({message})", flag=flag) from None
-    if not isinstance(doc, dict):
-        raise OptionError(f"{path}: must hold a table of settings", flag=flag)
+    doc = read_settings(path, flag)
     unknown = sorted(set(doc) - set(policy_keys()))
     if unknown:
         raise OptionError(

@@ -33,7 +33,6 @@ import dataclasses
 import itertools
 import json
 import math
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +51,7 @@ from sentio.backtest.walkforward import (
     run_walkforward,
 )
 from sentio.core.errors import OptionError, SentioError, excerpt
-from sentio.core.files import check_output, write_bytes_atomic
+from sentio.core.files import check_output, read_settings, write_bytes_atomic
 from sentio.core.hashing import clean
 from sentio.train.machine import CHOICES
 
@@ -114,20 +113,12 @@ def read_grid(file: Path) -> Grid:
     file = Path(file)
     if not file.is_file():
         raise OptionError(f"{file}: no such file", flag="--grid")
-    text = file.read_bytes()
-    try:
-        if file.suffix.lower() == ".toml":
-            document = tomllib.loads(text.decode("utf-8"))
-        elif file.suffix.lower() == ".json":
-            document = json.loads(text)
-        else:
-            raise OptionError(
-                f"{file}: give a .toml or .json grid file, got {excerpt(file.suffix or 'none')}",
-                flag="--grid",
-            )
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        kind = "TOML" if file.suffix.lower() == ".toml" else "JSON"
-        raise OptionError(f"{file}: not valid {kind} ({exc})", flag="--grid") from None
+    if file.suffix.lower() not in (".toml", ".json"):
+        raise OptionError(
+            f"{file}: give a .toml or .json grid file, got {excerpt(file.suffix or 'none')}",
+            flag="--grid",
+        )
+    document = read_settings(file, "--grid")
     if not isinstance(document, dict):
         raise _bad(file, "(top level)", "must be a table with 'fixed' and 'grid'")
     for key in document:

@@ -32,13 +32,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import stat
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
-from sentio.core.errors import OutputError
+from sentio.core.errors import OptionError, OutputError, excerpt
+from sentio.core.hashing import DuplicateKeyError, unique_keys
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -166,3 +169,35 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, flag: str | None = "--o
 
 
 __all__ = ["atomic_output", "check_output", "nearest_existing", "writable", "write_bytes_atomic"]
+
+
+def read_settings(path: str | Path, flag: str) -> dict:
+    """The table of a TOML or JSON settings file (JSON by a ``.json`` suffix, else TOML): the
+    one reader of ``sentio live --config``, ``sentio train --policy`` and ``sentio sweep
+    --grid``. A key given twice, a file that cannot be read or parsed, or one that holds no
+    table is refused in one line naming ``flag`` and the file.
+
+    >>> read_settings("missing.toml", "--config")
+    Traceback (most recent call last):
+    ...
+    sentio.core.errors.OptionError: --config: missing.toml is not a readable file
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise OptionError(f"{path} is not a readable file", flag=flag)
+    json_file = path.suffix.lower() == ".json"
+    kind = "JSON" if json_file else "TOML"
+    try:
+        text = path.read_text(encoding="utf-8")
+        doc = json.loads(text, object_pairs_hook=unique_keys) if json_file else tomllib.loads(text)
+    except DuplicateKeyError as exc:
+        duplicate = excerpt(str(exc))
+        raise OptionError(f"{path}: the key {duplicate} is given twice", flag=flag) from None
+    except (OSError, UnicodeError) as exc:
+        raise OptionError(f"{path}: cannot be read ({exc})", flag=flag) from None
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        message = " ".join(str(exc).split())
+        raise OptionError(f"{path}: not valid {kind} ({message})", flag=flag) from None
+    if not isinstance(doc, dict):
+        raise OptionError(f"{path}: must hold a table of settings", flag=flag)
+    return doc

@@ -8,8 +8,6 @@ its rule, is refused as one line naming the file (or the flag) and the setting.
 
 from __future__ import annotations
 
-import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sentio.backtest import flags
 from sentio.backtest.strattest import FILLS, SYMBOLS, StrattestConfig
 from sentio.core.errors import OptionError, excerpt
-from sentio.core.files import check_output, nearest_existing, writable
-from sentio.core.hashing import DuplicateKeyError, canonical_json, sha256_hex, unique_keys
+from sentio.core.files import check_output, nearest_existing, read_settings, writable
+from sentio.core.hashing import canonical_json, sha256_hex
 from sentio.data.segments import DEFAULT_MAX_GAP_MIN
 from sentio.live.feeds import FeedSpec
 from sentio.live.risk import RiskLimits
@@ -270,26 +268,7 @@ def option_error(exc: ValidationError) -> OptionError:
 def read_config_file(path: Path) -> dict[str, Any]:
     """The settings of a TOML or JSON config file (flag names without dashes)."""
     flag = "--config"
-    if not path.is_file():
-        raise OptionError(f"{path} is not a readable file", flag=flag)
-    try:
-        text = path.read_text()
-        doc = (
-            json.loads(text, object_pairs_hook=unique_keys)
-            if path.suffix.lower() == ".json"
-            else tomllib.loads(text)
-        )
-    except DuplicateKeyError as exc:
-        raise OptionError(
-            f"{path}: the setting {excerpt(str(exc))} is given twice", flag=flag
-        ) from None
-    except (OSError, UnicodeError) as exc:
-        raise OptionError(f"{path}: cannot be read ({exc})", flag=flag) from None
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
-        raise OptionError(f"{path}: not valid {kind} ({exc})", flag=flag) from None
-    if not isinstance(doc, dict):
-        raise OptionError(f"{path}: must hold a table of settings", flag=flag)
+    doc = read_settings(path, flag)
     unknown = sorted(set(doc) - set(DEFAULTS))
     if unknown:
         raise OptionError(

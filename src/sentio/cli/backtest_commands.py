@@ -223,7 +223,7 @@ def strattest_command(
         None,
         "--backend",
         help="Walk-forward: local (one fold after another) or ray (folds as Ray tasks; the "
-        "extra sentio[ray]); the results are the same bytes (default local).",
+        "extra sentio\\[ray]); the results are the same bytes (default local).",
     ),
     ray_address: str | None = typer.Option(
         None,

@@ -27,7 +27,7 @@ def sweep_command(
         "local",
         "--backend",
         help="local (one fold after another) or ray (each variant's folds as Ray tasks; the "
-        "extra sentio[ray]); the files are the same bytes.",
+        "extra sentio\\[ray]); the files are the same bytes.",
     ),
     ray_address: str | None = typer.Option(
         None,

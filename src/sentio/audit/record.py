@@ -212,7 +212,7 @@ def audited_strattest(
     written.
     """
     threads = workers or os.cpu_count() or 1
-    with ThreadPoolExecutor(max_workers=threads) as pool, _cancel_on_error(pool):
+    with ThreadPoolExecutor(max_workers=threads) as pool, cancel_on_error(pool):
         launched = pool.submit(launch, pool, plan, CHUNK)
         blocks = (lambda done, total: progress("blocks", done, total)) if progress else None
         result = backtest(plan, blocks)
@@ -227,7 +227,7 @@ def audited_strattest(
 
 
 @contextmanager
-def _cancel_on_error(pool: ThreadPoolExecutor):
+def cancel_on_error(pool: ThreadPoolExecutor):
     try:
         yield
     except BaseException:

@@ -235,8 +235,9 @@ def rerun(
         "of": len(targets),
         "mode": "all" if len(chosen) == len(targets) else "seeded sample",
         "seed": seed,
-        "models": len([k for k in models if k is not None]) + 1,
     }
+    if len(models) > 1:  # a walk-forward run's swapped-in models, each loaded and checked
+        out["models"] = len(models)
     if sessions is not None:
         out["sessions"] = sessions
     return out

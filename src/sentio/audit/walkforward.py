@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from sentio.audit.record import CHUNK, _cancel_on_error, launch, record, run_start_payload
+from sentio.audit.record import CHUNK, cancel_on_error, launch, record, run_start_payload
 from sentio.audit.store import AuditStore
 from sentio.backtest.walkforward import WalkForwardResult, fold_name
 from sentio.core.hashing import clean, sha256_file
@@ -76,7 +76,7 @@ def audited_walkforward(
     """Record ``result`` as one audit run and verify it; returns the run id."""
     plan = result.plan
     threads = workers or os.cpu_count() or 1
-    with ThreadPoolExecutor(max_workers=threads) as pool, _cancel_on_error(pool):
+    with ThreadPoolExecutor(max_workers=threads) as pool, cancel_on_error(pool):
         model, data, jobs = launch(pool, plan, CHUNK, models=result.models)
         streams = [
             np.concatenate([job.result() for block, job in jobs if block == b])

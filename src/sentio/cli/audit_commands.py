@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from sentio.cli.output import console, print_json, table
+from sentio.cli.output import console, figure, print_json, table
 from sentio.cli.output import new_york as ny_clock
 
 app = typer.Typer(
@@ -284,7 +284,7 @@ def summary_command(run_id: str | None = RUN, db: Path = DB, json_out: bool = JS
 
 
 def _print_summary(doc: dict) -> None:
-    from sentio.cli.backtest_commands import FIGURES, _fmt
+    from sentio.cli.backtest_commands import FIGURES
 
     model, data, config = doc["model"] or {}, doc["data"] or {}, doc["config"] or {}
     files = ", ".join(f"{f['path']} (sha256 {f['sha256'][:12]})" for f in data.get("files", []))
@@ -305,7 +305,7 @@ def _print_summary(doc: dict) -> None:
         rows = [
             [label]
             + [
-                _fmt(tuple(v) if isinstance(v, list) else v)
+                figure(tuple(v) if isinstance(v, list) else v)
                 for v in (doc["summary"][n][key] for n in names)
             ]
             for label, key in FIGURES
@@ -319,8 +319,8 @@ def _print_summary(doc: dict) -> None:
     if doc["blocks"]:
         columns = ["block", "start", "end", "return_pct", "fills", "fees"]
         rows = [
-            [_fmt(b["block"]), ny_clock(b["start"]), ny_clock(b["end"])]
-            + [_fmt(b[c]) for c in columns[3:]]
+            [figure(b["block"]), ny_clock(b["start"]), ny_clock(b["end"])]
+            + [figure(b[c]) for c in columns[3:]]
             for b in doc["blocks"]
         ]
         heads = ["block", "start (New York)", "end (New York)", "return %", "fills", "fees $"]

@@ -131,6 +131,12 @@ def read_policy(path: Path) -> dict:
     """The settings of a TOML or JSON policy file (by its suffix), each checked for its type;
     an unknown key is refused naming it and the file."""
     flag = "--policy"
+    if Path(path).suffix.lower() not in (".toml", ".json"):
+        raise OptionError(
+            f"{path}: give a .toml or .json policy file, got "
+            f"{excerpt(Path(path).suffix or 'none')}",
+            flag=flag,
+        )
     doc = read_settings(path, flag)
     unknown = sorted(set(doc) - set(policy_keys()))
     if unknown:
@@ -351,6 +357,17 @@ class Retrainer:
         if Path(config.bar_store).exists() and not Path(config.bar_store).is_dir():
             raise OptionError(f"{config.bar_store} is a file; give the folder", flag="--bars")
         self.history = [read_bars(path) for path in config.history]  # refused now, not later
+        names = [str(Path(p).resolve()) for p in config.history]
+        for path in config.history:
+            if names.count(str(Path(path).resolve())) > 1:
+                raise OptionError(f"{path} is given twice", flag="--history")
+        if self.history and not any("QQQ" in bars.symbols for bars in self.history):
+            held = sorted({s for bars in self.history for s in bars.symbols})
+            raise OptionError(
+                f"no QQQ bars in {', '.join(map(str, config.history))} (they hold "
+                f"{', '.join(held)}); the model trains on QQQ",
+                flag="--history",
+            )
         # the CPU pin must precede torch, and a missing train extra is said at the start, not
         # at the first training hours later (which would also pay torch's import)
         pin_cpu(config.cpu_capability)

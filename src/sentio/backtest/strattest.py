@@ -208,23 +208,24 @@ def market_tables(config: StrattestConfig, meta: dict) -> tuple[dict[str, pd.Dat
         market = generate(synth)
         tables = {s: market.bars[s].of(s) for s in SYMBOLS}
         return tables, {s: True for s in SYMBOLS}
-    tables = {}
+    tables, marked = {}, {}
     for name in config.data:
         bars = read_bars(name)
         for symbol in bars.symbols:
             if symbol in SYMBOLS:
                 tables[symbol] = bars.of(symbol)
+                # a file's own mark (the built-in market written by `data synth`) is kept
+                marked[symbol] = bool((bars.meta.get("simulated") or {}).get(symbol, False))
     if "QQQ" not in tables:
         raise BacktestError(
             f"no QQQ bars in {list(config.data)}; the model trades QQQ's probability"
         )
     qqq = tables["QQQ"]
-    simulated = {s: s not in tables for s in SYMBOLS}
-    simulated["QQQ"] = False
+    simulated = {s: s not in tables or marked[s] for s in SYMBOLS}
     session = clock_columns(qqq["ts"].to_numpy(np.int64))[1]
     new_day = np.r_[True, session[1:] != session[:-1]]
     for sib in SIBLINGS:
-        if simulated[sib.symbol]:  # docs/architecture.md section 7: simulated from QQQ, labelled
+        if sib.symbol not in tables:  # docs/architecture.md section 7: simulated from QQQ, labelled
             frame = leveraged(qqq, new_day, sib, SynthConfig(seed=config.seed))
             tables[sib.symbol] = frame.assign(ts=qqq["ts"].to_numpy())
     for symbol, frame in tables.items():

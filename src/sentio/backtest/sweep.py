@@ -111,8 +111,10 @@ def read_grid(file: Path) -> Grid:
     single value per fixed key. Values are checked by :func:`configs` (every variant's config
     is built before anything runs)."""
     file = Path(file)
-    if not file.is_file():
+    if not file.exists():
         raise OptionError(f"{file}: no such file", flag="--grid")
+    if not file.is_file():
+        raise OptionError(f"{file}: not a regular file; give a grid file", flag="--grid")
     if file.suffix.lower() not in (".toml", ".json"):
         raise OptionError(
             f"{file}: give a .toml or .json grid file, got {excerpt(file.suffix or 'none')}",
@@ -151,6 +153,11 @@ def read_grid(file: Path) -> Grid:
         problem = _type_problem(key.split(".", 1)[1].split("[")[0], value)
         if problem:
             raise _bad(file, key, f"{problem}, got {excerpt(value)}")
+    data = fixed.get("data", "builtin")
+    if data not in ("builtin", ["builtin"]):
+        for key in ("builtin_days", "signal_strength", "signal_flip_every"):
+            if key in fixed:
+                raise _bad(file, f"fixed.{key}", "applies to data = 'builtin' only; drop it")
     count = math.prod(len(v) for v in grid.values())
     if count > MAX_VARIANTS:
         raise _bad(file, "grid", f"{count} variants; at most {MAX_VARIANTS}")

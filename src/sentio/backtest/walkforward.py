@@ -337,6 +337,12 @@ def run_walkforward(
     first session (number) to trade, when later than the policy allows (a sweep's variants
     all trade the same sessions)."""
     tell = progress or (lambda stage, done, total: None)
+    if backend == "ray":  # the extra and the address, before anything is read or written
+        from sentio.backtest.cluster import import_ray, probe_address
+
+        import_ray()
+        if address is not None:
+            probe_address(address)
     out = check_output(Path(out), flag="--out", directory=True)
     if out.exists() and any(out.iterdir()):
         raise OptionError(f"{out} exists and is not empty; choose a new folder", flag="--out")

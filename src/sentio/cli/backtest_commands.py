@@ -123,7 +123,8 @@ def strattest_command(
     audit: Path | None = typer.Option(
         None,
         "--audit",
-        help="Historical only: record the run into this audit database (SQLite; created if "
+        help="Historical and walk-forward: record the run into this audit database (SQLite; "
+        "created if "
         "absent): config, hashes, both inference paths per bar, signals, orders, fills, block "
         "and run ends. Read it with `saudit`.",
     ),
@@ -343,7 +344,7 @@ def _check_walk_flags(mode, walk, model, blocks, block_size, backend, ray_addres
     """Walk-forward's own flags only with --mode walk-forward; and there no --model (every
     fold trains its own) and no blocks (every traded session is a block)."""
     given = {k: v for k, v in walk.items() if v is not None}
-    given |= {"backend": backend, "ray_address": ray_address} if backend or ray_address else {}
+    given |= {k: v for k, v in (("backend", backend), ("ray_address", ray_address)) if v}
     if mode != "walk-forward":
         for name in given:
             flag = "--label-deadzone-bp" if name == "deadzone_bp" else "--" + name.replace("_", "-")

@@ -119,7 +119,11 @@ def train_command(
         "model's data; features warm up on it). Repeatable.",
     ),
     poll: float | None = typer.Option(
-        None, "--poll", min=0.01, help="--enable-realtime: seconds between checks (default 60)."
+        None,
+        "--poll",
+        min=0.01,
+        max=86_400.0,
+        help="--enable-realtime: seconds between checks, 0.01 to 86,400 (default 60).",
     ),
     once: bool = typer.Option(
         False, "--once", help="--enable-realtime: one check, then exit (scripts, cron)."

@@ -36,15 +36,10 @@ def walk_forward(strattest, flags: dict, out: Path, audit: Path | None, backend:
     check_output(out, *inputs, flag="--out", directory=True)
     if out.exists() and any(out.iterdir()):
         raise OptionError(f"{out} exists and is not empty; choose a new folder", flag="--out")
-    store = None
     if audit is not None:
-        from sentio.audit import AuditError, AuditStore
-
         check_output(audit, *inputs, out, flag="--audit")
-        try:
-            store = AuditStore(audit)
-        except AuditError as exc:
-            raise OptionError(str(exc), flag="--audit") from None
+        if Path(audit).exists():  # an existing database is checked now, a new one made after
+            _open_store(audit).close()
     with Progress(console=console, transient=True, disable=json_out) as bar:
         tasks: dict[str, int] = {}
 
@@ -55,9 +50,10 @@ def walk_forward(strattest, flags: dict, out: Path, audit: Path | None, backend:
 
         result = run_walkforward(config, out, backend=backend, address=address, progress=progress)
         recorded = None
-        if store is not None:
+        if audit is not None:
             from sentio.audit import audited_walkforward
 
+            store = _open_store(audit)
             run_id = audited_walkforward(result, store)
             recorded = {"db": str(audit), "run_id": run_id, "events": store.count(run_id),
                         "head": store.head(run_id)}  # fmt: skip
@@ -67,6 +63,15 @@ def walk_forward(strattest, flags: dict, out: Path, audit: Path | None, backend:
         print_json(document)
         return
     report(result, document, out)
+
+
+def _open_store(audit: Path):
+    from sentio.audit import AuditError, AuditStore
+
+    try:
+        return AuditStore(audit)
+    except AuditError as exc:
+        raise OptionError(str(exc), flag="--audit") from None
 
 
 def report(result, document: dict, out: Path) -> None:

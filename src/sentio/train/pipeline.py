@@ -106,10 +106,14 @@ def load_bars(run: TrainRun) -> tuple[pd.DataFrame, dict]:
     frames, files = [], []
     for index, name in enumerate(run.data):
         bars = read_bars(name)
+        if run.symbol not in bars.symbols:  # one import per symbol: the siblings' files
+            continue
         rows = bars.of(run.symbol).copy()
         rows["segment"] = rows["segment"].astype(np.int64) + index * 1_000_000
         frames.append(rows)
         files.append({"path": str(name), "sha256": sha256_file(name), "rows": len(rows)})
+    if not frames:
+        raise BarsError(f"no {run.symbol} bars in {', '.join(map(str, run.data))}; give its file")
     frame = pd.concat(frames, ignore_index=True).sort_values("ts", kind="stable")
     if frame["ts"].duplicated().any():
         raise BarsError(f"files {run.data} overlap in time for {run.symbol}; give disjoint files")

@@ -48,6 +48,8 @@ def cases(market: Path, tmp: Path) -> list[tuple[list[str], list[str], Path | No
     (tmp / "policy.yaml").write_text("train_window: 5\n")
     (tmp / "policy.toml").write_text("train_window = 5\nshadow_sessions = 1\n")
     (tmp / "grid.toml").mkdir()
+    (tmp / "cuda.toml").write_text('train_window = 5\nshadow_sessions = 1\ndevice = "cuda"\n')
+    (tmp / "spans.json").write_text(json.dumps({"fixed": {}, "grid": {"train_window": [5, "5d"]}}))
     (tmp / "file-grid.toml").write_text(
         f'[fixed]\ndata = "{qqq}"\nbuiltin_days = 30\n\n[grid]\nseed = [7, 8]\n'
     )

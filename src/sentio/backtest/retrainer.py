@@ -372,6 +372,11 @@ class Retrainer:
         # at the first training hours later (which would also pay torch's import)
         pin_cpu(config.cpu_capability)
         require_torch()
+        if config.train.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise OptionError("no CUDA device is visible to torch", flag="--device")
         self.work = Path(config.work)
         self.stop = threading.Event()
         self.stopped_by = ""  # the signal that ended run(), if one did

@@ -106,6 +106,9 @@ def _bad(file: Path, key: str, message: str) -> OptionError:
     return OptionError(f"{file}: {key}: {message}", flag="--grid")
 
 
+SPAN_KEYS = ("train_window", "retrain_every")  # sessions: 5 and "5d" are one value
+
+
 def read_grid(file: Path) -> Grid:
     """Read and check a grid file's shape: its tables, known keys, a list per grid key and a
     single value per fixed key. Values are checked by :func:`configs` (every variant's config
@@ -138,7 +141,8 @@ def read_grid(file: Path) -> Grid:
             raise _bad(file, f"grid.{key}", f"{hint}; grid settings: {', '.join(GRID_KEYS)}")
         if not isinstance(values, list) or not values:
             raise _bad(file, f"grid.{key}", f"must be a non-empty list, got {excerpt(values)}")
-        if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+        spans = [str(v).rstrip("d") if key in SPAN_KEYS else v for v in values]  # 5 == "5d"
+        if len({json.dumps(v, sort_keys=True) for v in spans}) != len(values):
             raise _bad(file, f"grid.{key}", f"lists a value twice: {excerpt(values)}")
     for key, value in fixed.items():
         if key not in GRID_KEYS and key not in FIXED_ONLY:

@@ -75,18 +75,7 @@ def load_recorded(start: dict):
             f"the live run's bars came from a {live.get('feed_kind')} feed, not a file, so they "
             "cannot be read again here"
         )
-    path = Path(str(model_doc.get("path")))
-    if not (path / "manifest.json").is_file():
-        raise Unchecked(f"model {path} absent (run verify where the run was recorded)")
-    try:
-        model = load_model(path, door="metadata.json")
-    except SentioError as exc:
-        raise Unchecked(f"model {path} fails its own checks: {exc}") from None
-    if model.manifest_hash != model_doc.get("manifest_hash"):
-        raise Unchecked(
-            f"model {path} is another model (manifest {model.manifest_hash[:12]}..., the run "
-            f"recorded {str(model_doc.get('manifest_hash'))[:12]}...)"
-        )
+    model = recorded_model(model_doc.get("path"), model_doc.get("manifest_hash"), RUN_START)
     for entry in data_doc.get("files") or []:
         name = entry["path"]
         if not Path(name).is_file():
@@ -126,31 +115,44 @@ def stream_rows(model, data: BarInput, frame, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def swapped_model(swap: dict, seq: int):
-    """The model a walk-forward swap event names, loaded and checked against the event: the
-    same manifest, and the thresholds the replay decided with are the artifact's own."""
-    path = Path(str(swap.get("to")))
+RUN_START = "the run_start model"
+
+
+def recorded_model(path, manifest: str | None, named: str):
+    """The model an event names (the run_start's, or a walk-forward swap's), loaded and
+    checked to be that model (its manifest); else Unchecked: nothing is claimed about
+    another model or an absent one."""
+    path = Path(str(path))
     if not (path / "manifest.json").is_file():
-        raise Unchecked(f"model {path}, swapped in at seq {seq}, absent")
+        raise Unchecked(f"model {path}, {named}, absent (run verify where the run was recorded)")
     try:
         model = load_model(path, door="metadata.json")
     except SentioError as exc:
+        raise Unchecked(f"model {path}, {named}, fails its own checks: {exc}") from None
+    if model.manifest_hash != manifest:
         raise Unchecked(
-            f"model {path}, swapped in at seq {seq}, fails its own checks: {exc}"
-        ) from None
-    if model.manifest_hash != swap.get("to_manifest"):
-        raise Unchecked(
-            f"model {path} is another model than the one swapped in at seq {seq} (manifest "
-            f"{model.manifest_hash[:12]}..., the event names "
-            f"{str(swap.get('to_manifest'))[:12]}...)"
+            f"model {path} is another model than {named} (manifest {model.manifest_hash[:12]}"
+            f"..., the run recorded {str(manifest)[:12]}...)"
         )
-    meta = json.loads((path / "model.meta.json").read_text())
-    if meta.get("thresholds") != swap.get("thresholds"):
+    return model
+
+
+def check_thresholds(path, thresholds, *, seq: int, named: str) -> None:
+    """The thresholds the replay decided with must be the recorded model's own."""
+    meta = json.loads((Path(str(path)) / "model.meta.json").read_text())
+    if meta.get("thresholds") != thresholds:
         raise Mismatch(
             seq,
-            f"the swap records the thresholds {swap.get('thresholds')}; the model {path} (same "
+            f"{named} is recorded with the thresholds {thresholds}; the model {path} (same "
             f"manifest) has {meta.get('thresholds')}",
         )
+
+
+def swapped_model(swap: dict, seq: int):
+    """The model a walk-forward swap event at ``seq`` names, with the swap's thresholds."""
+    named = f"the one swapped in at seq {seq}"
+    model = recorded_model(swap.get("to"), swap.get("to_manifest"), named)
+    check_thresholds(swap.get("to"), swap.get("thresholds"), seq=seq, named=named)
     return model
 
 
@@ -189,13 +191,8 @@ def rerun(
     the data is not the recorded one, and Mismatch (seq, problem) when a recorded value does
     not follow from them."""
     model, frame, data, closes = load_recorded(start)
-    meta = json.loads((Path(start["model"]["path"]) / "model.meta.json").read_text())
-    if meta.get("thresholds") != start["model"].get("thresholds"):
-        raise Mismatch(
-            0,
-            f"run_start records the thresholds {start['model'].get('thresholds')}; the model "
-            f"{start['model']['path']} (same manifest) has {meta.get('thresholds')}",
-        )
+    check_thresholds(start["model"]["path"], start["model"].get("thresholds"), seq=0,
+                     named=RUN_START)  # fmt: skip
     sessions = check_sessions(blocks, frame) if blocks is not None else None
     chosen = choose(targets, sample, seed, full)
     ts = frame["ts"].to_numpy(np.int64)
@@ -211,14 +208,14 @@ def rerun(
                         f"{symbol} close recorded as {target.close[symbol]}; the data has "
                         f"{closes[row, j]}",
                     )
+    keys = [None if t.model is None else t.model["seq"] for t in chosen]  # the deciding model
     models = {None: model}
-    for target in chosen:
-        key = None if target.model is None else target.model["seq"]
+    for target, key in zip(chosen, keys, strict=True):
         if key not in models:
             models[key] = swapped_model(target.model, key)
     p = np.empty(len(chosen))
     for key, loaded in models.items():
-        mine = np.array([(None if t.model is None else t.model["seq"]) == key for t in chosen])
+        mine = np.array([k == key for k in keys])
         if mine.any():
             p[mine] = stream_rows(loaded, data, frame, rows[mine])
     for target, value in zip(chosen, p, strict=True):
@@ -248,7 +245,9 @@ __all__ = [
     "Target",
     "Unchecked",
     "check_sessions",
+    "check_thresholds",
     "choose",
+    "recorded_model",
     "rerun",
     "stream_rows",
     "swapped_model",

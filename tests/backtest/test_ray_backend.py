@@ -109,16 +109,11 @@ def local_ray():
             yield
 
 
-def test_walk_forward_on_ray_writes_the_same_bytes_as_local(local_ray, tmp_path, monkeypatch):
+def test_walk_forward_on_ray_writes_the_same_bytes_as_local(
+    local_ray, tmp_path, monkeypatch, ray_calls
+):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
-    calls = []
-    original = cluster.run_on_ray
-
-    def spy(fn, items, address=None, **kw):
-        calls.append(len(items))
-        return original(fn, items, address, **kw)
-
-    monkeypatch.setattr(cluster, "run_on_ray", spy)
+    calls = ray_calls
     local = run_walkforward(recipe(), tmp_path / "local")
     assert calls == []
     on_ray = run_walkforward(recipe(), tmp_path / "ray", backend="ray")

@@ -158,7 +158,7 @@ def test_variants_with_other_windows_trade_from_the_latest_first_session(tmp_pat
         assert report["sessions"] == document["sessions"]["count"]
 
 
-def test_sweep_on_ray_writes_the_same_bytes_as_local(tmp_path, monkeypatch):
+def test_sweep_on_ray_writes_the_same_bytes_as_local(tmp_path, monkeypatch, ray_calls):
     """docs/sweep.md: with SOURCE_DATE_EPOCH set, a sweep on Ray writes the same bytes as on
     the local backend (a real local Ray, 2 CPUs): sweep.json and every variant's files."""
     pytest.importorskip("ray", reason="the ray extra (pip install 'sentio[ray]') is not installed")
@@ -169,14 +169,7 @@ def test_sweep_on_ray_writes_the_same_bytes_as_local(tmp_path, monkeypatch):
     grid = tmp_path / "grid.toml"
     grid.write_text(TINY + "train_window = 5\n\n[grid]\nhorizon = [1, 3]\n")
     parsed = read_grid(grid)
-    calls = []
-    original = cluster.run_on_ray
-
-    def spy(fn, items, address=None, **kw):
-        calls.append(len(items))
-        return original(fn, items, address, **kw)
-
-    monkeypatch.setattr(cluster, "run_on_ray", spy)
+    calls = ray_calls
     run_sweep(parsed, tmp_path / "local")
     assert calls == [] and not cluster.import_ray().is_initialized()
     with cluster.ray_session(num_cpus=2):

@@ -1,4 +1,6 @@
-"""A spec that runs every registered op (two parameter settings where it has a window)."""
+"""A spec that runs every registered op (two parameter settings where it has a window); the
+REGIME op, which only a spec's ``regimes`` block writes, through a rules block on short
+windows."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ SETTINGS = {"window": (14, 3), "k": (2.0, 1.5), "d_period": (3, 5)}
 def all_ops_entries() -> list[dict]:
     entries = []
     for op in REGISTRY.values():
+        if op.name == "REGIME":
+            continue
         sources = ("close", "logret") if op.inputs == "src" else (None,)
         for variant in range(2 if op.params else 1):
             for source in sources:
@@ -31,5 +35,14 @@ def all_ops_entries() -> list[dict]:
     return entries
 
 
+# Cut points inside the range of 1-minute volatility and 30-bar returns of the test bars.
+REGIMES = {
+    "labeller": "rules",
+    "vol_window": 14,
+    "trend_window": 30,
+    "rules": {"vol_cut": 0.002, "trend_low": -0.002, "trend_high": 0.002},
+}
+
+
 def all_ops_spec() -> FeatureSpec:
-    return parse_spec({"features": all_ops_entries()}, origin="all_ops")
+    return parse_spec({"features": all_ops_entries(), "regimes": REGIMES}, origin="all_ops")

@@ -32,14 +32,11 @@ from sentio.backtest.strattest import (
     prices_of,
 )
 from sentio.core.errors import SentioError
-from sentio.core.seeding import rng_for
 from sentio.features.inputs import clock_columns
 from sentio.infer import SequenceContext
 from sentio.model.artifact import load_verified
-from sentio.train.evaluate import auc, log_loss
+from sentio.train.evaluate import auc, log_loss, session_auc_interval
 from sentio.train.samples import LabelSpec, label_bars, outside_deadzone
-
-RESAMPLES = 1000  # session bootstrap draws of the AUC interval
 
 
 class GateError(SentioError):
@@ -58,23 +55,6 @@ class GateDecision:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def session_auc_interval(y, p, session, seed: int, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of the AUC, resampling whole sessions with replacement."""
-    days = np.unique(session)
-    rows = [np.flatnonzero(session == d) for d in days]
-    rng = rng_for(seed, "backtest.gate.auc")
-    draws = []
-    for _ in range(RESAMPLES):
-        pick = np.concatenate([rows[i] for i in rng.integers(0, len(days), len(days))])
-        value = auc(y[pick], p[pick])
-        if np.isfinite(value):
-            draws.append(value)
-    if not draws:
-        return float("nan"), float("nan")
-    tail = (1.0 - level) / 2.0
-    return float(np.quantile(draws, tail)), float(np.quantile(draws, 1.0 - tail))
 
 
 def shadow_gate(
@@ -153,4 +133,4 @@ def shadow_gate(
     )  # fmt: skip
 
 
-__all__ = ["GateDecision", "GateError", "session_auc_interval", "shadow_gate"]
+__all__ = ["GateDecision", "GateError", "shadow_gate"]

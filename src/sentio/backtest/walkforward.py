@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sentio.backtest.gate import GateError, session_auc_interval, shadow_gate
+from sentio.backtest.gate import GateError, shadow_gate
 from sentio.backtest.strattest import (
     SYMBOLS,
     BacktestError,
@@ -57,7 +57,7 @@ from sentio.model.artifact import load_verified
 from sentio.model.config import TFAConfig, preset
 from sentio.model.windows import valid_windows
 from sentio.train.config import TrainConfig
-from sentio.train.evaluate import auc, log_loss
+from sentio.train.evaluate import auc, log_loss, session_auc_interval
 from sentio.train.machine import CHOICES
 from sentio.train.pipeline import TrainRun, artifact_hash
 from sentio.train.policy import Fold, RetrainPolicy, fold_schedule, sessions_of

@@ -344,6 +344,13 @@ def synth_command(
         help="Flip the sign of the planted rho every N sessions (session d uses "
         "rho * (-1)^(d // N)), so a model trained once goes stale; 0 = never flips.",
     ),
+    signal_by_regime: str | None = typer.Option(
+        None,
+        "--signal-by-regime",
+        help="Sign of the planted rho per regime, e.g. bull=1,bear=-1,sideways=1,volatile=-1 "
+        "(every regime of the calibration once, SIGN 1, +1 or -1): session d uses "
+        "rho * sign\\[regime of d]. Not with --signal-flip-every.",
+    ),
     drift: bool = typer.Option(
         False,
         "--drift/--no-drift",
@@ -358,26 +365,38 @@ def synth_command(
 ) -> None:
     """Generate the built-in market: QQQ and simulated TQQQ, SQQQ, PSQ, with regime labels."""
     from sentio.data.synth import SIBLINGS, SynthConfig, generate, load_params, write_market
+    from sentio.data.synth.generate import parse_signal_by_regime
 
     check_output(out, calibration, directory=True)
     for name in ["QQQ", *(s.symbol for s in SIBLINGS), "regimes"]:
         check_output(out / f"{name}.parquet", calibration)
+    params = load_params(calibration)
+    names = params.regimes.names
+    signs = () if signal_by_regime is None else parse_signal_by_regime(signal_by_regime, names)
     config = SynthConfig(
         seed=seed,
         days=days,
         start=start,
         signal_strength=signal_strength,
         signal_flip_every=signal_flip_every,
+        signal_by_regime=signs,
         drift=drift,
         regime=regime,
     )
-    market = generate(config, load_params(calibration))
+    market = generate(config, params)
     paths = write_market(market, out)
     q = market.bars["QQQ"].frame
     console.print(
         f"MarS seed {seed}: {days} sessions, {len(q)} bars per symbol, signal strength "
         f"{signal_strength:g}"
         + (f" (sign flips every {signal_flip_every} sessions)" if signal_flip_every else "")
+        + (
+            " (sign by regime: "
+            + ", ".join(f"{n} {v:+g}" for n, v in zip(names, signs, strict=True))
+            + ")"
+            if signs
+            else ""
+        )
         + f", drift {'on' if drift else 'off'}, regime {regime}; "
         "every table is SIMULATED"
     )

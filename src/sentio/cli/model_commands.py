@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from sentio.cli.output import console, new_york, print_json, table
-from sentio.core.errors import OptionError
+from sentio.core.errors import OptionError, excerpt
 from sentio.data.synth.generate import SynthConfig
 from sentio.model.artifact import info, sign, verify
 from sentio.model.config import PRESETS, preset
@@ -93,6 +93,34 @@ def train_command(
     ),
     key_file: Path | None = typer.Option(None, "--key-file", help=KEY_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
+    multi_regime: bool = typer.Option(
+        False,
+        "--multi-regime",
+        help="Regime-aware model (docs/regimes.md): the labeller, fitted on the training split, "
+        "adds one column per regime (bull, bear, sideways, volatile) that enters the model; "
+        "training weighs every regime equally; metrics.json scores each part per regime.",
+    ),
+    regime_labeller: str | None = typer.Option(
+        None,
+        "--regime-labeller",
+        help="rules (trailing volatility and trend against training quantiles) or hmm (Gaussian "
+        "HMM, forward filtered). Default rules with --multi-regime; alone, it only scores "
+        "metrics.json per regime (the model is unchanged).",
+    ),
+    regime_model: str = typer.Option(
+        "embedding",
+        "--regime-model",
+        help="--multi-regime: how the regime enters: embedding (its columns go through the "
+        "input projection, a learned embedding added to each row) or experts (one head per "
+        "regime, gated by the decision bar's regime).",
+    ),
+    synthetic_mix: float = typer.Option(
+        0.0,
+        "--synthetic-mix",
+        help="--multi-regime: top up regimes rarer than 1/4 of the training samples with "
+        "RATIO x that many samples from built-in market tracks of those regimes (training only, "
+        "never validation or test; recorded in metrics.json). 0 to 10; default 0.",
+    ),
     enable_realtime: bool = typer.Option(
         False,
         "--enable-realtime",
@@ -162,8 +190,22 @@ def train_command(
     output_dir = path_option(output, "--output")
     checkpoints = None if resume is None else path_option(resume, "--resume")
     name = "quick" if quick else preset_name or "default"
+    if regime_model not in REGIME_MODELS:
+        raise OptionError(
+            f"must be {' or '.join(REGIME_MODELS)}, got {excerpt(regime_model)}",
+            flag="--regime-model",
+        )
+    if _given(ctx, "regime_model") and not multi_regime:
+        raise OptionError("applies with --multi-regime only", flag="--regime-model")
+    if multi_regime and regime_labeller is None:
+        regime_labeller = "rules"
     model = preset(
-        name, seq_len=sequence_length, d_model=d_model, nhead=nhead, num_layers=num_layers
+        name,
+        seq_len=sequence_length,
+        d_model=d_model,
+        nhead=nhead,
+        num_layers=num_layers,
+        regime_experts=REGIME_MODELS[regime_model] if multi_regime else None,
     )
     if epochs is None:
         epochs = 3 if quick else 10
@@ -188,6 +230,9 @@ def train_command(
         resume=checkpoints is not None,
         cpu_capability=cpu_capability,
         signing_key=signing_key(key_file),
+        regime_labeller=regime_labeller,
+        multi_regime=multi_regime,
+        synthetic_mix=synthetic_mix,
     )
     ready(run)  # paths, CPU pin and the train extra, before any bar is read
     metrics = _train_with_progress(run, progress)
@@ -214,6 +259,8 @@ def train_command(
             left=2,
         )
     )
+    if "regimes" in metrics:
+        _regime_table(metrics["regimes"])
     counts = metrics["samples"]
     console.print(
         f"samples: {counts['samples']} of {counts['bars']} bars, "
@@ -222,6 +269,43 @@ def train_command(
     )
     signed = " signed" if run.signing_key else ""
     console.print(f"wrote{signed} {output} (best epoch {metrics['best_epoch']})")
+
+
+REGIME_MODELS = {"embedding": 0, "experts": 4}  # --regime-model -> TFAConfig.regime_experts
+
+
+def _regime_table(regimes: dict) -> None:
+    """metrics.json's per-regime scores as one table (docs/regimes.md)."""
+    rows = []
+    for part in ("validation", "test"):
+        for name, s in regimes[part].items():
+            if not s["samples"]:
+                rows.append([part, name, 0, 0, "-", "-", "-"])
+                continue
+            rows.append(
+                [
+                    part,
+                    name,
+                    s["samples"],
+                    s["sessions"],
+                    f"{s['auc']:.4f} ({s['auc_ci95'][0]:.4f}..{s['auc_ci95'][1]:.4f})",
+                    f"{s['log_loss']:.4f}",
+                    f"{s['accuracy']:.4f}",
+                ]
+            )
+    title = f"Per regime ({regimes['labeller']} labeller fitted on the training split"
+    title += ", in the model)" if regimes["in_model"] else ", not in the model)"
+    console.print(
+        table(
+            title,
+            ["part", "regime", "n", "sessions", "AUC (95% session CI)", "log loss", "accuracy"],
+            rows,
+            left=2,
+        )
+    )
+    if "synthetic" in regimes:
+        kept = sum(t["kept"] for t in regimes["synthetic"]["tracks"])
+        console.print(f"synthetic top-up: {kept} training samples from built-in market tracks")
 
 
 # --enable-realtime's own flags, and the one-shot flags it refuses (parameter -> flag)
@@ -242,6 +326,10 @@ ONE_SHOT = {
     "builtin_days": "--builtin-days",
     "signal_strength": "--signal-strength",
     "progress": "--progress/--no-progress",
+    "multi_regime": "--multi-regime",
+    "regime_labeller": "--regime-labeller",
+    "regime_model": "--regime-model",
+    "synthetic_mix": "--synthetic-mix",
 }
 # training flags that override a policy file's key of the same meaning (parameter -> key)
 OVERRIDES = {

@@ -40,6 +40,7 @@ from sentio.features.ops.oscillators import (
     williams_r,
 )
 from sentio.features.ops.prices import ema, logret, logret_n, macd, momentum, roc
+from sentio.features.ops.regime import regime
 from sentio.features.ops.session import hl_range, rel_volume, vwap_dist
 from sentio.features.ops.volatility import (
     atr,
@@ -59,6 +60,7 @@ from sentio.features.ops.volume import (
     spread_bp,
     vpt,
 )
+from sentio.features.regimes import constants
 from sentio.features.registry import REGISTRY, SOURCE_WARMUP, SOURCES
 from sentio.features.spec import Feature, FeatureSpec
 
@@ -104,6 +106,7 @@ HL_RANGE = REGISTRY["HL_RANGE"].code
 VWAP_DIST = REGISTRY["VWAP_DIST"].code
 MINUTES = REGISTRY["MINUTES_SINCE_OPEN"].code
 REL_VOLUME = REGISTRY["REL_VOLUME"].code
+REGIME = REGISTRY["REGIME"].code
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ def compile_spec(spec: FeatureSpec) -> Program:
         for feature in spec.features
     ]
     order = sorted(range(count), key=lambda j: spec.features[j].op.code)
+    init_parts = {}  # state offset -> constants laid there (REGIME columns)
     for f, column in enumerate(order):
         feature = spec.features[column]
         op, p = feature.op, feature.params
@@ -149,12 +153,16 @@ def compile_spec(spec: FeatureSpec) -> Program:
         codes[f, C_SRC] = SOURCES.index(feature.source)
         codes[f, C_OFF] = offset
         codes[f, C_W] = int(p.get("window", 0))
-        codes[f, C_AUX] = _aux(feature)
+        codes[f, C_AUX] = _aux(feature, spec)
         codes[f, C_COL] = column
         fparams[f] = _float_params(feature)
+        if op.name == "REGIME":
+            init_parts[offset] = constants(spec.regimes)
         offset += op.state_size(p)
     init = np.zeros(offset, dtype=np.float64)
     init[H_LAST_SESSION] = -1.0
+    for start, values in init_parts.items():
+        init[start : start + len(values)] = values
     return Program(
         names=spec.names,
         codes=codes,
@@ -165,9 +173,11 @@ def compile_spec(spec: FeatureSpec) -> Program:
     )
 
 
-def _aux(feature: Feature) -> int:
+def _aux(feature: Feature, spec: FeatureSpec) -> int:
     """The second integer parameter: d_period, or which output of a multi-output op."""
     name = feature.op.name
+    if name == "REGIME":
+        return spec.regimes.columns.index(feature.name)
     if name == "STOCHASTIC_D":
         return int(feature.params["d_period"])
     for suffix, part in (("UPPER", 0), ("MIDDLE", 1), ("LOWER", 2)):
@@ -282,6 +292,8 @@ def step(codes, fparams, state, rows, out, r):
             y = np.float32(minute) if minute >= 0.0 else np.float32(0.0)
         elif op == REL_VOLUME:
             y = rel_volume(state, off, v, minute, state[H_SESSIONS], w)
+        elif op == REGIME:
+            y = regime(state, off, o, c, start, aux, i)
         else:  # unreachable: compile_spec only emits registered codes, a test covers each
             y = np.float32(np.nan)
         out[r, codes[f, C_COL]] = y

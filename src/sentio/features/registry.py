@@ -10,12 +10,19 @@
 
 from __future__ import annotations
 
-from sentio.features.ops import oscillators, prices, session, volatility, volume
+from sentio.features.ops import oscillators, prices, regime, session, volatility, volume
 from sentio.features.ops.base import Op, Warmup
 
 OPS: tuple[Op, ...] = tuple(
     sorted(
-        [*prices.OPS, *volatility.OPS, *oscillators.OPS, *volume.OPS, *session.OPS],
+        [
+            *prices.OPS,
+            *volatility.OPS,
+            *oscillators.OPS,
+            *volume.OPS,
+            *session.OPS,
+            *regime.OPS,
+        ],
         key=lambda op: op.code,
     )
 )

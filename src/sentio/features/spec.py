@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sentio.core.errors import SpecError, excerpt
 from sentio.core.hashing import DuplicateKeyError, content_hash, unique_keys
+from sentio.features.regimes import RegimeBlock
 from sentio.features.registry import REGISTRY, SOURCE_ALIASES, SOURCES, Op, resolve_source
 
 SHIPPED = ("feature_spec_55_minimal", "intraday_default")
@@ -57,6 +58,7 @@ SPEC_KEYS = (
     "dtype",
     "content_hash",
     "description",
+    "regimes",
 )
 FEATURE_KEYS = ("name", "op", "source", *INTEGER_PARAMS, "k")
 POLICY_KEYS = ("emit_from_index", "pad_value")
@@ -100,6 +102,7 @@ class _SpecModel(BaseModel):
     dtype: str = "float32"
     content_hash: str | None = None
     description: str | None = None
+    regimes: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class FeatureSpec:
     emit_from: int
     pad_value: float
     origin: str
+    regimes: RegimeBlock | None = None  # the regime columns' labeller (features/regimes.py)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -129,6 +133,13 @@ class FeatureSpec:
     @property
     def content_hash(self) -> str:
         return spec_hash(self.raw)
+
+    def with_regimes(self, block: RegimeBlock | None) -> FeatureSpec:
+        """This spec with ``block`` as its ``regimes`` block (None: without one)."""
+        raw = {k: v for k, v in self.raw.items() if k not in ("content_hash", "regimes")}
+        if block is not None:
+            raw["regimes"] = block.to_json_dict()
+        return parse_spec(raw, origin=self.origin)
 
     def to_json(self) -> str:
         """The spec as written into artifacts: the raw JSON plus its ``content_hash``."""
@@ -241,7 +252,7 @@ def parse_spec(raw: Any, origin: str = "<spec>") -> FeatureSpec:
         raise SpecError(
             f"dtype must be 'float32', got {excerpt(model.dtype)}", file=origin, field="dtype"
         )
-    if not model.features:
+    if not model.features and model.regimes is None:
         raise SpecError("'features' is empty", file=origin, field="features")
     policy = model.alignment_policy
     if not 0 <= policy.emit_from_index <= MAX_WINDOW:
@@ -278,13 +289,38 @@ def parse_spec(raw: Any, origin: str = "<spec>") -> FeatureSpec:
             )
         seen[feature.name] = index
         features.append(feature)
+    block = _regimes(model.regimes, origin)
+    if block is not None:
+        for column in block.columns:
+            if column in seen:
+                raise SpecError(
+                    f"feature {excerpt(column)} has the name of a column the regimes block adds; "
+                    "rename it",
+                    file=origin,
+                    feature=seen[column],
+                    field="name",
+                )
+            features.append(Feature(column, REGISTRY["REGIME"], "close", block.params))
     return FeatureSpec(
         raw=raw,
         features=tuple(features),
         emit_from=policy.emit_from_index,
         pad_value=float(policy.pad_value),
         origin=origin,
+        regimes=block,
     )
+
+
+def _regimes(raw: dict | None, origin: str) -> RegimeBlock | None:
+    """The validated ``regimes`` block, or a SpecError naming its first broken field."""
+    if raw is None:
+        return None
+    try:
+        return RegimeBlock.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in ("regimes", *error["loc"]))
+        raise SpecError(error["msg"], file=origin, field=where) from None
 
 
 def _check_keys(raw: dict[str, Any], origin: str) -> None:
@@ -329,6 +365,14 @@ def _check_name(name: str, index: int, origin: str) -> None:
 
 def _resolve(entry: dict[str, Any], index: int, origin: str) -> Feature:
     op = REGISTRY.get(entry["op"])
+    if entry["op"] == "REGIME":
+        raise SpecError(
+            "REGIME columns come from the spec's 'regimes' block, not from 'features' "
+            "(docs/regimes.md)",
+            file=origin,
+            feature=index,
+            field="op",
+        )
     if op is None:
         raise SpecError(
             f"unknown op {excerpt(entry['op'])}; known ops: {', '.join(sorted(REGISTRY))}",

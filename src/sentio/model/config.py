@@ -17,6 +17,7 @@ class ModelConfigError(SentioError):
 
 # Upper bounds: a typo such as --d-model 1000000 must fail at once, not allocate without end.
 LIMITS = {"d_model": 4096, "nhead": 64, "num_layers": 64, "seq_len": 4096, "ff_mult": 16}
+MAX_EXPERTS = 16  # regime_experts: at most this many regimes, one expert logit each
 FLAGS = {
     "d_model": "--d-model",
     "nhead": "--nhead",
@@ -36,6 +37,9 @@ class TFAConfig:
     ff_mult: int = 4  # MLP hidden width = ff_mult * d_model
     dropout: float = 0.1  # dropout in attention, MLP and embedding while training
     clip: float = 10.0  # normalised features are clipped to [-clip, clip] inside the network
+    # K regime experts: the head gives K logits, mixed by the last K input columns of the
+    # decision row (the regime probabilities of --multi-regime); 0: one plain head
+    regime_experts: int = 0
 
     def __post_init__(self) -> None:
         for name, high in LIMITS.items():
@@ -52,9 +56,21 @@ class TFAConfig:
             raise ModelConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0 < self.clip <= 1e6:
             raise ModelConfigError(f"clip must be in (0, 1e6], got {self.clip}")
+        k = self.regime_experts
+        if isinstance(k, bool) or not isinstance(k, int) or not (k == 0 or 2 <= k <= MAX_EXPERTS):
+            raise ModelConfigError(
+                f"regime_experts: must be 0 (one plain head) or an integer in [2, {MAX_EXPERTS}], "
+                f"got {k!r}"
+            )
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as a dict; ``regime_experts`` only when set, so a plain config's dict
+        (stored in artifacts and compared by warm starts) is the one written before the
+        field existed."""
+        out = asdict(self)
+        if not self.regime_experts:
+            del out["regime_experts"]
+        return out
 
 
 PRESETS = {
@@ -76,4 +92,4 @@ def preset(name: str, **overrides: int | float | None) -> TFAConfig:
     return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
 
 
-__all__ = ["PRESETS", "ModelConfigError", "TFAConfig", "preset"]
+__all__ = ["MAX_EXPERTS", "PRESETS", "ModelConfigError", "TFAConfig", "preset"]

@@ -5,6 +5,11 @@ buffers) -> linear embedding -> + learned positions -> N pre-norm blocks (explic
 as nanoGPT writes it; no nn.TransformerEncoder, whose inference fast path computes differently
 from training) -> LayerNorm -> the last position -> Linear -> logit (B, 1).
 
+With ``regime_experts`` K >= 2 the head is a mixture of experts gated by regime: Linear gives K
+logits (B, K), one per regime, and the logit is their sum weighted by the RAW last K input
+columns of the decision row, ``x[:, -1, F-K:]`` (the regime probabilities that ``--multi-regime``
+appends: one-hot picks one expert, soft probabilities mix them). K = 0 is the plain head.
+
 Only the last position reaches the head, so the last block computes its queries, attention,
 projection and MLP for that position alone (keys and values still span the window): the same
 function, about a third fewer FLOPs for the quick preset (``flops_per_window``).
@@ -18,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from sentio.model.config import TFAConfig
+from sentio.model.config import ModelConfigError, TFAConfig
 
 
 class SelfAttention(nn.Module):
@@ -84,12 +89,18 @@ class TFA(nn.Module):
         self.register_buffer("mean", mean.float().clone())
         self.register_buffer("std", std.float().clone())
         features = mean.numel()
+        self.experts = cfg.regime_experts  # K; 0: one plain head
+        if self.experts > features:
+            raise ModelConfigError(
+                f"regime_experts {self.experts} needs the last {self.experts} feature columns "
+                f"as regime probabilities, but there are only {features} features"
+            )
         self.embed = nn.Linear(features, cfg.d_model)
         self.pos = nn.Parameter(torch.zeros(cfg.seq_len, cfg.d_model))
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.num_layers)])
         self.ln_f = nn.LayerNorm(cfg.d_model)
-        self.head = nn.Linear(cfg.d_model, 1)
+        self.head = nn.Linear(cfg.d_model, max(self.experts, 1))  # one logit per expert
         self.apply(_init)
         nn.init.normal_(self.pos, std=0.02)
 
@@ -99,7 +110,12 @@ class TFA(nn.Module):
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
             h = block(h, last_only=i == last)  # the last block: (B, 1, D)
-        return self.head(self.ln_f(h)[:, -1, :])  # (B, 1) logit
+        logits = self.head(self.ln_f(h)[:, -1, :])  # (B, 1), or (B, K) expert logits
+        if not self.experts:
+            return logits  # (B, 1) logit
+        # gate: the raw regime columns of the decision row (not normalised: probabilities)
+        gate = x[:, -1, -self.experts :]  # (B, K)
+        return (logits * gate).sum(-1, keepdim=True)  # (B, 1) logit
 
 
 def _init(module: nn.Module) -> None:
@@ -110,7 +126,8 @@ def _init(module: nn.Module) -> None:
 
 def flops_per_window(cfg: TFAConfig, features: int) -> int:
     """Multiply-adds x 2 of one forward pass over one window (matrix products only); the last
-    block computes keys and values for every row and the rest for the last row alone.
+    block computes keys and values for every row and the rest for the last row alone; the head
+    is d_model x max(regime_experts, 1) (the gate's K products are not matrix products).
 
     >>> flops_per_window(TFAConfig(d_model=4, nhead=1, num_layers=1, seq_len=2, ff_mult=1), 3)
     376
@@ -118,7 +135,8 @@ def flops_per_window(cfg: TFAConfig, features: int) -> int:
     t, d, ff = cfg.seq_len, cfg.d_model, cfg.ff_mult
     full = t * (3 * d * d + d * d + 2 * ff * d * d) + 2 * t * t * d
     last = t * 3 * d * d + (d * d + 2 * ff * d * d) + 2 * t * d
-    return 2 * (t * features * d + (cfg.num_layers - 1) * full + last + d)
+    head = d * max(cfg.regime_experts, 1)
+    return 2 * (t * features * d + (cfg.num_layers - 1) * full + last + head)
 
 
 __all__ = ["TFA", "Block", "SelfAttention", "flops_per_window"]

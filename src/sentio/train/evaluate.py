@@ -12,9 +12,14 @@ Brier score, accuracy, a 10-bin calibration table and probability quantiles.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from sentio.core.seeding import rng_for
+
 EPS = 1e-12
+RESAMPLES = 1000  # session bootstrap draws of an interval
 QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 
 
@@ -134,6 +139,43 @@ def evaluate(
     return out
 
 
+def session_interval(
+    statistic: Callable[[np.ndarray], float],
+    session: np.ndarray,
+    seed: int,
+    stream: str,
+    level: float = 0.95,
+    draws: int = RESAMPLES,
+) -> tuple[float, float]:
+    """Percentile interval of ``statistic(rows)``, resampling whole sessions with replacement
+    (``draws`` times, from the named random stream): labels of one session overlap and move
+    together, so the session is the unit of independence. Non-finite draws are left out.
+
+    >>> y = np.tile([0.0, 1.0], 50)
+    >>> days = np.repeat(np.arange(10), 10)
+    >>> lo, hi = session_interval(lambda r: float(y[r].mean()), days, 0, "x")
+    >>> lo == hi == 0.5
+    True
+    """
+    days = np.unique(session)
+    rows = [np.flatnonzero(session == d) for d in days]
+    rng = rng_for(seed, stream)
+    values = []
+    for _ in range(draws):
+        value = statistic(np.concatenate([rows[i] for i in rng.integers(0, len(days), len(days))]))
+        if np.isfinite(value):
+            values.append(value)
+    if not values:
+        return float("nan"), float("nan")
+    tail = (1.0 - level) / 2.0
+    return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
+
+
+def session_auc_interval(y, p, session, seed: int, level: float = 0.95) -> tuple[float, float]:
+    """The AUC's session-bootstrap interval (:func:`session_interval`)."""
+    return session_interval(lambda r: auc(y[r], p[r]), session, seed, "backtest.gate.auc", level)
+
+
 def quantiles(p: np.ndarray) -> dict[str, float]:
     """Quantiles of probabilities (the strategy fits its thresholds on validation ones)."""
     return {f"q{int(q * 100):02d}": float(np.quantile(p, q)) for q in QUANTILES}
@@ -159,6 +201,7 @@ def fit_thresholds(validation_p: np.ndarray, target_activity: float = 0.3) -> di
 
 
 __all__ = [
+    "RESAMPLES",
     "auc",
     "brier",
     "calibration",
@@ -169,5 +212,7 @@ __all__ = [
     "predict_logistic",
     "quantiles",
     "scores",
+    "session_auc_interval",
+    "session_interval",
     "sigmoid",
 ]

@@ -22,6 +22,7 @@ from sentio.data import read_bars
 from sentio.data.synth.generate import SynthConfig, generate
 from sentio.features import FeatureEngine
 from sentio.features.inputs import as_input, clock_columns
+from sentio.features.regimes import NAMES, RegimeBlock, labels_of
 from sentio.model.artifact import (
     LEGACY_CLIP,
     json_bytes,
@@ -41,13 +42,21 @@ from sentio.train.evaluate import (
     sigmoid,
 )
 from sentio.train.machine import pin_cpu, require_torch, training_platform
+from sentio.train.regimes import (
+    by_regime,
+    fit_block,
+    regime_weights,
+    synthetic_top_up,
+)
 from sentio.train.samples import (
     LabelSpec,
+    SampleError,
     SampleReport,
     Samples,
     Split,
     select_samples,
     split_by_session,
+    valid_windows,
     windows,
 )
 
@@ -77,6 +86,13 @@ class TrainRun:
     # up); None: every session.
     sessions: tuple[int, int] | None = None
     warm_start: Path | None = None  # an artifact whose weights start training (same network)
+    # Regimes (issue 15, docs/regimes.md): ``regime_labeller`` ("rules"/"hmm") is fitted on the
+    # training split and scores every part per regime; with ``multi_regime`` its columns also
+    # enter the model, training balances the regimes, and ``synthetic_mix`` > 0 tops rare
+    # regimes up with built-in market samples (training only).
+    regime_labeller: str | None = None
+    multi_regime: bool = False
+    synthetic_mix: float = 0.0
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -95,6 +111,8 @@ class Prepared:
     report: SampleReport
     split: Split
     data_record: dict
+    regime: np.ndarray | None = None  # (N,) regime index per bar (NAMES order), -1: none yet
+    block: RegimeBlock | None = None  # the fitted labeller
 
 
 def load_bars(run: TrainRun) -> tuple[pd.DataFrame, dict]:
@@ -146,7 +164,44 @@ def prepare(run: TrainRun) -> Prepared:
     embargo = run.label.horizon + run.model.seq_len
     split = split_by_session(samples, session, run.fractions, embargo)
     report.removed["embargo between splits"] = split.embargoed
-    return Prepared(engine, frame, computed.values, samples, report, split, record)
+    prep = Prepared(engine, frame, computed.values, samples, report, split, record)
+    return with_regimes(prep, run, usable) if run.regime_labeller else prep
+
+
+def with_regimes(prep: Prepared, run: TrainRun, usable: np.ndarray) -> Prepared:
+    """Fit the labeller on the training split's bars (up to its last decision bar) and label
+    every bar; a multi-regime run's engine gets the labeller as its spec's ``regimes`` block
+    (its columns last). Samples before the labeller's warm-up are dropped (reported)."""
+    seed = (run.train or TrainConfig()).seed
+    last_train = int(prep.samples.rows[prep.split.train[-1]])
+    fit = usable & (np.arange(len(prep.frame)) <= last_train)
+    ts = prep.frame["ts"].to_numpy(np.int64)
+    first = int(np.flatnonzero(fit)[0]) if fit.any() else 0
+    record = {"first_ts": int(ts[first]), "last_ts": int(ts[last_train]), "split": "train"}
+    block = fit_block(run.regime_labeller, prep.frame, fit, seed, record)
+    spec = prep.engine.spec.with_regimes(block)
+    labelled = FeatureEngine(spec).compute(as_input(prep.frame))
+    regime = labels_of(labelled.values[:, -len(block.columns) :])
+    engine, features = prep.engine, prep.features
+    has = regime[prep.samples.rows] >= 0  # reporting only: the decision bar needs a label
+    if run.multi_regime:  # the model reads the columns: the whole window must be past warm-up
+        engine, features = FeatureEngine(spec), labelled.values
+        segment = prep.frame["segment"].to_numpy(np.int64)
+        has = valid_windows(segment, labelled.ready, run.model.seq_len)[prep.samples.rows]
+    dropped = int((~has).sum())
+    if dropped:
+        keep = np.flatnonzero(has)
+        index = np.full(len(has), -1)
+        index[keep] = np.arange(len(keep))
+        old = prep.samples
+        samples = Samples(old.rows[keep], old.labels[keep], old.forward_return[keep])
+        parts = (prep.split.train, prep.split.validation, prep.split.test)
+        split = Split(*(index[part][has[part]] for part in parts), prep.split.embargoed)
+        if not all(len(part) for part in (split.train, split.validation, split.test)):
+            raise SampleError("a part has no samples past the regime labeller's warm-up")
+        prep = dataclasses.replace(prep, samples=samples, split=split)
+    prep.report.removed["before the regime labeller's warm-up"] = dropped
+    return dataclasses.replace(prep, engine=engine, features=features, regime=regime, block=block)
 
 
 def normalisation(
@@ -235,9 +290,28 @@ def check_paths(run: TrainRun) -> None:
         )
 
 
+def check_regimes(run: TrainRun) -> None:
+    """The regime options fit together (docs/regimes.md)."""
+    if run.regime_labeller not in (None, "rules", "hmm"):
+        raise OptionError(
+            f"must be rules or hmm, got {run.regime_labeller!r}", flag="--regime-labeller"
+        )
+    if run.multi_regime and run.regime_labeller is None:
+        raise OptionError("needs a labeller (--regime-labeller rules|hmm)", flag="--multi-regime")
+    if run.synthetic_mix and not run.multi_regime:
+        raise OptionError("tops up a multi-regime run; add --multi-regime", flag="--synthetic-mix")
+    if not 0 <= run.synthetic_mix <= 10:
+        raise OptionError(f"must be 0 to 10, got {run.synthetic_mix:g}", flag="--synthetic-mix")
+    if run.model.regime_experts and not run.multi_regime:
+        raise OptionError("a regime experts head needs --multi-regime", flag="--regime-model")
+    if run.model.regime_experts not in (0, len(NAMES)):
+        raise OptionError(f"an experts head has {len(NAMES)} experts", flag="--regime-model")
+
+
 def ready(run: TrainRun) -> str:
-    """Every check that needs no bar, in order: output paths, the CPU pin (set before torch
-    starts), the train extra. Returns the resolved pin."""
+    """Every check that needs no bar, in order: the regime options, output paths, the CPU pin
+    (set before torch starts), the train extra. Returns the resolved pin."""
+    check_regimes(run)
     check_paths(run)
     pinned = pin_cpu(run.cpu_capability)
     require_torch()
@@ -287,6 +361,87 @@ def start_from(model, run: TrainRun, spec_hash: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Mix:
+    """What the trainer reads: the features, samples and split (the real ones, plus any
+    synthetic top-up appended to the training part) and the per-sample weights."""
+
+    features: np.ndarray
+    samples: Samples
+    split: Split
+    weights: np.ndarray | None
+    synthetic: dict | None
+
+
+def regime_mix(run: TrainRun, prep: Prepared, seed: int) -> Mix:
+    """Balanced weights and the synthetic top-up of a multi-regime run (module regimes.py);
+    a plain run trains on the prepared data unweighted."""
+    if not run.multi_regime:
+        return Mix(prep.features, prep.samples, prep.split, None, None)
+    samples, split = prep.samples, prep.split
+    regime = prep.regime[samples.rows[split.train]]
+    if run.synthetic_mix <= 0:
+        return Mix(prep.features, samples, split, regime_weights(regime), None)
+    top = synthetic_top_up(
+        prep.engine, regime, run.synthetic_mix, run.model.seq_len, run.label, seed
+    )
+    offset, first = len(prep.features), len(samples.rows)
+    joined = Samples(
+        np.r_[samples.rows, top.samples.rows + offset],
+        np.r_[samples.labels, top.samples.labels].astype(np.float32),
+        np.r_[samples.forward_return, top.samples.forward_return],
+    )
+    extra = first + np.arange(len(top.samples.rows))
+    split = Split(np.r_[split.train, extra], split.validation, split.test, split.embargoed)
+    weights = regime_weights(np.r_[regime, top.regime])
+    record = {**top.record, "samples": len(extra), "used_in": "training only"}
+    return Mix(np.vstack([prep.features, top.features]), joined, split, weights, record)
+
+
+def regime_metrics(run: TrainRun, prep: Prepared, probabilities: dict, mix: Mix, seed: int):
+    """metrics.json's ``regimes``: each part's scores per regime and the training shares."""
+    session = clock_columns(prep.frame["ts"].to_numpy(np.int64))[1]
+    rows = {
+        name: prep.samples.rows[getattr(prep.split, name)]
+        for name in ("train", "validation", "test")
+    }
+    train_regime = prep.regime[rows["train"]]
+    out = {
+        "labeller": prep.block.labeller,
+        "in_model": run.multi_regime,
+        "train_share": {name: float(np.mean(train_regime == i)) for i, name in enumerate(NAMES)},
+    }
+    for name in ("validation", "test"):
+        y = prep.samples.labels[getattr(prep.split, name)].astype(np.float64)
+        out[name] = by_regime(
+            y, probabilities[name], prep.regime[rows[name]], session[rows[name]], seed
+        )
+    if mix.synthetic is not None:
+        out["synthetic"] = mix.synthetic
+    return out
+
+
+def regime_record(run: TrainRun, prep: Prepared, mix: Mix) -> dict:
+    """model.meta.json's ``regimes``: the labeller, how it enters the model, the weights."""
+    record = {
+        "labeller": prep.block.labeller,
+        "names": list(NAMES),
+        "fitted_on": prep.block.fitted_on,
+        "in_model": run.multi_regime,
+    }
+    if run.multi_regime:
+        record |= {
+            "columns": list(prep.block.columns),
+            "model": "experts" if run.model.regime_experts else "embedding",
+            "weights": "balanced: a training sample of regime r weighs n / (R n_r)",
+            "synthetic_mix": run.synthetic_mix,
+            "original_cpp": "not loadable: the original C++ engine has no REGIME op, so it "
+            "cannot compute this model's regime columns (model.pt and metadata.json load, "
+            "but their inputs cannot be made)",
+        }
+    return record
+
+
 def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = None) -> dict:
     """Train, evaluate, export and write the artifact; returns metrics.json's content."""
     pinned = ready(run)
@@ -304,6 +459,9 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
     T = run.model.seq_len  # noqa: N806 (the paper's name for the window length)
     split, samples = prep.split, prep.samples
     mean, std = normalisation(prep.features, samples.rows[split.train], T)
+    if run.multi_regime:  # regime columns enter as they are: 0/1 (rules) or probabilities
+        mean[-len(NAMES) :], std[-len(NAMES) :] = 0.0, 1.0
+    mix = regime_mix(run, prep, cfg.seed)
     setup_determinism(cfg.seed, cfg.threads)
     model = TFA(run.model, torch.from_numpy(mean), torch.from_numpy(std))
     if run.warm_start is not None:
@@ -318,19 +476,25 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
             "fractions": list(run.fractions),
             "cpu": pinned,  # resuming under other kernels would mix two sets of roundings
             "warm_start": None if run.warm_start is None else artifact_hash(run.warm_start),
+            **(
+                {"regimes": [run.regime_labeller, run.multi_regime, run.synthetic_mix]}
+                if run.regime_labeller
+                else {}
+            ),
         }
     )
     checkpoints = run.checkpoint_dir
     result = train(
         model,
-        prep.features,
-        samples,
-        split,
+        mix.features,
+        mix.samples,
+        mix.split,
         cfg,
         checkpoints,
         fingerprint=fingerprint,
         resume=run.resume,
         report=report,
+        weights=mix.weights,
     )
     model.load_state_dict(result.state)
     model.cpu().eval()
@@ -355,6 +519,8 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
         "history": result.history,
         "best_epoch": result.best_epoch,
     }
+    if prep.block is not None:
+        metrics["regimes"] = regime_metrics(run, prep, probabilities, mix, cfg.seed)
 
     # Export, checked on recorded real windows (evenly spread over the test part).
     test_rows = samples.rows[split.test]
@@ -438,6 +604,7 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
             for part in ("validation", "test")
         },
         "parity": parity,
+        **({"regimes": regime_record(run, prep, mix)} if prep.block is not None else {}),
         "versions": versions(),
         "environment": environment(),  # machine, CPU instruction set, library versions
         "training_platform": platform_record,  # the kernels torch ran and what was pinned
@@ -473,13 +640,19 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
 
 
 __all__ = [
+    "Mix",
     "Prepared",
     "TrainRun",
     "check_paths",
+    "check_regimes",
     "load_bars",
     "normalisation",
     "path_option",
     "prepare",
     "ready",
+    "regime_metrics",
+    "regime_mix",
+    "regime_record",
+    "with_regimes",
     "run_training",
 ]

@@ -87,8 +87,12 @@ def train(
     fingerprint: str,
     resume: bool = False,
     report: Callable[[str, dict], None] | None = None,
+    weights: np.ndarray | None = None,
 ) -> TrainResult:
     """Train ``model`` on the training windows; keep the weights of the best validation epoch.
+
+    ``weights`` (one per training sample, mean 1) scales each sample's loss (``--multi-regime``
+    balances regimes with it); None: every sample counts once.
 
     ``fingerprint`` identifies data + configuration; a checkpoint from another run is refused.
     ``report(event, values)`` receives "start", "step" and "epoch" events (for progress bars).
@@ -101,7 +105,10 @@ def train(
     val_rows, val_y = samples.rows[split.validation], samples.labels[split.validation]
     positives = float(train_y.sum())
     pos_weight = torch.tensor([(len(train_y) - positives) / max(positives, 1.0)], device=device)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    reduction = "mean" if weights is None else "none"
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction=reduction)
+    if weights is not None:
+        weights_t = torch.from_numpy(np.asarray(weights, dtype=np.float32)).to(device)
 
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
@@ -143,6 +150,8 @@ def train(
             x = torch.from_numpy(windows(features, train_rows[batch], seq_len)).to(device)
             y = torch.from_numpy(train_y[batch]).to(device)
             loss = loss_fn(model(x).reshape(-1), y)  # (B,) logits vs 0/1 labels
+            if weights is not None:
+                loss = (loss * weights_t[torch.from_numpy(batch)]).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

@@ -9,7 +9,8 @@ QQQ, per 1-minute bar ``t`` of session ``d`` at minute ``k`` (docs/synthetic_mar
 
 ``rho`` is ``signal_strength`` (0 by default: the log price is then a martingale, the sign of any
 future return independent of the past); with ``signal_flip_every`` N > 0, session d uses
-``rho * (-1) ** (d // N)`` instead (see :func:`signal_sign`). ``s_d`` is the day volatility of
+``rho * (-1) ** (d // N)`` instead, and with ``signal_by_regime`` (one +-1 per regime)
+``rho * signal_by_regime[regime of d]`` (see :func:`signal_sign`). ``s_d`` is the day volatility of
 that day's regime (a Markov chain over bull/bear/sideways/volatile) times a lognormal day factor.
 Sessions open with a Student-t overnight gap; high and low come from a Brownian bridge of 8 steps
 inside each bar.
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from sentio.core.errors import SynthError, excerpt
+from sentio.core.errors import OptionError, SynthError, excerpt
 from sentio.core.hashing import content_hash
 from sentio.core.seeding import MAX_SEED, rng_for
 from sentio.data.schema import Bars, canonical_frame
@@ -68,11 +69,19 @@ class SynthConfig:
     start: str = "2024-01-02"  # first session on or after this date (XNYS calendar)
     signal_strength: float = 0.0  # rho of the planted AR(1); 0 = no predictable component
     signal_flip_every: int = 0  # sessions per sign of rho (session d: rho (-1)^(d//N)); 0 = never
+    # sign of rho per regime, in the calibration's order (session d: rho * s[regime]); () = off
+    signal_by_regime: tuple[float, ...] = ()
     drift: bool = False  # apply the regimes' calibrated drift (breaks the martingale)
     regime: str = "mixed"  # "mixed" = the Markov chain; else every day in that regime
     start_price: float = 400.0  # QQQ's first open (a chosen level)
     financing_rate: float = 0.0433  # per year; US effective fed funds rate, 2025-06
     tracking_noise_bp: float = 0.5  # sd of each sibling bar's independent noise, basis points
+
+    def __post_init__(self) -> None:
+        # Metadata is JSON, where the tuple comes back as a list: SynthConfig(**recorded) must
+        # give the same (hashable) config.
+        if isinstance(self.signal_by_regime, list):
+            object.__setattr__(self, "signal_by_regime", tuple(self.signal_by_regime))
 
     def validate(self) -> None:
         if not 0 <= self.seed <= MAX_SEED:
@@ -90,6 +99,20 @@ class SynthConfig:
             raise SynthError(
                 f"--signal-flip-every must be a whole number of sessions 0 to {MAX_DAYS:,} "
                 f"(0 = never flips), got {excerpt(flip)}"
+            )
+        signs = self.signal_by_regime
+        if not isinstance(signs, tuple) or not all(
+            isinstance(v, int | float | np.integer | np.floating)
+            and not isinstance(v, bool)
+            and v in (1.0, -1.0)
+            for v in signs
+        ):
+            raise SynthError(
+                f"--signal-by-regime must give each regime a sign +1 or -1, got {excerpt(signs)}"
+            )
+        if signs and flip:
+            raise SynthError(
+                "--signal-by-regime and --signal-flip-every choose the sign two ways; give one"
             )
         try:
             datetime.date.fromisoformat(self.start)
@@ -114,20 +137,65 @@ class Market:
     config: SynthConfig
 
 
-def signal_sign(config: SynthConfig) -> np.ndarray:
-    """The sign (+1.0 or -1.0) of the planted rho in each session: ``(-1) ** (d // N)``.
+def signal_sign(config: SynthConfig, path: np.ndarray | None = None) -> np.ndarray:
+    """The sign (+1.0 or -1.0) of the planted rho in each session.
 
-    With ``signal_flip_every`` N = 0 every session is +1 (the planted rho never flips).
+    With ``signal_flip_every`` N > 0 session d has ``(-1) ** (d // N)``; with
+    ``signal_by_regime`` it has ``signal_by_regime[path[d]]``, ``path`` being the regime index of
+    each session (:func:`regime_path`; default: the path under the shipped calibration).
+    Otherwise every session is +1 (the planted rho never flips).
 
     >>> signal_sign(SynthConfig(days=7, signal_flip_every=2)).tolist()
     [1.0, 1.0, -1.0, -1.0, 1.0, 1.0, -1.0]
     >>> signal_sign(SynthConfig(days=3)).tolist()
     [1.0, 1.0, 1.0]
+    >>> by_regime = SynthConfig(days=4, signal_by_regime=(1.0, -1.0, 1.0, -1.0))
+    >>> signal_sign(by_regime, np.array([0, 1, 3, 2])).tolist()
+    [1.0, -1.0, -1.0, 1.0]
     """
+    if config.signal_by_regime:
+        if path is None:
+            path = regime_path(load_params(), config)
+        return np.asarray(config.signal_by_regime, dtype=np.float64)[path]
     if config.signal_flip_every == 0:
         return np.ones(config.days)
-    regime = np.arange(config.days) // config.signal_flip_every
-    return np.where(regime % 2 == 0, 1.0, -1.0)
+    block = np.arange(config.days) // config.signal_flip_every
+    return np.where(block % 2 == 0, 1.0, -1.0)
+
+
+def parse_signal_by_regime(text: str, names: tuple[str, ...]) -> tuple[float, ...]:
+    """``--signal-by-regime``: ``NAME=SIGN`` pairs, every regime once, to signs in ``names`` order.
+
+    SIGN is ``1``, ``+1`` or ``-1``; anything else raises OptionError naming the flag.
+
+    >>> parse_signal_by_regime("bear=-1, bull=+1", ("bull", "bear"))
+    (1.0, -1.0)
+    >>> parse_signal_by_regime("bull=1", ("bull", "bear"))
+    Traceback (most recent call last):
+    ...
+    sentio.core.errors.OptionError: --signal-by-regime: no sign for bear; give NAME=SIGN for each of bull, bear
+    """  # noqa: E501
+    flag, given = "--signal-by-regime", {}
+    expected = ", ".join(names)
+    for item in text.split(","):
+        name, eq, sign = (part.strip() for part in item.partition("="))
+        if not eq or sign not in ("1", "+1", "-1"):
+            raise OptionError(
+                f"{excerpt(item.strip())} is not NAME=SIGN with SIGN 1, +1 or -1 "
+                f"(e.g. bull=1,bear=-1); regimes: {expected}",
+                flag=flag,
+            )
+        if name not in names:
+            raise OptionError(f"unknown regime {excerpt(name)}; regimes: {expected}", flag=flag)
+        if name in given:
+            raise OptionError(f"{name} is given twice", flag=flag)
+        given[name] = -1.0 if sign == "-1" else 1.0
+    missing = [n for n in names if n not in given]
+    if missing:
+        raise OptionError(
+            f"no sign for {', '.join(missing)}; give NAME=SIGN for each of {expected}", flag=flag
+        )
+    return tuple(given[n] for n in names)
 
 
 @njit(cache=True)
@@ -180,6 +248,12 @@ def generate(config: SynthConfig = SynthConfig(), params: MarketParams | None = 
     """Generate QQQ, TQQQ, SQQQ and PSQ (see module doc). Deterministic for a given seed."""
     config.validate()
     params = params or load_params()
+    names = params.regimes.names
+    if config.signal_by_regime and len(config.signal_by_regime) != len(names):
+        raise SynthError(
+            f"--signal-by-regime must give one sign per regime of the calibration "
+            f"({', '.join(names)}), got {len(config.signal_by_regime)}"
+        )
     sessions = sessions_from(config.start, config.days)
     if sessions.close_ns[-1] > latest_ts():
         raise SynthError(
@@ -202,7 +276,7 @@ def generate(config: SynthConfig = SynthConfig(), params: MarketParams | None = 
     disp = np.asarray(reg.vol_dispersion)[path]
     s_day = np.asarray(reg.vol_per_min)[path] * np.exp(disp * day_factor - 0.5 * disp**2)
     e = _student(rng_for(config.seed, "shocks"), params.student_df, n)
-    rho = config.signal_strength * signal_sign(config)[day_of_bar]  # exact: rho * +-1.0
+    rho = config.signal_strength * signal_sign(config, path)[day_of_bar]  # exact: rho * +-1.0
     x, h = _shocks(e, new_day, rho, params.garch_alpha, params.garch_beta)
     scale = s_day[day_of_bar] * np.asarray(params.vol_profile)[minute]
     ret = scale * x
@@ -344,7 +418,7 @@ def _meta(config: SynthConfig, params: MarketParams) -> dict:
         "max_gap_min": 5,
         "generator": {
             "name": "MarS",
-            "config": asdict(config),
+            "config": {**asdict(config), "signal_by_regime": list(config.signal_by_regime)},
             "calibration": content_hash(params.model_dump(mode="json")),
             "siblings": [asdict(s) for s in SIBLINGS],
         },

@@ -547,6 +547,143 @@ def parity_command(
         raise typer.Exit(1)
 
 
+@app.command("evaluate")
+def evaluate_command(
+    ctx: typer.Context,
+    directory: Path = typer.Argument(..., help="Artifact directory."),
+    data: list[Path] = typer.Option(
+        [],
+        "--data",
+        help="Canonical Parquet file(s) with the model's instrument (QQQ), as `sentio train "
+        "--data` reads them. Repeatable. Scores the model on their labelled bars after its "
+        "validation end and embargo (out of sample only). Without it: what the artifact "
+        "recorded (metrics.json).",
+    ),
+    regime_labeller: str | None = typer.Option(
+        None,
+        "--regime-labeller",
+        help="--data, plain model: score per regime with rules or hmm, fitted on the --data "
+        "bars up to the model's validation end (never on a scored bar). A multi-regime model "
+        "uses its own labeller.",
+    ),
+    seed: int | None = typer.Option(
+        None,
+        "--seed",
+        help="--data: seed of the session bootstrap and an hmm labeller (default: the artifact's).",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Score a model: what its artifact recorded, or its scores on new bars (--data).
+
+    Without --data: metrics.json's scores per part (and per regime). With --data: AUC (95%
+    session-bootstrap interval), log loss and accuracy on the labelled bars after the model's
+    validation end and embargo, beside the base rate, and per regime. Reads only.
+    """
+    from sentio.backtest.evaluation import evaluate_on, recorded
+    from sentio.train.regimes import check_labeller
+
+    check_labeller(regime_labeller)
+    if not data:
+        for name, flag in (("regime_labeller", "--regime-labeller"), ("seed", "--seed")):
+            if _given(ctx, name):
+                raise OptionError("applies with --data only; add --data FILE", flag=flag)
+        doc = recorded(directory)
+        if json_out:
+            print_json(doc)
+        else:
+            _recorded_tables(doc)
+        return
+    with console.status(f"scoring {directory}"):
+        result = evaluate_on(directory, [str(d) for d in data], regime_labeller, seed)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        _evaluation_tables(result.to_dict())
+
+
+def _recorded_tables(doc: dict) -> None:
+    rows = [
+        [part, who, s["n"], f"{s['auc']:.4f}", f"{s['log_loss']:.4f}", f"{s['accuracy']:.4f}"]
+        for part, predictors in doc["parts"].items()
+        for who, s in predictors.items()
+    ]
+    console.print(
+        table(
+            f"Recorded at training ({doc['model']}/metrics.json)",
+            ["part", "predictor", "n", "AUC", "log loss", "accuracy"],
+            rows,
+            left=2,
+        )
+    )
+    if doc["regimes"] is not None:
+        _regime_table(doc["regimes"])
+
+
+def _interval(s: dict, key: str) -> str:
+    low, high = s[f"{key}_ci95"]
+    return f"{s[key]:.4f} ({low:.4f}..{high:.4f})"
+
+
+def _evaluation_tables(doc: dict) -> None:
+    s, base = doc["overall"], doc["base_rate"]
+    rows = [
+        [
+            "model",
+            s["samples"],
+            s["sessions"],
+            _interval(s, "auc"),
+            _interval(s, "log_loss"),
+            _interval(s, "accuracy"),
+        ],
+        [
+            f"base rate {base['train_positive_rate']:.4f}",
+            s["samples"],
+            s["sessions"],
+            "0.5000",
+            f"{base['log_loss']:.4f}",
+            f"{base['accuracy']:.4f}",
+        ],
+    ]
+    span = f"{new_york(doc['scored_ts']['first_ts'])} .. {new_york(doc['scored_ts']['last_ts'])}"
+    console.print(
+        table(
+            f"Out of sample: {doc['model']} on {', '.join(doc['data'])} ({span} New York)",
+            ["predictor", "n", "sessions", "AUC (95% session CI)", "log loss", "accuracy"],
+            rows,
+            left=1,
+        )
+    )
+    regimes = doc["regimes"]
+    if regimes is not None:
+        rows = []
+        for name, r in regimes["by_regime"].items():
+            if not r["samples"]:
+                rows.append([name, 0, 0, "-", "-", "-"])
+                continue
+            row = [name, r["samples"], r["sessions"], _interval(r, "auc")]
+            rows.append(row + [_interval(r, "log_loss"), _interval(r, "accuracy")])
+        console.print(
+            table(
+                f"Per regime ({regimes['labeller']} labeller: {regimes['source']})",
+                ["regime", "n", "sessions", "AUC (95% session CI)", "log loss", "accuracy"],
+                rows,
+                left=1,
+            )
+        )
+        if regimes["before_warm_up"]:
+            console.print(f"{regimes['before_warm_up']} scored bars before the labeller's warm-up")
+    bars, after = doc["bars"], doc["out_of_sample_after"]
+    console.print(
+        f"scored {bars['scored']:,} of {bars['total']:,} {doc['symbol']} bars; skipped "
+        f"{bars['in_sample_skipped']:,} in-sample bars (up to the validation end "
+        f"{new_york(after['validation_last_ts'])} New York and {after['embargo_bars']} bars "
+        f"after it), {bars['unlabelled']:,} without a label (session end, segment, data end "
+        f"or dead zone), {bars['no_probability']:,} without a probability (warm-up)",
+        markup=False,
+        highlight=False,
+    )
+
+
 REGISTRY_HELP = "Registry folder (versions/, current.json, history.jsonl)."
 
 

@@ -112,6 +112,9 @@ def regime(s, o, open_, close, session_start, part, i):
             top = -np.inf
             for m in range(k):
                 top = max(top, s[alpha + m] + s[log_trans + m * k + j])
+            if top == -np.inf:  # unreachable from every state (zero transitions): P = 0
+                new[j] = -np.inf
+                continue
             total = 0.0
             for m in range(k):
                 total += math.exp(s[alpha + m] + s[log_trans + m * k + j] - top)

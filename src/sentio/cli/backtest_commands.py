@@ -111,6 +111,18 @@ def strattest_command(
     cache: bool = typer.Option(
         True, "--cache/--no-cache", help="Reuse cached probabilities (each file checked)."
     ),
+    by_regime: bool = typer.Option(
+        False,
+        "--by-regime",
+        help="Historical only: also split the strategy's and buy-and-hold's returns by regime "
+        "(bull, bear, sideways, volatile) of each bar's decision bar (docs/regimes.md).",
+    ),
+    regime_labeller: str | None = typer.Option(
+        None,
+        "--regime-labeller",
+        help="With --by-regime and a plain model: rules (default) or hmm, fitted on the QQQ "
+        "bars before the first traded bar (a multi-regime model uses its own).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print every number as JSON."),
     out: Path | None = typer.Option(
         None,
@@ -264,6 +276,7 @@ def strattest_command(
         "signal_flip_every": signal_flip_every,
         "cpu_capability": cpu_capability,
     }
+    _check_by_regime(mode, by_regime, regime_labeller, tracks, regime)
     _check_mode_flags(mode, tracks, regime, data, allow_in_sample, out, audit)
     _check_walk_flags(mode, walk, model, blocks, block_size, backend, ray_address, out)
     _check_walk_inputs(mode, walk, data, backend, out, audit)
@@ -295,14 +308,101 @@ def strattest_command(
         _simulation(config, tracks, regimes, json_out)
         return
     _check_outputs(config, out, audit)
+    _check_model_labeller(config, by_regime, regime_labeller)
     result, recorded = _historical(config, audit, json_out)
     document = _document(config, result, recorded)
+    if by_regime:  # a report: the audit is unchanged
+        document["by_regime"] = _by_regime(result, regime_labeller)
     if out is not None:
         _write_out(out, result, document)
     if json_out:
         print_json(document)
         return
     _report(strategy, config, result, recorded, audit)
+    if by_regime:
+        _print_by_regime(document["by_regime"])
+
+
+def _check_by_regime(mode, by_regime, regime_labeller, tracks, regime) -> None:
+    """--by-regime splits one historical run; --regime-labeller belongs to it."""
+    from sentio.train.regimes import check_labeller
+
+    if not by_regime:
+        if regime_labeller is not None:
+            raise OptionError("applies with --by-regime only", flag="--regime-labeller")
+        return
+    if mode != "historical":
+        raise OptionError(
+            f"splits a historical run (one model on --data); not --mode {mode}",
+            flag="--by-regime",
+        )
+    for flag, given in (("--tracks", tracks is not None), ("--regime", bool(regime))):
+        if given:
+            raise OptionError(
+                f"splits a historical run by the labelled regime of each bar; {flag} belongs "
+                "to --mode simulation",
+                flag="--by-regime",
+            )
+    check_labeller(regime_labeller)
+
+
+def _check_model_labeller(config, by_regime: bool, regime_labeller: str | None) -> None:
+    """Before any work: a multi-regime model labels with its own labeller."""
+    from sentio.backtest.regimes import check_labeller
+    from sentio.backtest.strattest import BacktestError, newest_artifact
+
+    if by_regime and regime_labeller is not None:
+        try:
+            model = config.model or newest_artifact()
+        except BacktestError:
+            return  # the run refuses it, naming the flag
+        check_labeller(model, regime_labeller)
+
+
+def _by_regime(result, regime_labeller: str | None) -> dict:
+    from sentio.backtest.regimes import strattest_by_regime
+
+    return strattest_by_regime(result, regime_labeller).to_dict()
+
+
+def _print_by_regime(report: dict) -> None:
+    """The --by-regime table: per regime, the strategy and buy-and-hold on the same bars."""
+    record = report["labeller"]
+    fitted = record.get("fitted_on") or {}
+    if "first_traded_time" in record:
+        span = fitted.get("bars_before", {})
+        where = (
+            f"fitted on {fitted.get('bars', 0):,} QQQ bars before the first traded bar "
+            f"({new_york(span['first_time'])} .. {new_york(span['last_time'])} New York)"
+        )
+    else:
+        where = f"the model's own, fitted on its {fitted.get('split', 'training')} split"
+    rows = []
+    for name, runs in report["regimes"].items():
+        for who, f in runs.items():
+            rows.append(
+                [
+                    name,
+                    who,
+                    f["bars"],
+                    f["sessions"],
+                    figure(f["total_return_pct"]),
+                    figure(f["mean_session_return_pct"]),
+                    figure(tuple(f["session_return_ci95_pct"])),
+                    figure(f["sharpe"]),
+                    figure(f["max_drawdown_pct"]),
+                ]
+            )
+    columns = ["regime", "who", "bars", "sessions", "total return %", "mean / session %"]
+    title = f"by regime: {record['labeller']} labeller, {where}"
+    columns += ["95% CI %", "Sharpe (sessions)", "max drawdown %"]
+    console.print(table(title, columns, rows, left=2))
+    if report["unlabelled_bars"]:
+        console.print(
+            f"{report['unlabelled_bars']} of {report['traded_bars']} traded bars lie before the "
+            "labeller's warm-up and are in no regime",
+            style="yellow",
+        )
 
 
 def _check_mode_flags(mode, tracks, regime, data, allow_in_sample, out, audit) -> None:

@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from sentio.features.ops.base import F0, F1, Op, Warmup, kernel, log_price
+from sentio.features.ops.base import F0, F1, Op, Warmup, kernel
 
 RULES, HMM, INPUTS = 0, 1, 2
 # Slots at the start of a REGIME state: kind, regimes K, vol window, trend window, filter
@@ -66,8 +66,8 @@ def regime(s, o, open_, close, session_start, part, i):
     vw, tw = int(s[o + 2]), int(s[o + 3])
     # vol: RMS of intraday one-minute log returns over a ring of vw squares.
     v0 = o + HEAD
-    now = np.float64(log_price(close))
-    before = np.float64(log_price(open_)) if session_start or i == 0 else s[v0 + 1]
+    now = math.log(max(np.float64(close), 1e-12))  # float64 logs: a minute's return is ~1e-4
+    before = math.log(max(np.float64(open_), 1e-12)) if session_start or i == 0 else s[v0 + 1]
     r = now - before
     s[v0 + 1] = now
     slot = v0 + 2 + np.int64(np.uint64(i) % np.uint64(vw))

@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(PY) bench/audit.py
 	$(PY) bench/live.py
 	$(PY) bench/walkforward.py
+	$(PY) bench/regimes.py
 
 # Re-pin every dependency (all extras) to the newest versions the registry serves that satisfy
 # pyproject.toml; run `make test` afterwards and commit requirements.lock with the result.

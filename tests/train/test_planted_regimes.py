@@ -2,12 +2,13 @@
 regime. A multi-regime model recovers it in every regime; a plain model cannot; with no planted
 signal both stay at one half.
 
-The market (written to files, then trained on as a user would): the shipped calibration with
-four volatility levels a factor 2 apart (bull 1.5, sideways 3, bear 6, volatile 12 x 1e-4 per
-minute), a flat intraday profile and little day-to-day dispersion, so that the hmm labeller can
-see the regime from trailing volatility; regimes persist with probability 0.5 and are equally
-likely. The planted AR(1) coefficient is +rho in bull and bear and -rho in sideways and
-volatile (alternating along the volatility order), so the signs cancel over the market.
+The market (written to files, then trained on as a user would): ``separable_regimes()``, the
+shipped calibration with four volatility levels a factor 2 apart (bull 1.5, sideways 3, bear 6,
+volatile 12 x 1e-4 per minute), a flat intraday profile and little day-to-day dispersion, so
+that the hmm labeller can see the regime from trailing volatility; regimes persist with
+probability 0.5 and are equally likely. The planted AR(1) coefficient is +rho in bull and bear
+and -rho in sideways and volatile (alternating along the volatility order), so the signs cancel
+over the market.
 
 The network sees one row (T = 1) of one scale-free feature, the z-score of the last 1-minute
 return over 60 bars: nothing in it tells the regime, so a plain model can learn at most one sign
@@ -33,8 +34,7 @@ pytest.importorskip("torch", reason="torch is a train extra")
 pytest.importorskip("hmmlearn", reason="the hmm labeller is a train extra")
 
 from sentio.data.synth.generate import SynthConfig, generate, write_market  # noqa: E402
-from sentio.data.synth.params import load_params  # noqa: E402
-from sentio.data.synth.planted import planted_accuracy  # noqa: E402
+from sentio.data.synth.planted import planted_accuracy, separable_regimes  # noqa: E402
 from sentio.features.inputs import clock_columns  # noqa: E402
 from sentio.infer import SequenceContext  # noqa: E402
 from sentio.model.config import TFAConfig  # noqa: E402
@@ -52,25 +52,9 @@ DISTANCE = 0.07
 SPEC = {"features": [{"name": "zlog_60", "op": "ZWIN", "source": "logret", "window": 60}]}
 
 
-def market_params():
-    shipped = load_params()
-    stay = 0.5
-    regimes = shipped.regimes.model_copy(
-        update={
-            "vol_per_min": (1.5e-4, 6e-4, 3e-4, 12e-4),
-            "vol_dispersion": (0.05,) * 4,
-            "share": (0.25,) * 4,
-            "transition": tuple(
-                tuple(stay if i == j else (1 - stay) / 3 for j in range(4)) for i in range(4)
-            ),
-        }
-    )
-    return shipped.model_copy(update={"regimes": regimes, "vol_profile": (1.0,) * 390})
-
-
 def train_and_score(folder, strength: float, multi: bool) -> dict:
     """Train on the market's QQQ file; AUC of the test part per true regime and their mean."""
-    params = market_params()
+    params = separable_regimes()
     config = SynthConfig(
         seed=SEED,
         days=DAYS,

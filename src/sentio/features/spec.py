@@ -3,7 +3,8 @@
 A spec in the original format is accepted unchanged (docs/features.md): ``schema_version``
 (``"1.0"``), ``features[]`` (``name``, ``op``, ``source``, ``window``, ``k``, ``fast``, ``slow``,
 ``signal``, ``d_period``), ``alignment_policy`` (``emit_from_index``, ``pad_value``), ``dtype``
-and ``content_hash``; our one extension is a top-level ``description``. Any other key, a
+and ``content_hash``; our extensions are a top-level ``description`` and a ``regimes`` block
+(``sentio.features.regimes``: its REGIME columns come last). Any other key, a
 parameter the op does not take, or a key written twice is refused: a typo such as ``"windw"``
 otherwise left the default window in force without a word (issue 12, round 2). A feature without
 ``name`` is called ``op_source_window_k`` with absent parts empty. The hash is ``sha256:`` +

@@ -79,6 +79,7 @@ from sentio.model.versions import ModelRegistry
 from sentio.train.config import TrainConfig
 from sentio.train.machine import CHOICES, pin_cpu, require_torch
 from sentio.train.policy import Fold, RetrainPolicy
+from sentio.train.regimes import refuse_regime_spec
 from sentio.train.samples import LabelSpec
 
 STORED = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.partial)?\.parquet$")
@@ -215,7 +216,7 @@ class RetrainerConfig:
                                 learning_rate=t.learning_rate, threads=t.threads,
                                 device=t.device)  # fmt: skip
             label = LabelSpec(horizon=t.horizon, deadzone_bp=t.label_deadzone_bp)
-            FeatureEngine(t.feature_spec)  # a spec that does not load fails now
+            refuse_regime_spec(FeatureEngine(t.feature_spec).spec)  # fails now, not later
         except SentioError as exc:
             raise OptionError(f"{source}: {exc}", flag="--policy") from None
         return cls(policy=policy, model=model, train=train, label=label,

@@ -61,6 +61,7 @@ from sentio.train.evaluate import auc, log_loss, session_auc_interval
 from sentio.train.machine import CHOICES
 from sentio.train.pipeline import TrainRun, artifact_hash
 from sentio.train.policy import Fold, RetrainPolicy, fold_schedule, sessions_of
+from sentio.train.regimes import refuse_regime_spec
 from sentio.train.samples import LabelSpec, label_bars, outside_deadzone
 
 REPORT = "walkforward.json"
@@ -163,7 +164,7 @@ class WalkForwardConfig:
                 flag="--cpu-capability",
             )
         try:
-            FeatureEngine(feature_spec)
+            refuse_regime_spec(FeatureEngine(feature_spec).spec)  # folds train plain models
         except SentioError as exc:
             raise OptionError(str(exc), flag="--feature-spec") from None
         fractions_for(policy, VALIDATION_SHARE)  # sessions left to train on, or --train-window
@@ -200,9 +201,7 @@ class WalkForwardConfig:
             "train": self.train.to_dict(),
             "label": dataclasses.asdict(self.label),
             "feature_spec": self.feature_spec,
-            "builtin": dataclasses.asdict(self.builtin)
-            if self.strattest.data == ("builtin",)
-            else None,
+            "builtin": self.builtin.record() if self.strattest.data == ("builtin",) else None,
             "validation_share": self.validation_share,
             "cpu_capability": self.cpu_capability,
         }
@@ -312,7 +311,7 @@ def train_folds(runs: list[TrainRun], backend: str, address: str | None) -> list
 def market(config: WalkForwardConfig) -> tuple[dict[str, pd.DataFrame], dict]:
     """The bars traded: every instrument on QQQ's times (the built-in market regenerated from
     ``config.builtin``, the same one the folds train on)."""
-    meta = {"data": {"synth": dataclasses.asdict(config.builtin)}}
+    meta = {"data": {"synth": config.builtin.record()}}
     return market_tables(config.strattest, meta)
 
 

@@ -22,7 +22,7 @@ from sentio.data import read_bars
 from sentio.data.synth.generate import SynthConfig, generate
 from sentio.features import FeatureEngine
 from sentio.features.inputs import as_input, clock_columns
-from sentio.features.regimes import NAMES, RegimeBlock, labels_of
+from sentio.features.regimes import NAMES, RegimeBlock
 from sentio.model.artifact import (
     LEGACY_CLIP,
     json_bytes,
@@ -45,6 +45,8 @@ from sentio.train.machine import pin_cpu, require_torch, training_platform
 from sentio.train.regimes import (
     by_regime,
     fit_block,
+    refuse_regime_spec,
+    regime_frame,
     regime_weights,
     synthetic_top_up,
 )
@@ -120,7 +122,7 @@ def load_bars(run: TrainRun) -> tuple[pd.DataFrame, dict]:
     if run.data == ["builtin"]:
         market = generate(run.builtin)
         frame = market.bars[run.symbol].of(run.symbol)
-        return frame, {"source": "builtin", "synth": dataclasses.asdict(run.builtin)}
+        return frame, {"source": "builtin", "synth": run.builtin.record()}
     frames, files = [], []
     for index, name in enumerate(run.data):
         bars = read_bars(name)
@@ -151,6 +153,10 @@ def prepare(run: TrainRun) -> Prepared:
         if not usable.any():
             raise BarsError(f"no {run.symbol} bars in NYSE sessions {first}..{last}")
     engine = FeatureEngine(run.feature_spec)
+    if run.multi_regime:  # the block is fitted anew on this run's training split
+        engine = FeatureEngine(engine.spec.with_regimes(None))
+    else:
+        refuse_regime_spec(engine.spec)
     computed = engine.compute(as_input(frame))
     segment = frame["segment"].to_numpy(np.int64)
     samples, report = select_samples(
@@ -179,15 +185,15 @@ def with_regimes(prep: Prepared, run: TrainRun, usable: np.ndarray) -> Prepared:
     first = int(np.flatnonzero(fit)[0]) if fit.any() else 0
     record = {"first_ts": int(ts[first]), "last_ts": int(ts[last_train]), "split": "train"}
     block = fit_block(run.regime_labeller, prep.frame, fit, seed, record)
+    regime = regime_frame(block, prep.frame)["regime_id"].to_numpy(np.int64)  # -1: not yet
+    if not run.multi_regime:  # reporting only: the model and its samples stay as they are
+        return dataclasses.replace(prep, regime=regime, block=block)
+    # the model reads the columns: a window must be past their warm-up from its first row
     spec = prep.engine.spec.with_regimes(block)
     labelled = FeatureEngine(spec).compute(as_input(prep.frame))
-    regime = labels_of(labelled.values[:, -len(block.columns) :])
-    engine, features = prep.engine, prep.features
-    has = regime[prep.samples.rows] >= 0  # reporting only: the decision bar needs a label
-    if run.multi_regime:  # the model reads the columns: the whole window must be past warm-up
-        engine, features = FeatureEngine(spec), labelled.values
-        segment = prep.frame["segment"].to_numpy(np.int64)
-        has = valid_windows(segment, labelled.ready, run.model.seq_len)[prep.samples.rows]
+    engine, features = FeatureEngine(spec), labelled.values
+    segment = prep.frame["segment"].to_numpy(np.int64)
+    has = valid_windows(segment, labelled.ready, run.model.seq_len)[prep.samples.rows]
     dropped = int((~has).sum())
     if dropped:
         keep = np.flatnonzero(has)
@@ -411,11 +417,13 @@ def regime_metrics(run: TrainRun, prep: Prepared, probabilities: dict, mix: Mix,
         "in_model": run.multi_regime,
         "train_share": {name: float(np.mean(train_regime == i)) for i, name in enumerate(NAMES)},
     }
+    out["unlabelled"] = {}  # decision bars before the labeller's warm-up: in no regime
     for name in ("validation", "test"):
         y = prep.samples.labels[getattr(prep.split, name)].astype(np.float64)
         out[name] = by_regime(
             y, probabilities[name], prep.regime[rows[name]], session[rows[name]], seed
         )
+        out["unlabelled"][name] = int((prep.regime[rows[name]] < 0).sum())
     if mix.synthetic is not None:
         out["synthetic"] = mix.synthetic
     return out

@@ -28,7 +28,6 @@ carry -1 and are only counted):
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -220,7 +219,7 @@ def true_regimes(file: Path, meta: dict, ts: np.ndarray) -> tuple[np.ndarray | N
     names = _by_ts(regimes, ts)
     if names is None:
         return None, {"available": False, "reason": tried + "the regenerated market's times differ"}
-    source = {"available": True, "source": "regenerated", "config": asdict(config)}
+    source = {"available": True, "source": "regenerated", "config": config.record()}
     return names, source
 
 

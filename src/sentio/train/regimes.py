@@ -71,10 +71,13 @@ def fit_block(
 def regime_frame(block: RegimeBlock, frame) -> pd.DataFrame:
     """The label of every bar of one symbol's canonical ``frame`` under a fitted ``block``:
     ``ts``, ``regime`` (name, "" before the warm-up), ``regime_id`` (-1 before it) and the
-    probability columns ``p_<name>`` (0/1 for rules), by the same engine op a model uses."""
+    probability columns ``p_<name>`` (0/1 for rules), by the same engine op a model uses. The
+    warm-up is the columns' declared one (an hmm filter's burn-in included): before it a bar
+    has no label, though its columns may already be written."""
     spec = parse_spec({"features": [], "regimes": block.to_json_dict()}, origin="regimes")
-    values = FeatureEngine(spec).compute(as_input(frame)).values
-    ids = labels_of(values)
+    computed = FeatureEngine(spec).compute(as_input(frame))
+    values = computed.values
+    ids = np.where(computed.ready, labels_of(values), -1)
     out = pd.DataFrame(
         {
             "ts": frame["ts"].to_numpy(np.int64),
@@ -214,6 +217,19 @@ def scores_with_intervals(y, p, session, seed: int, stream: str) -> dict:
     }
 
 
+def refuse_regime_spec(spec: FeatureSpec, flag: str = "--feature-spec") -> None:
+    """A plain model's spec may not carry a ``regimes`` block: its labeller was fitted on other
+    data (perhaps on bars after this run's training split) and the run would train on its
+    columns without recording them. ``--multi-regime`` fits a new one instead."""
+    if spec.regimes is not None:
+        raise OptionError(
+            f"{spec.origin} carries a regimes block (a multi-regime model's spec?); a plain "
+            "model does not read regime columns: give --multi-regime (the labeller is fitted "
+            "anew on the training split) or a spec without the block",
+            flag=flag,
+        )
+
+
 def check_labeller(labeller: str | None) -> None:
     if labeller is not None and labeller not in ("rules", "hmm"):
         raise OptionError(f"must be rules or hmm, got {labeller!r}", flag="--regime-labeller")
@@ -229,6 +245,7 @@ __all__ = [
     "fit_block",
     "inputs_spec",
     "regime_frame",
+    "refuse_regime_spec",
     "regime_weights",
     "runs",
     "sample_regimes",

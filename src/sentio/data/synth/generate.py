@@ -83,6 +83,20 @@ class SynthConfig:
         if isinstance(self.signal_by_regime, list):
             object.__setattr__(self, "signal_by_regime", tuple(self.signal_by_regime))
 
+    def record(self) -> dict:
+        """Every field as JSON, for metadata; ``signal_by_regime`` only when set, so a config
+        without it records (and hashes) exactly as before the field existed.
+
+        >>> "signal_by_regime" in SynthConfig().record()
+        False
+        """
+        out = asdict(self)
+        if self.signal_by_regime:
+            out["signal_by_regime"] = list(self.signal_by_regime)
+        else:
+            del out["signal_by_regime"]
+        return out
+
     def validate(self) -> None:
         if not 0 <= self.seed <= MAX_SEED:
             raise SynthError(f"--seed must be 0 to 2**63 - 1, got {excerpt(self.seed)}")
@@ -418,7 +432,7 @@ def _meta(config: SynthConfig, params: MarketParams) -> dict:
         "max_gap_min": 5,
         "generator": {
             "name": "MarS",
-            "config": {**asdict(config), "signal_by_regime": list(config.signal_by_regime)},
+            "config": config.record(),
             "calibration": content_hash(params.model_dump(mode="json")),
             "siblings": [asdict(s) for s in SIBLINGS],
         },

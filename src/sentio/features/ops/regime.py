@@ -19,7 +19,8 @@ and then labels them:
 - ``inputs`` (kind 2): the two inputs themselves (columns ``regime_vol``, ``regime_trend``),
   what the labellers are fitted on.
 
-Every column is 0 before row ``max(vol_window, trend_window)`` of a segment (the warm-up). The
+Every column is 0 before row ``max(vol_window, trend_window)`` of a segment; the hmm columns
+are declared valid ``burn`` rows later (the filter's start is forgotten by then). The
 fitted numbers sit in the op's state as constants (``sentio.features.regimes.constants``), so
 the batch and stream drivers run one formula and a saved stream state carries them along.
 """
@@ -55,8 +56,9 @@ def constant_size(k):
 
 
 def warm_rows(params: dict) -> int:
-    """First valid row: both rings full."""
-    return max(int(params["window"]), int(params["trend_window"]))
+    """First valid row: both rings full, plus the hmm filter's ``burn`` bars (its start
+    probabilities weigh on its first labels; ``sentio.features.regimes.HMM_BURN``)."""
+    return max(int(params["window"]), int(params["trend_window"])) + int(params["burn"])
 
 
 @kernel
@@ -134,10 +136,10 @@ OPS = [
         "REGIME",
         38,
         "oc",
-        {"window": 120, "trend_window": 390, "regimes": 4},
+        {"window": 120, "trend_window": 390, "regimes": 4, "burn": 0},
         state_size,
         lambda p, src: Warmup(warm_rows(p)),
-        "rows before max(vol window, trend window)",
+        "rows before max(vol window, trend window)",  # + burn: written, not yet valid
         "P(regime | bars <= t) of one regime: written by a spec's `regimes` block, never listed "
         "in `features` (docs/regimes.md).",
         origin="sentio",

@@ -127,3 +127,17 @@ def test_windows_before_the_labellers_warm_up_are_not_trained_on(tmp_path):
     assert prep.report.removed["before the regime labeller's warm-up"] > 0
     first = prep.samples.rows.min() - run.model.seq_len + 1
     assert (prep.features[first:, -4:] > 0).any(axis=1).all()
+
+
+def test_a_multi_regime_rerun_writes_the_same_bytes(tmp_path, monkeypatch):
+    """hmm labeller (EM from a fixed start, one BLAS thread), balanced weights and a synthetic
+    top-up: two runs with one seed write every artifact file byte for byte the same."""
+    pytest.importorskip("hmmlearn", reason="the hmm labeller is a train extra")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    options = {"regime_labeller": "hmm", "multi_regime": True, "synthetic_mix": 0.2}
+    for name in ("a", "b"):
+        run_training(recipe(tmp_path / name, **options))
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert "model.onnx" in files
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name

@@ -17,12 +17,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sentio.features.regimes import HMM_BURN
 from tests.cli.badinput import Case, assert_refused, run_script
 
 NAMES = ["bull", "bear", "sideways", "volatile"]  # the documented order (ties, columns)
 P = [f"p_{n}" for n in NAMES]
 DAYS = 40  # sessions of the test market; the default fit is the first int(0.7 * 40) = 28
-WARM_UP = 390  # the labeller's trend window: the first 390 bars carry no label
+WARM_UP = 390  # the labeller's trend window: the first 390 bars are not fitted on
+# the first bars without a label: the trend window, and for hmm the filter's burn-in as well
+LABEL_WARM_UP = {"rules": WARM_UP, "hmm": WARM_UP + HMM_BURN}
 
 
 def sentio(*args: str, cwd: Path | None = None):
@@ -78,8 +81,9 @@ def test_labels_file_and_every_json_figure(market, labelled, labeller):
     assert (frame["ts"].to_numpy() == bars["ts"].to_numpy()).all()
     probs = frame[P].to_numpy(np.float64)
     ready = frame["regime_id"].to_numpy() >= 0
-    # one segment: exactly the first WARM_UP bars are unlabelled, with every p_* zero
-    assert not ready[:WARM_UP].any() and ready[WARM_UP:].all()
+    # one segment: exactly the first bars of the warm-up are unlabelled, with every p_* zero
+    warm = LABEL_WARM_UP[labeller]
+    assert not ready[:warm].any() and ready[warm:].all()
     assert (probs[~ready] == 0).all() and (frame["regime"][~ready] == "").all()
     tolerance = 0 if labeller == "rules" else 1e-5
     assert np.abs(probs[ready].sum(axis=1) - 1).max() <= tolerance
@@ -98,7 +102,7 @@ def test_labels_file_and_every_json_figure(market, labelled, labeller):
     assert doc["fit"]["sessions"] == int(0.7 * DAYS) and doc["fit"]["bars"] == fit.sum() - WARM_UP
     assert doc["in_sample_bars"] == fit.sum() and doc["out_of_sample_bars"] == (~fit).sum()
     got = doc["bar_shares"]
-    assert got["all"]["before_warm_up"] == WARM_UP
+    assert got["all"]["before_warm_up"] == warm
     for key, rows in (("all", slice(None)), ("in_sample", fit), ("out_of_sample", ~fit)):
         want = shares(frame["regime"][rows])
         assert got[key]["share"] == pytest.approx(want, abs=1e-12)

@@ -104,8 +104,9 @@ def train_command(
         None,
         "--regime-labeller",
         help="rules (trailing volatility and trend against training quantiles) or hmm (Gaussian "
-        "HMM, forward filtered). Default rules with --multi-regime; alone, it only scores "
-        "metrics.json per regime (the model is unchanged).",
+        "HMM, forward filtered). With --multi-regime the default is the --feature-spec's own "
+        "regimes block's labeller, else rules; alone, it only scores metrics.json per regime "
+        "(the model is unchanged).",
     ),
     regime_model: str = typer.Option(
         "embedding",
@@ -197,8 +198,6 @@ def train_command(
         )
     if _given(ctx, "regime_model") and not multi_regime:
         raise OptionError("applies with --multi-regime only", flag="--regime-model")
-    if multi_regime and regime_labeller is None:
-        regime_labeller = "rules"
     model = preset(
         name,
         seq_len=sequence_length,
@@ -569,6 +568,8 @@ def evaluate_command(
     seed: int | None = typer.Option(
         None,
         "--seed",
+        min=0,
+        max=2**63 - 1,
         help="--data: seed of the session bootstrap and an hmm labeller (default: the artifact's).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from sentio.cli.output import console, figure, print_json, table
 from sentio.core.clock import ny_time
-from sentio.core.errors import BarsError, OptionError, SentioError
+from sentio.core.errors import BarsError, OptionError, SentioError, excerpt
 from sentio.core.files import atomic_output, check_output
 from sentio.core.hashing import canonical_json, sha256_file
 from sentio.data import read_bars
@@ -41,7 +41,7 @@ def _bars(path: Path, symbol: str, flag: str | None) -> tuple[pd.DataFrame, dict
         bars = read_bars(path)
         if symbol not in bars.symbols:
             raise BarsError(
-                f"symbol {symbol!r} not in this table (it has {', '.join(bars.symbols)}); "
+                f"symbol {excerpt(symbol)} not in this table (it has {', '.join(bars.symbols)}); "
                 "choose one with --symbol",
                 file=str(path),
             )

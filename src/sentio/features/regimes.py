@@ -26,10 +26,18 @@ Two labellers, both fitted on a training split only (docs/regimes.md):
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 from sentio.core.errors import SentioError
 from sentio.features.ops.regime import HEAD, HMM, INPUTS, RULES, constant_size
@@ -55,19 +63,30 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# A number of a hand-written block: a JSON number (not a string, not true/false), finite.
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+PROBABILITY_SUM = 1e-6  # how far a probability vector may sum from 1
+
+
 class RulesParams(_Frozen):
-    vol_cut: float = Field(description="volatile above this realised volatility")
-    trend_low: float = Field(description="bear below this trend (log return)")
-    trend_high: float = Field(description="bull above this trend")
+    vol_cut: Number = Field(ge=0, description="volatile above this realised volatility")
+    trend_low: Number = Field(description="bear below this trend (log return)")
+    trend_high: Number = Field(description="bull above this trend")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RulesParams:
+        if self.trend_low > self.trend_high:
+            raise ValueError("trend_low must not be above trend_high (no bar would be sideways)")
+        return self
 
 
 class HmmParams(_Frozen):
     """A Gaussian HMM over (ln vol, trend), states in NAMES order."""
 
-    start: tuple[float, ...]
-    transition: tuple[tuple[float, ...], ...]
-    means: tuple[tuple[float, float], ...]
-    covars: tuple[tuple[tuple[float, float], tuple[float, float]], ...]
+    start: tuple[Number, ...]
+    transition: tuple[tuple[Number, ...], ...]
+    means: tuple[tuple[Number, Number], ...]
+    covars: tuple[tuple[tuple[Number, Number], tuple[Number, Number]], ...]
 
     @model_validator(mode="after")
     def _shapes(self) -> HmmParams:
@@ -76,6 +95,12 @@ class HmmParams(_Frozen):
             raise ValueError(f"an HMM block has {k} states")
         if len(self.covars) != k or any(len(row) != k for row in self.transition):
             raise ValueError(f"an HMM block has {k} states")
+        for name, vector in [
+            ("start", self.start),
+            *(("transition row", r) for r in self.transition),
+        ]:
+            if min(vector) < 0 or abs(sum(vector) - 1.0) > PROBABILITY_SUM:
+                raise ValueError(f"each {name} must be probabilities (>= 0) summing to 1")
         for cov in self.covars:
             (a, b), (b2, c) = cov
             if b != b2 or not (a > 0 and c > 0 and a * c - b * b > 0):
@@ -87,8 +112,8 @@ class RegimeBlock(_Frozen):
     """The ``regimes`` block of a spec: which labeller, its windows, its fitted numbers."""
 
     labeller: Literal["rules", "hmm", "inputs"]
-    vol_window: int = Field(120, ge=2, le=100_000, description="bars of realised volatility")
-    trend_window: int = Field(390, ge=1, le=100_000, description="bars of the trend return")
+    vol_window: StrictInt = Field(120, ge=2, le=100_000, description="bars of realised vol")
+    trend_window: StrictInt = Field(390, ge=1, le=100_000, description="bars of the trend return")
     rules: RulesParams | None = None
     hmm: HmmParams | None = None
     fitted_on: dict = Field(default_factory=dict, description="what the fit saw (a record)")
@@ -189,6 +214,11 @@ def fit_hmm(vol: np.ndarray, trend: np.ndarray, lengths: list[int], seed: int) -
             "the hmm labeller needs hmmlearn: pip install 'sentio[train]' (or use --labeller rules)"
         ) from exc
     x = np.column_stack([np.log(np.maximum(np.asarray(vol, np.float64), 1e-12)), trend])
+    if not (np.ptp(x[:, 0]) > 0 and np.ptp(x[:, 1]) > 0):
+        raise RegimeError(
+            "the bars to fit on have no spread of volatility or trend (constant prices?): four "
+            "states cannot be told apart"
+        )
     k = len(NAMES)
     model = GaussianHMM(
         n_components=k,
@@ -219,17 +249,27 @@ def fit_hmm(vol: np.ndarray, trend: np.ndarray, lengths: list[int], seed: int) -
             quiet.setLevel(level)
     if not np.isfinite(model.means_).all() or not np.isfinite(model.transmat_).all():
         raise RegimeError("the HMM fit gave non-finite numbers; give more or other bars")
+    spread = np.ptp(x, axis=0)
+    gaps = np.abs(model.means_[:, None, :] - model.means_[None, :, :]) / spread
+    if (gaps.max(axis=2) + np.eye(k) < 1e-6).any():
+        raise RegimeError(
+            "the HMM fit found fewer than four distinct states in these bars; give more or "
+            "other bars, or use the rules labeller"
+        )
     order = name_states(model.means_)
     covars = model.covars_[order]
     covars = (covars + covars.transpose(0, 2, 1)) / 2  # exactly symmetric
-    return HmmParams(
-        start=tuple(float(v) for v in stationary(model.transmat_)[order]),
-        transition=tuple(tuple(float(v) for v in row[order]) for row in model.transmat_[order]),
-        means=tuple((float(a), float(b)) for a, b in model.means_[order]),
-        covars=tuple(
-            ((float(c[0, 0]), float(c[0, 1])), (float(c[1, 0]), float(c[1, 1]))) for c in covars
-        ),
-    )
+    try:
+        return HmmParams(
+            start=tuple(float(v) for v in stationary(model.transmat_)[order]),
+            transition=tuple(tuple(float(v) for v in row[order]) for row in model.transmat_[order]),
+            means=tuple((float(a), float(b)) for a, b in model.means_[order]),
+            covars=tuple(
+                ((float(c[0, 0]), float(c[0, 1])), (float(c[1, 0]), float(c[1, 1]))) for c in covars
+            ),
+        )
+    except ValidationError as exc:  # e.g. a covariance that collapsed to a point
+        raise RegimeError(f"the HMM fit is unusable: {exc.errors()[0]['msg']}") from None
 
 
 def stationary(transition: np.ndarray) -> np.ndarray:

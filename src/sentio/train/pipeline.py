@@ -44,6 +44,7 @@ from sentio.train.evaluate import (
 from sentio.train.machine import pin_cpu, require_torch, training_platform
 from sentio.train.regimes import (
     by_regime,
+    check_labeller,
     fit_block,
     refuse_regime_spec,
     regime_frame,
@@ -88,7 +89,8 @@ class TrainRun:
     # up); None: every session.
     sessions: tuple[int, int] | None = None
     warm_start: Path | None = None  # an artifact whose weights start training (same network)
-    # Regimes (issue 15, docs/regimes.md): ``regime_labeller`` ("rules"/"hmm") is fitted on the
+    # Regimes (issue 15, docs/regimes.md): ``regime_labeller`` ("rules"/"hmm"; with
+    # ``multi_regime`` and None: the spec's own block's, else rules) is fitted on the
     # training split and scores every part per regime; with ``multi_regime`` its columns also
     # enter the model, training balances the regimes, and ``synthetic_mix`` > 0 tops rare
     # regimes up with built-in market samples (training only).
@@ -153,7 +155,8 @@ def prepare(run: TrainRun) -> Prepared:
         if not usable.any():
             raise BarsError(f"no {run.symbol} bars in NYSE sessions {first}..{last}")
     engine = FeatureEngine(run.feature_spec)
-    if run.multi_regime:  # the block is fitted anew on this run's training split
+    given = engine.spec.regimes  # a spec's own block: its windows are kept, its numbers refitted
+    if run.multi_regime:
         engine = FeatureEngine(engine.spec.with_regimes(None))
     else:
         refuse_regime_spec(engine.spec)
@@ -171,20 +174,30 @@ def prepare(run: TrainRun) -> Prepared:
     split = split_by_session(samples, session, run.fractions, embargo)
     report.removed["embargo between splits"] = split.embargoed
     prep = Prepared(engine, frame, computed.values, samples, report, split, record)
-    return with_regimes(prep, run, usable) if run.regime_labeller else prep
+    if not (run.regime_labeller or run.multi_regime):
+        return prep
+    # --regime-labeller, else the spec's own block's labeller, else rules
+    labeller = run.regime_labeller or (
+        given.labeller if given is not None and given.labeller in ("rules", "hmm") else "rules"
+    )
+    windows = (120, 390) if given is None else (given.vol_window, given.trend_window)
+    return with_regimes(prep, run, usable, labeller, windows)
 
 
-def with_regimes(prep: Prepared, run: TrainRun, usable: np.ndarray) -> Prepared:
+def with_regimes(
+    prep: Prepared, run: TrainRun, usable: np.ndarray, labeller: str, windows: tuple[int, int]
+) -> Prepared:
     """Fit the labeller on the training split's bars (up to its last decision bar) and label
     every bar; a multi-regime run's engine gets the labeller as its spec's ``regimes`` block
-    (its columns last). Samples before the labeller's warm-up are dropped (reported)."""
+    (its columns last), and its windows that reach back before the columns' warm-up are
+    dropped (reported). ``windows``: the labeller inputs' (vol window, trend window)."""
     seed = (run.train or TrainConfig()).seed
     last_train = int(prep.samples.rows[prep.split.train[-1]])
     fit = usable & (np.arange(len(prep.frame)) <= last_train)
     ts = prep.frame["ts"].to_numpy(np.int64)
     first = int(np.flatnonzero(fit)[0]) if fit.any() else 0
     record = {"first_ts": int(ts[first]), "last_ts": int(ts[last_train]), "split": "train"}
-    block = fit_block(run.regime_labeller, prep.frame, fit, seed, record)
+    block = fit_block(labeller, prep.frame, fit, seed, record, windows)
     regime = regime_frame(block, prep.frame)["regime_id"].to_numpy(np.int64)  # -1: not yet
     if not run.multi_regime:  # reporting only: the model and its samples stay as they are
         return dataclasses.replace(prep, regime=regime, block=block)
@@ -298,12 +311,7 @@ def check_paths(run: TrainRun) -> None:
 
 def check_regimes(run: TrainRun) -> None:
     """The regime options fit together (docs/regimes.md)."""
-    if run.regime_labeller not in (None, "rules", "hmm"):
-        raise OptionError(
-            f"must be rules or hmm, got {run.regime_labeller!r}", flag="--regime-labeller"
-        )
-    if run.multi_regime and run.regime_labeller is None:
-        raise OptionError("needs a labeller (--regime-labeller rules|hmm)", flag="--multi-regime")
+    check_labeller(run.regime_labeller)
     if run.synthetic_mix and not run.multi_regime:
         raise OptionError("tops up a multi-regime run; add --multi-regime", flag="--synthetic-mix")
     if not 0 <= run.synthetic_mix <= 10:
@@ -485,8 +493,8 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
             "cpu": pinned,  # resuming under other kernels would mix two sets of roundings
             "warm_start": None if run.warm_start is None else artifact_hash(run.warm_start),
             **(
-                {"regimes": [run.regime_labeller, run.multi_regime, run.synthetic_mix]}
-                if run.regime_labeller
+                {"regimes": [prep.block.to_json_dict(), run.multi_regime, run.synthetic_mix]}
+                if prep.block is not None
                 else {}
             ),
         }

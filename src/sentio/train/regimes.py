@@ -18,12 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sentio.core.errors import OptionError
+from sentio.core.errors import OptionError, excerpt
 from sentio.core.seeding import rng_for
 from sentio.data.synth.generate import SynthConfig, generate
 from sentio.features import FeatureEngine
 from sentio.features.inputs import as_input, clock_columns
 from sentio.features.regimes import (
+    LABELLERS,
     MIN_FIT_BARS,
     NAMES,
     RegimeBlock,
@@ -47,12 +48,18 @@ def inputs_spec(vol_window: int = 120, trend_window: int = 390) -> FeatureSpec:
 
 
 def fit_block(
-    labeller: str, frame, fit: np.ndarray, seed: int, record: dict | None = None
+    labeller: str,
+    frame,
+    fit: np.ndarray,
+    seed: int,
+    record: dict | None = None,
+    windows: tuple[int, int] = (120, 390),
 ) -> RegimeBlock:
     """Fit ``labeller`` ("rules" or "hmm") on the bars of ``frame`` where ``fit`` is True
-    (and the inputs are past their warm-up); ``record`` says what they were."""
+    (and the inputs are past their warm-up); ``record`` says what they were; ``windows`` are
+    the inputs' (vol window, trend window)."""
     data = as_input(frame)
-    computed = FeatureEngine(inputs_spec()).compute(data)
+    computed = FeatureEngine(inputs_spec(*windows)).compute(data)
     use = fit & computed.ready
     if use.sum() < MIN_FIT_BARS:
         raise RegimeError(
@@ -61,11 +68,14 @@ def fit_block(
         )
     vol, trend = computed.values[use, 0], computed.values[use, 1]
     fitted_on = {"bars": int(use.sum()), **(record or {})}
+    sizes = {"vol_window": windows[0], "trend_window": windows[1]}
     if labeller == "rules":
-        return RegimeBlock(labeller="rules", rules=fit_rules(vol, trend), fitted_on=fitted_on)
+        rules = fit_rules(vol, trend)
+        return RegimeBlock(labeller="rules", rules=rules, fitted_on=fitted_on, **sizes)
     lengths = runs(np.flatnonzero(use), data.segment[use])
     fitted_on["seed"] = seed
-    return RegimeBlock(labeller="hmm", hmm=fit_hmm(vol, trend, lengths, seed), fitted_on=fitted_on)
+    hmm = fit_hmm(vol, trend, lengths, seed)
+    return RegimeBlock(labeller="hmm", hmm=hmm, fitted_on=fitted_on, **sizes)
 
 
 def regime_frame(block: RegimeBlock, frame) -> pd.DataFrame:
@@ -73,11 +83,11 @@ def regime_frame(block: RegimeBlock, frame) -> pd.DataFrame:
     ``ts``, ``regime`` (name, "" before the warm-up), ``regime_id`` (-1 before it) and the
     probability columns ``p_<name>`` (0/1 for rules), by the same engine op a model uses. The
     warm-up is the columns' declared one (an hmm filter's burn-in included): before it a bar
-    has no label, though its columns may already be written."""
+    has no label and its ``p_*`` are 0."""
     spec = parse_spec({"features": [], "regimes": block.to_json_dict()}, origin="regimes")
     computed = FeatureEngine(spec).compute(as_input(frame))
-    values = computed.values
-    ids = np.where(computed.ready, labels_of(values), -1)
+    values = np.where(computed.ready[:, None], computed.values, np.float32(0))
+    ids = labels_of(values)
     out = pd.DataFrame(
         {
             "ts": frame["ts"].to_numpy(np.int64),
@@ -231,8 +241,11 @@ def refuse_regime_spec(spec: FeatureSpec, flag: str = "--feature-spec") -> None:
 
 
 def check_labeller(labeller: str | None) -> None:
-    if labeller is not None and labeller not in ("rules", "hmm"):
-        raise OptionError(f"must be rules or hmm, got {labeller!r}", flag="--regime-labeller")
+    """``--regime-labeller`` names one of LABELLERS (or is not given)."""
+    if labeller is not None and labeller not in LABELLERS:
+        raise OptionError(
+            f"must be rules or hmm, got {excerpt(labeller)}", flag="--regime-labeller"
+        )
 
 
 __all__ = [

@@ -141,3 +141,14 @@ def test_a_multi_regime_rerun_writes_the_same_bytes(tmp_path, monkeypatch):
     assert "model.onnx" in files
     for name in files:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_model_info_says_whether_the_original_cpp_code_can_load_it(runs):
+    from sentio.model.artifact import info
+
+    assert "regimes" not in info(runs["plain"]["folder"])
+    reported = info(runs["reported"]["folder"])["regimes"]
+    assert reported == {"labeller": "rules", "in_model": False}
+    multi = info(runs["multi"]["folder"])["regimes"]
+    assert multi["in_model"] and multi["model"] == "embedding"
+    assert multi["original_cpp"].startswith("not loadable")

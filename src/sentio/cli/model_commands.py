@@ -260,6 +260,11 @@ def train_command(
     )
     if "regimes" in metrics:
         _regime_table(metrics["regimes"])
+    if run.multi_regime:
+        console.print(
+            "regime model: the original C++ code cannot load it (it has no REGIME op to compute "
+            "the regime columns); model.meta.json regimes.original_cpp says so"
+        )
     counts = metrics["samples"]
     console.print(
         f"samples: {counts['samples']} of {counts['bars']} bars, "

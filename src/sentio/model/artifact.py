@@ -565,7 +565,17 @@ def info(directory: str | Path, key: SigningKey | None = None) -> dict:
         "test_auc": _dig(metrics, "evaluation", "test", "model", "auc"),
         "test_log_loss": _dig(metrics, "evaluation", "test", "model", "log_loss"),
         "training_cpu": _dig(meta, "training_platform", "torch_cpu_capability"),
+        **({"regimes": _regimes(meta["regimes"])} if "regimes" in meta else {}),
     }
+
+
+def _regimes(record: dict) -> dict:
+    """model.meta.json's regime record in brief: which labeller, whether the model reads the
+    regime columns and, for a model that does, that the original C++ code cannot load it."""
+    brief = {"labeller": record.get("labeller"), "in_model": record.get("in_model")}
+    if record.get("in_model"):
+        brief |= {"model": record.get("model"), "original_cpp": record.get("original_cpp")}
+    return brief
 
 
 __all__ = [

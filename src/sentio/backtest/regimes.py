@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from sentio.backtest.metrics import max_drawdown, sharpe
+from sentio.backtest.metrics import daily_returns, max_drawdown, sharpe
 from sentio.core.errors import OptionError, SentioError
 from sentio.features import parse_spec
 from sentio.features.inputs import clock_columns
@@ -99,14 +99,13 @@ def figures(returns: np.ndarray, session: np.ndarray, seed: int, stream: str) ->
     if len(returns) == 0:
         nan = float("nan")
         return RegimeFigures(0, 0, 0.0, nan, (nan, nan), nan, 0.0)
-    days, inverse = np.unique(session, return_inverse=True)
-    # a session's bars of this regime compounded: prod(1 + r) - 1 per session
-    per_session = np.exp(np.bincount(inverse, weights=np.log1p(returns))) - 1.0
-    ones = np.arange(len(days))  # one row per session: resampling rows resamples sessions
+    # a session's bars of this regime compounded (they are consecutive: bars in time order)
+    per_session = daily_returns(returns, np.asarray(session))
+    ones = np.arange(len(per_session))  # one row per session: resampling rows resamples them
     low, high = session_interval(lambda r: float(per_session[r].mean()), ones, seed, stream)
     return RegimeFigures(
         bars=len(returns),
-        sessions=len(days),
+        sessions=len(per_session),
         total_return_pct=100 * float(np.prod(1.0 + returns) - 1.0),
         mean_session_return_pct=100 * float(per_session.mean()),
         session_return_ci95_pct=(100 * low, 100 * high),

@@ -37,7 +37,6 @@ from sentio.features.spec import FeatureSpec, parse_spec
 from sentio.train.evaluate import auc, log_loss, session_interval
 from sentio.train.samples import LabelSpec, Samples, select_samples
 
-INPUTS_SPEC = {"features": [], "regimes": {"labeller": "inputs"}}
 MAX_SYNTHETIC_DAYS = 2_000  # per regime: a top-up beyond 8 years of sessions is a typo
 
 
@@ -249,7 +248,6 @@ def check_labeller(labeller: str | None) -> None:
 
 
 __all__ = [
-    "INPUTS_SPEC",
     "MAX_SYNTHETIC_DAYS",
     "RegimeError",
     "TopUp",

@@ -95,6 +95,7 @@ def import_command(
         "hole_minutes": {s: sum(x.minutes for x in h) for s, h in report.holes.items()},
         "split_rows": report.split_rows,
         "rows_out": len(bars.frame),
+        "level_shifts": [shift.to_dict() for shift in report.level_shifts],
     }
     if json_out:
         print_json(summary)
@@ -128,7 +129,14 @@ def import_command(
             f"{s}: {report.segments[s]} segment(s); {len(holes)} hole(s), "
             f"{sum(h.minutes for h in holes)} missing minute(s) (not filled)"
         )
+    print_level_shifts(report.level_shifts)
     console.print(f"wrote {len(bars.frame)} bars ({report.interval_s} s) to {out}")
+
+
+def print_level_shifts(shifts) -> None:
+    """One ``warning:`` line per level shift between files (``sentio.data.levels``)."""
+    for shift in shifts:
+        console.print(f"warning: {shift.message()}", markup=False, soft_wrap=True)
 
 
 @app.command("download")
@@ -259,7 +267,7 @@ def align_command(
 ) -> None:
     """Keep the timestamps every symbol has; report what was dropped per symbol and why."""
     check_output(out, *files)
-    bars, report = align([read_bars(f) for f in files])
+    bars, report = align([read_bars(f) for f in files], [str(f) for f in files])
     write_bars(bars, out)
     if json_out:
         print_json(
@@ -268,6 +276,7 @@ def align_command(
                 "rows_in": report.rows_in,
                 "rows_out_per_symbol": report.rows_out,
                 "dropped": report.dropped,
+                "level_shifts": [shift.to_dict() for shift in report.level_shifts],
             }
         )
         return
@@ -283,6 +292,7 @@ def align_command(
     console.print(
         table("Align", ["symbol", "rows in", "dropped", "why (a bar can miss in several)"], rows)
     )
+    print_level_shifts(report.level_shifts)
     console.print(f"wrote {report.rows_out} common timestamps per symbol to {out}")
 
 

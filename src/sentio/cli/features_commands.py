@@ -11,10 +11,12 @@ import pyarrow.parquet as pq
 import typer
 
 from sentio import __version__
+from sentio.cli.data_commands import print_level_shifts
 from sentio.cli.output import console, markdown_table, print_json, table
 from sentio.core.errors import OptionError
 from sentio.core.files import atomic_output, check_output
 from sentio.data import read_bars
+from sentio.data.levels import shifts_between
 from sentio.features import FeatureEngine, load_spec
 from sentio.features.checks import check_seed, run_checks
 from sentio.features.inputs import as_input
@@ -138,7 +140,12 @@ def compute_command(
 @app.command("check")
 def check_command(
     spec: str = typer.Option(..., "--spec", help=SPEC_HELP),
-    data: Path = typer.Option(..., "--data", help=DATA_HELP),
+    data: list[Path] = typer.Option(
+        ...,
+        "--data",
+        help=DATA_HELP + " Repeatable: each file is checked, and a level shift in volume or "
+        "price between adjacent sessions of two files is warned about.",
+    ),
     symbol: str | None = typer.Option(None, "--symbol", help=SYMBOL_HELP),
     samples: int = typer.Option(
         20, "--samples", min=1, max=1000, help="Random prefix ends to test (at most 1000)."
@@ -152,34 +159,52 @@ def check_command(
 ) -> None:
     """Prove the engine on your bars: stream == batch, prefix, warm-up, save/restore.
 
-    Exits 1 when any check fails.
+    Also warns of a level shift (volume or price) where bars pass from one file to another:
+    between several --data files, or between the sources a combined table records.
+    Exits 1 when any check fails (a level shift is a warning only).
     """
     check_seed(seed)
     engine = FeatureEngine(spec, compat=compat)
-    bars = read_bars(data)
+    tables = [(str(path), read_bars(path)) for path in data]
+    several = len(tables) > 1
+    options = {"samples": samples, "offsets": tuple(offset), "seed": seed}
     results = []
-    for sym in [symbol] if symbol is not None else bars.symbols:
-        with console.status(f"checking {sym} ({len(bars.of(sym))} bars)"):
-            for r in run_checks(
-                engine, as_input(bars.of(sym)), samples=samples, offsets=tuple(offset), seed=seed
-            ):
-                results.append(
-                    {"symbol": sym, "check": r.name, "passed": r.passed, "detail": r.detail}
-                )
+    for name, bars in tables:
+        if several and symbol is not None and symbol not in bars.symbols:
+            continue  # one file per symbol: the others' files (refused below if in none)
+        for sym in [symbol] if symbol is not None else bars.symbols:
+            with console.status(f"checking {sym} ({len(bars.of(sym))} bars)"):
+                for r in run_checks(engine, as_input(bars.of(sym)), **options):
+                    results.append(
+                        {"file": name, "symbol": sym, "check": r.name, "passed": r.passed,
+                         "detail": r.detail}
+                    )  # fmt: skip
+    if not results:  # --symbol in none of several files
+        held = sorted({s for _, bars in tables for s in bars.symbols})
+        raise OptionError(
+            f"{symbol!r} is in none of the --data files (they hold {', '.join(held)})",
+            flag="--symbol",
+        )
+    shifts = shifts_between(tables, symbol)
     if json_out:
-        print_json({"spec_hash": engine.content_hash, "seed": seed, "results": results})
+        print_json(
+            {
+                "spec_hash": engine.content_hash,
+                "seed": seed,
+                "results": results,
+                "level_shifts": [shift.to_dict() for shift in shifts],
+            }
+        )
     else:
         rows = [
-            [r["symbol"], r["check"], "pass" if r["passed"] else "FAIL", r["detail"]]
+            [*([r["file"]] if several else []), r["symbol"], r["check"],
+             "pass" if r["passed"] else "FAIL", r["detail"]]
             for r in results
-        ]
+        ]  # fmt: skip
+        columns = [*(["file"] if several else []), "symbol", "check", "result", "detail"]
         console.print(
-            table(
-                f"Engine checks, spec {engine.content_hash}",
-                ["symbol", "check", "result", "detail"],
-                rows,
-                left=4,
-            )
+            table(f"Engine checks, spec {engine.content_hash}", columns, rows, left=len(columns))
         )
+        print_level_shifts(shifts)
     if not all(r["passed"] for r in results):
         raise typer.Exit(1)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from sentio.core.errors import BarsError
+from sentio.data.levels import LevelShift, recorded_sources, shifts_between
 from sentio.data.schema import Bars, canonical_frame
 from sentio.data.segments import DEFAULT_MAX_GAP_MIN, assign_segments
 
@@ -19,15 +20,19 @@ class AlignReport:
     rows_in: dict[str, int]
     rows_out: int
     dropped: dict[str, dict[str, int]]  # symbol -> {"missing in OTHER": count}
+    level_shifts: list[LevelShift] = field(default_factory=list)  # warnings, on the inputs
 
 
-def align(tables: list[Bars]) -> tuple[Bars, AlignReport]:
+def align(tables: list[Bars], names: list[str] | None = None) -> tuple[Bars, AlignReport]:
     """Intersect the timestamps of every symbol in ``tables``; segments are renumbered.
 
     A bar is dropped when at least one other symbol has no bar at that time; it is counted once
     for each symbol it is missing from. Segments are recomputed on the common timestamps (a
     dropped stretch can open a gap), with the strictest ``max_gap_min`` of the inputs.
+    ``names`` (the tables' files, for messages) default to ``input 1``, ``input 2``, ...; a
+    symbol whose bars come from several files is checked for level shifts between them.
     """
+    names = names or [f"input {i + 1}" for i in range(len(tables))]
     frames = [t.frame for t in tables]
     frame = pd.concat(frames, ignore_index=True)
     symbols = sorted(frame["symbol"].unique())
@@ -70,9 +75,12 @@ def align(tables: list[Bars]) -> tuple[Bars, AlignReport]:
         "interval_s": interval_s,
         "max_gap_min": max_gap,
         "simulated": {s: any(t.is_simulated(s) for t in tables) for s in symbols},
-        "aligned_from": [t.meta.get("sources", []) for t in tables],
+        "aligned_from": [recorded_sources(t, n) for t, n in zip(tables, names, strict=True)],
     }
     report = AlignReport(
-        rows_in={s: len(v) for s, v in ts_sets.items()}, rows_out=len(common), dropped=dropped
+        rows_in={s: len(v) for s, v in ts_sets.items()},
+        rows_out=len(common),
+        dropped=dropped,
+        level_shifts=shifts_between(list(zip(names, tables, strict=True))),
     )
     return Bars(canonical_frame(kept), meta), report

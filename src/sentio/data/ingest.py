@@ -24,6 +24,7 @@ from sentio.core.clock import NEW_YORK
 from sentio.core.errors import BarsError, OptionError, excerpt
 from sentio.core.hashing import sha256_file
 from sentio.data.importers import RawBars, ReadOptions, read_file
+from sentio.data.levels import LevelShift, file_labels, level_shifts, spans
 from sentio.data.schema import MAX_INTERVAL_S, PRICE_FIELDS, VALUE_FIELDS, Bars, canonical_frame
 from sentio.data.segments import DEFAULT_MAX_GAP_MIN, Hole, assign_segments
 from sentio.data.validate import Checked, check, check_interval
@@ -116,6 +117,7 @@ class ImportReport:
     holes: dict[str, list[Hole]] = field(default_factory=dict)
     segments: dict[str, int] = field(default_factory=dict)
     split_rows: dict[str, int] = field(default_factory=dict)
+    level_shifts: list[LevelShift] = field(default_factory=list)  # warnings (sentio.data.levels)
 
 
 def import_files(
@@ -151,6 +153,7 @@ def import_files(
             "ts": raw.ts[keep],
             "symbol": raw.symbol[keep],
             **{f: raw.values[f][keep] for f in VALUE_FIELDS},
+            "file": raw.file_index[keep],
         }
     )
     if frame.empty:
@@ -169,19 +172,28 @@ def import_files(
         holes[symbol] = info.holes
         segments[symbol] = int(info.segment[-1]) + 1
     symbols = sorted(frame["symbol"].unique())
+    labels = file_labels([r.file for r in reports])
+    shifts = level_shifts(frame, np.asarray(labels, dtype=object)[frame["file"].to_numpy()])
+    file_spans = spans(frame, frame["file"].to_numpy(), len(reports))
     meta = {
         "interval_s": interval_s,
         "max_gap_min": max_gap_min,
         "simulated": {s: False for s in symbols},
         "sources": [
-            {"file": Path(r.file).name, "format": r.fmt, "sha256": r.sha256, "rows": r.rows_read}
-            for r in reports
+            {
+                "file": Path(r.file).name,
+                "format": r.fmt,
+                "sha256": r.sha256,
+                "rows": r.rows_read,
+                "spans": file_spans[i],  # [symbol, first_ts, last_ts] runs of its bars
+            }
+            for i, r in enumerate(reports)
         ],
         "repair": {"mode": repair, "dropped": _sum_dropped(reports)},
         "splits": [{"date": s.date, "ratio": s.ratio} for s in splits],
     }
     report = ImportReport(
-        reports, interval_s, max_gap_min, list(splits), holes, segments, split_rows
+        reports, interval_s, max_gap_min, list(splits), holes, segments, split_rows, shifts
     )
     return Bars(canonical_frame(frame), meta), report
 

@@ -5,6 +5,11 @@ valid (the training rule, ``sentio.model.windows.valid_windows``), ONNX Runtime 
 in batches, probability = sigmoid(logit); NaN ("missing"), never a fake 0.5, where no valid
 window exists. Probabilities are cached on disk under (manifest hash, data hash, spec hash),
 each file checked against its key and checksum before it is used (``sentio.infer.cache``).
+
+After each call, :meth:`SequenceContext.range_report` counts the scored bars whose features left
+the training range or passed the clip (``sentio.infer.ranges``). It is computed from the features,
+which every call computes, cache hit or not, so a cached run reports exactly what a cold one does
+and the cache files hold probabilities only.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import numpy as np
 from sentio.core.errors import OutputError
 from sentio.features.inputs import BarInput, as_input
 from sentio.infer.cache import ProbabilityCache, cache_key
+from sentio.infer.ranges import RangeCounter, limits_of
 from sentio.infer.registry import LoadedModel, load_model
 from sentio.model.windows import valid_windows, windows
 
@@ -46,6 +52,7 @@ class SequenceContext:
     With a ``cache_dir``, counts what the cache did: ``cache_hits`` (files used),
     ``cache_rejected`` (files found but not trusted, with the reason; recomputed and
     overwritten) and ``cache_unwritten`` (files that could not be written; the run goes on).
+    ``range_report()``: the out-of-distribution counts of the last call's scored bars.
     """
 
     def __init__(self, artifact: str | Path | LoadedModel, cache_dir: str | Path | None = None):
@@ -54,6 +61,9 @@ class SequenceContext:
         self.cache_hits = 0
         self.cache_rejected: list[str] = []
         self.cache_unwritten: list[str] = []
+        self.limits = limits_of(self.model)
+        self._scored: tuple[np.ndarray, np.ndarray] | None = None  # the last call's features
+        self._report: dict | None = None
 
     def calculate_probability(self, bars, symbol: str | None = None) -> np.ndarray:
         data = as_input(bars, symbol)
@@ -62,6 +72,8 @@ class SequenceContext:
         # a small part of a cold run (measured: 0.01 s of 0.1 s on 34,000 bars, tiny model)
         frame = self.model.engine.compute(data)
         valid = valid_windows(data.segment, frame.ready, self.model.seq_len)
+        self._scored = (frame.values, valid)  # counted when range_report() asks (35 ms on
+        self._report = None  # 33,255 bars), so a cache hit stays as fast as it was
         if self.cache is None:
             return self._compute(frame.values, valid)
         hashes = (self.model.manifest_hash, data_hash(data), self.model.spec_hash)
@@ -87,6 +99,19 @@ class SequenceContext:
             "rejected": list(self.cache_rejected),
             "unwritten": list(self.cache_unwritten),
         }
+
+    def range_report(self) -> dict | None:
+        """Out-of-distribution counts over the bars the last ``calculate_probability`` scored
+        (``sentio.infer.ranges.RangeReport.to_dict``); None before a call, or for an artifact
+        that records no normalisation."""
+        if self.limits is None or self._scored is None:
+            return None
+        if self._report is None:
+            values, valid = self._scored
+            counter = RangeCounter(self.limits)
+            counter.update(values[valid])  # each scored bar's own row
+            self._report = counter.get().to_dict()
+        return dict(self._report)
 
     def _compute(self, features: np.ndarray, valid: np.ndarray) -> np.ndarray:
         model = self.model

@@ -5,6 +5,11 @@ valid once T consecutive rows of the current segment are past their warm-up (the
 the batch path, ``valid_windows``, since readiness only grows within a segment). One window
 through ONNX Runtime on one thread gives the same bits as that window inside a batch, so the
 two paths agree bit for bit (tests/infer). Loaded through the legacy ``metadata.json``.
+
+Each bar that gets a probability is also checked against what the model was trained on (one
+vectorised comparison of its feature row, ``sentio.infer.ranges``): ``range_report()`` gives the
+same counts the sequence context gives over the same bars, counted since the context was made
+or last switched to another model (a restored context starts from zero).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from sentio.core.domain import Bar
 from sentio.core.errors import ParityError, StateError
 from sentio.features.inputs import BarInput
 from sentio.features.state import StreamState
+from sentio.infer.ranges import RangeCounter, limits_of
 from sentio.infer.registry import LoadedModel, load_model
 from sentio.infer.seq import probability
 
@@ -39,6 +45,12 @@ class StreamContext:
         self.ring = np.zeros((t, f), dtype=np.float32)
         self.filled = 0  # consecutive ready rows of this segment, capped at T
         self.segment: int | None = None
+        self.ranges = self._counter()
+        self._counted = True  # the last pushed bar is in ``ranges`` (or there is none)
+
+    def _counter(self) -> RangeCounter | None:
+        limits = limits_of(self.model)
+        return None if limits is None else RangeCounter(limits)
 
     @classmethod
     def from_history(cls, artifact, history: BarInput) -> StreamContext:
@@ -83,12 +95,23 @@ class StreamContext:
         self.ring[:-1] = self.ring[1:]
         self.ring[-1] = row
         self.filled = min(self.filled + 1, self.model.seq_len) if ready else 0
+        self._counted = False
 
     def predict(self) -> float:
-        """The probability of the window ending at the last pushed bar (NaN if not valid)."""
+        """The probability of the window ending at the last pushed bar (NaN if not valid);
+        the bar's feature row is counted in ``ranges`` the first time it gets one."""
         if self.filled < self.model.seq_len:
             return float("nan")
+        if not self._counted and self.ranges is not None:
+            self.ranges.update(self.ring[-1:])
+        self._counted = True
         return float(probability(self.model.onnx.logits(self.ring[None])[0]))
+
+    def range_report(self) -> dict | None:
+        """Out-of-distribution counts over the bars this context gave a probability
+        (``sentio.infer.ranges.RangeReport.to_dict``); None for an artifact that records no
+        normalisation."""
+        return None if self.ranges is None else self.ranges.get().to_dict()
 
     def snapshot(self) -> tuple:
         """(feature state copy, ring copy, valid rows, segment): what
@@ -116,6 +139,7 @@ class StreamContext:
         self.ring = self.ring[-new.seq_len :].copy()
         self.filled = min(self.filled, new.seq_len)
         self.model = new
+        self.ranges = self._counter()  # another model, other limits: counted afresh
 
     def to_json(self) -> str:
         """Feature state, ring and counters as JSON (no pickle)."""

@@ -583,6 +583,7 @@ class LiveLoop:
         self.ledger.bar(ts, self.episode, equity, self.shares)
         self.last_ts = ts
         self.check_daily_loss(ts, equity)
+        self.check_ranges(ts)
         if bars_left == 1:
             self.end_episode(ts, equity)
         t5 = time.perf_counter()
@@ -1006,6 +1007,34 @@ class LiveLoop:
                     },
                 )
             )
+
+    def check_ranges(self, ts: int) -> None:
+        """Once per run, when the bars the stream context scored pass the warning rule of
+        ``sentio.infer.ranges`` (too many with a feature beyond the clip: inputs unlike the
+        training data), an ``inputs_out_of_range`` risk event with the counts. Nothing is
+        refused: the model still decides, the run says its inputs are out of range."""
+        ranges = self.stream.ranges
+        if ranges is None or not ranges.warn or self.counts.get("warned_inputs_out_of_range"):
+            return
+        report = ranges.get()
+        self.count("warned_inputs_out_of_range")
+        self.events.append(
+            (
+                ts,
+                "risk",
+                {
+                    "block": self.episode,
+                    "reason": "inputs_out_of_range",
+                    "bars": report.bars,
+                    "beyond_clip": report.beyond_clip,
+                    "outside_training": report.outside_training,
+                    "share_beyond_clip": report.share_beyond_clip,
+                    "threshold_share": report.threshold_share,
+                    "rule": report.rule,
+                    "top_features": [list(x) for x in report.top_features],
+                },
+            )
+        )
 
     def episode_capital(self) -> float:
         """What the episode started with: the capital of a block, else the equity at its

@@ -23,6 +23,8 @@ REASONS = {
     "next session",
     "no_price": "no bar of this symbol arrived for the minute: its price is unknown",
     "dry_run": "--dry-run: decided and recorded, not sent",
+    "inputs_out_of_range": "a warning, never a refusal: more than the stated share of the bars "
+    "scored so far have a feature beyond the normalisation clip (sentio.infer.ranges)",
     "model_expired": "the model is more than --expire-after sessions past its newest data: flat "
     "until a newer one serves (--registry)",
 }

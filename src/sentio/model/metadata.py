@@ -244,6 +244,21 @@ def _normalization(meta: dict) -> list[str]:
     return []
 
 
+def _feature_ranges(meta: dict) -> list[str]:
+    """Each feature's training min and max (serving counts bars whose features leave them;
+    artifacts trained before issue 16 have none)."""
+    ranges = meta.get("feature_ranges")
+    if ranges is None:
+        return []
+    count = meta["feature_count"]
+    low = ranges.get("min") if isinstance(ranges, dict) else None
+    high = ranges.get("max") if isinstance(ranges, dict) else None
+    ok = isinstance(low, list) and isinstance(high, list) and len(low) == len(high) == count
+    if not ok or not all(finite(a) and finite(b) and a <= b for a, b in zip(low, high, strict=True)):
+        return [f"feature_ranges.min/max must be {count} finite numbers each, every min <= max"]
+    return []
+
+
 RULES = {
     "shape": _shape,
     "expects": _expects,
@@ -251,6 +266,7 @@ RULES = {
     "thresholds": _thresholds,
     "splits": _splits,
     "normalization": _normalization,
+    "feature_ranges": _feature_ranges,
 }
 
 

@@ -93,12 +93,17 @@ def oracle(models: dict, name: str) -> dict:
     day = np.asarray(day)
     n = len(ts)
     seen = meta["data"]["splits"]["validation"]["last_ts"]
-    skipped = int((ts <= seen).sum()) + meta["data"]["embargo_bars"]
+    embargo = meta["data"]["embargo_bars"]
+    # the model's data, first training bar to validation end, and the embargo either side
+    start = max(int((ts < meta["data"]["splits"]["train"]["first_ts"]).sum()) - embargo, 0)
+    end = int((ts <= seen).sum()) + embargo
+    skipped = end - start
     ret = np.full(n, np.nan)
     same = (day[:-h] == day[h:]) & (segment[:-h] == segment[h:])
     ret[:-h] = np.where(same, np.log(close[h:] / close[:-h]), np.nan)
     p = SequenceContext(models[name]).calculate_probability(frame)
-    keep = (np.arange(n) >= skipped) & (np.abs(np.nan_to_num(ret)) > dead) & ~np.isnan(p)
+    outside = (np.arange(n) < start) | (np.arange(n) >= end)
+    keep = outside & (np.abs(np.nan_to_num(ret)) > dead) & ~np.isnan(p)
     return {
         "skipped": skipped,
         "ts": ts[keep],

@@ -92,7 +92,12 @@ def live_command(
         "--fill",
         help="Paper broker: next-open (default) or close (optimistic).",
     ),
-    rule: str = typer.Option("fitted", "--rule", help="Signal rule: fitted, adaptive, bands."),
+    rule: str = typer.Option(
+        "fitted",
+        "--rule",
+        help="Signal rule: fitted, adaptive, bands or cost (enters only when the expected "
+        "move pays the round trip; docs/strategy.md).",
+    ),
     allocation: str = typer.Option(
         "blend", "--allocation", help="blend, leveraged_only or unleveraged_only."
     ),

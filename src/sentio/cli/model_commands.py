@@ -271,8 +271,24 @@ def train_command(
         f"{counts['positive'] / max(counts['samples'], 1):.1%} positive; removed: "
         + "; ".join(f"{k}: {v}" for k, v in counts["removed"].items())
     )
+    for shift in metrics.get("level_shifts", []):
+        console.print(f"warning: {shift}", markup=False, highlight=False, soft_wrap=True)
+    console.print(edge_line(metrics["edge"]), markup=False, highlight=False)
     signed = " signed" if run.signing_key else ""
     console.print(f"wrote{signed} {output} (best epoch {metrics['best_epoch']})")
+
+
+def edge_line(edge: dict | None) -> str:
+    """The edge verdict as one line (metrics.json ``edge``; docs/model.md "Edge").
+
+    >>> edge_line({"verdict": "none", "reason": "validation AUC 0.502 [0.490, 0.520] includes 0.5"})
+    'edge: none - validation AUC 0.502 [0.490, 0.520] includes 0.5'
+    >>> edge_line(None)
+    'edge: not recorded (an artifact trained before the verdict existed)'
+    """
+    if edge is None:
+        return "edge: not recorded (an artifact trained before the verdict existed)"
+    return f"edge: {edge['verdict']} - {edge['reason']}"
 
 
 REGIME_MODELS = {"embedding": 0, "experts": 4}  # --regime-model -> TFAConfig.regime_experts
@@ -441,6 +457,7 @@ def info_command(
 ) -> None:
     """Summarise an artifact: shape, spec, label, data ranges, test metrics, signature."""
     summary = info(directory, signing_key(key_file))
+    summary["edge"] = _recorded_edge(directory, summary)
     if json_out:
         print_json(summary)
     else:
@@ -449,8 +466,20 @@ def info_command(
         raise typer.Exit(1)  # a file differs from its manifest: shown, and the exit says so
 
 
+def _recorded_edge(directory: Path, summary: dict) -> dict | None:
+    """metrics.json's edge verdict (None when absent, or when the manifest failed: the file
+    may then be anything)."""
+    from sentio.model.artifact import read_json
+
+    if summary["manifest"].startswith("FAILED"):
+        return None
+    return read_json(directory, "metrics.json").get("edge")
+
+
 def _info_table(directory: Path, summary: dict) -> None:
-    rows = [[k, _cell(v)] for k, v in summary.items() if k not in ("splits", "saved_at")]
+    skip = ("splits", "saved_at", "edge")
+    rows = [[k, _cell(v)] for k, v in summary.items() if k not in skip]
+    rows.append(["edge", edge_line(summary["edge"]).removeprefix("edge: ")])
     rows.insert(3, ["saved_at (New York)", new_york(summary["saved_at"])])
     for part, r in summary["splits"].items():
         span = f"{new_york(r['first_time'])} .. {new_york(r['last_time'])} New York"
@@ -559,16 +588,24 @@ def evaluate_command(
         [],
         "--data",
         help="Canonical Parquet file(s) with the model's instrument (QQQ), as `sentio train "
-        "--data` reads them. Repeatable. Scores the model on their labelled bars after its "
-        "validation end and embargo (out of sample only). Without it: what the artifact "
-        "recorded (metrics.json).",
+        "--data` reads them. Repeatable. Scores the model on every labelled bar outside its own "
+        "data (its first training bar to its validation end, and the embargo either side): "
+        "bars before and after it, out of sample only. Without it: what the artifact recorded "
+        "(metrics.json).",
+    ),
+    warmup: list[Path] = typer.Option(
+        [],
+        "--warmup",
+        help="--data: canonical Parquet file(s) of earlier bars that warm the features and the "
+        "model's window up but are never scored; they must end before the first --data bar. "
+        "Repeatable.",
     ),
     regime_labeller: str | None = typer.Option(
         None,
         "--regime-labeller",
-        help="--data, plain model: score per regime with rules or hmm, fitted on the --data "
-        "bars up to the model's validation end (never on a scored bar). A multi-regime model "
-        "uses its own labeller.",
+        help="--data, plain model: score per regime with rules or hmm, fitted on the given bars "
+        "inside the model's own data (never on a scored bar). A multi-regime model uses its "
+        "own labeller.",
     ),
     seed: int | None = typer.Option(
         None,
@@ -579,18 +616,24 @@ def evaluate_command(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Score a model: what its artifact recorded, or its scores on new bars (--data).
+    """Score a model: what its artifact recorded, or its scores on any bars (--data).
 
-    Without --data: metrics.json's scores per part (and per regime). With --data: AUC (95%
-    session-bootstrap interval), log loss and accuracy on the labelled bars after the model's
-    validation end and embargo, beside the base rate, and per regime. Reads only.
+    Without --data: metrics.json's scores per part, the edge verdict (and per regime). With
+    --data: the model, the logistic regression trained with it and the base rate on the
+    labelled bars outside the model's own data: AUC, log loss, Brier and accuracy with 95%
+    session block bootstrap intervals, calibration, AUC by half and by week (and per regime),
+    and the edge verdict. Reads only. The --json keys are listed in docs/model.md.
     """
     from sentio.backtest.evaluation import evaluate_on, recorded
     from sentio.train.regimes import check_labeller
 
     check_labeller(regime_labeller)
     if not data:
-        for name, flag in (("regime_labeller", "--regime-labeller"), ("seed", "--seed")):
+        for name, flag in (
+            ("regime_labeller", "--regime-labeller"),
+            ("seed", "--seed"),
+            ("warmup", "--warmup"),
+        ):
             if _given(ctx, name):
                 raise OptionError("applies with --data only; add --data FILE", flag=flag)
         doc = recorded(directory)
@@ -600,7 +643,9 @@ def evaluate_command(
             _recorded_tables(doc)
         return
     with console.status(f"scoring {directory}"):
-        result = evaluate_on(directory, [str(d) for d in data], regime_labeller, seed)
+        result = evaluate_on(
+            directory, [str(d) for d in data], regime_labeller, seed, [str(w) for w in warmup]
+        )
     if json_out:
         print_json(result.to_dict())
     else:
@@ -621,72 +666,147 @@ def _recorded_tables(doc: dict) -> None:
             left=2,
         )
     )
+    _say(edge_line(doc["edge"]))
     if doc["regimes"] is not None:
         _regime_table(doc["regimes"])
 
 
+def _say(line: str) -> None:
+    console.print(line, markup=False, highlight=False)
+
+
 def _interval(s: dict, key: str) -> str:
+    if s.get(key) is None:
+        return "-"
+    if s.get(f"{key}_ci95") is None:
+        return f"{s[key]:.4f}"
     low, high = s[f"{key}_ci95"]
     return f"{s[key]:.4f} ({low:.4f}..{high:.4f})"
 
 
 def _evaluation_tables(doc: dict) -> None:
+    """``model evaluate --data``'s human output: scores, edge, calibration, halves, weeks,
+    regimes, and where every bar went."""
     s, base = doc["overall"], doc["base_rate"]
-    rows = [
-        [
-            "model",
-            s["samples"],
-            s["sessions"],
-            _interval(s, "auc"),
-            _interval(s, "log_loss"),
-            _interval(s, "accuracy"),
-        ],
-        [
-            f"base rate {base['train_positive_rate']:.4f}",
-            s["samples"],
-            s["sessions"],
-            "0.5000",
-            f"{base['log_loss']:.4f}",
-            f"{base['accuracy']:.4f}",
-        ],
-    ]
+    n = [s["samples"], s["sessions"]]
+    scores = ("auc", "log_loss", "brier", "accuracy")
+    rows = [["model", *n, *(_interval(s, k) for k in scores)]]
+    logistic = doc["logistic_last_row"]
+    if logistic is not None:
+        rows.append(["logistic regression", *n, *(_interval(logistic, k) for k in scores)])
+    majority = "up" if base["majority_class"] else "down"
+    rows.append(
+        [f"base rate {base['train_positive_rate']:.4f} (majority: {majority})", *n, "0.5000"]
+        + [_interval(base, k) for k in scores[1:]]
+    )
     span = f"{new_york(doc['scored_ts']['first_ts'])} .. {new_york(doc['scored_ts']['last_ts'])}"
     console.print(
         table(
             f"Out of sample: {doc['model']} on {', '.join(doc['data'])} ({span} New York)",
-            ["predictor", "n", "sessions", "AUC (95% session CI)", "log loss", "accuracy"],
+            ["predictor", "n", "sessions", "AUC", "log loss", "Brier", "accuracy"],
             rows,
             left=1,
         )
     )
-    regimes = doc["regimes"]
-    if regimes is not None:
-        rows = []
-        for name, r in regimes["by_regime"].items():
-            if not r["samples"]:
-                rows.append([name, 0, 0, "-", "-", "-"])
-                continue
-            row = [name, r["samples"], r["sessions"], _interval(r, "auc")]
-            rows.append(row + [_interval(r, "log_loss"), _interval(r, "accuracy")])
-        console.print(
-            table(
-                f"Per regime ({regimes['labeller']} labeller: {regimes['source']})",
-                ["regime", "n", "sessions", "AUC (95% session CI)", "log loss", "accuracy"],
-                rows,
-                left=1,
-            )
-        )
-        if regimes["before_warm_up"]:
-            console.print(f"{regimes['before_warm_up']} scored bars before the labeller's warm-up")
-    bars, after = doc["bars"], doc["out_of_sample_after"]
+    if logistic is None:
+        _say(f"logistic regression: not scored: {doc['logistic_last_row_reason']}")
+    _say(f"intervals (in brackets): {doc['intervals']}")
+    _say(edge_line(doc["edge"]))
+    _calibration_table(doc["calibration"])
+    _time_tables(doc)
+    if doc["regimes"] is not None:
+        _evaluation_regimes(doc["regimes"])
+    _bars_line(doc)
+
+
+def _calibration_table(cal: dict) -> None:
+    rows = []
+    logistic = cal["logistic_last_row"] or [None] * len(cal["model"])
+    for m, g in zip(cal["model"], logistic, strict=True):
+        row = [m["bin"], m["count"], _num(m["mean_predicted"]), _num(m["observed_rate"])]
+        if g is not None:
+            row += [g["count"], _num(g["mean_predicted"]), _num(g["observed_rate"])]
+        rows.append(row)
+    columns = ["p bin", "model n", "mean p", "observed up"]
+    if cal["logistic_last_row"] is not None:
+        columns += ["logistic n", "mean p", "observed up"]
+    console.print(table("Calibration (probability bins)", columns, rows, left=1))
+
+
+def _num(value) -> str:
+    """A figure with 4 decimals; "-" for none (an empty bin, a week with one class)."""
+    return "-" if value is None or value != value else f"{value:.4f}"
+
+
+def _time_tables(doc: dict) -> None:
+    rows = []
+    for h in doc["by_half"]:
+        span = "-"
+        if h["samples"]:
+            span = f"{new_york(h['first_ts'])} .. {new_york(h['last_ts'])}"
+        auc = _interval(h, "auc") if h["samples"] else "-"
+        logistic = _interval(h, "logistic_auc") if h["samples"] else "-"
+        rows.append([h["half"], span, h["sessions"], h["samples"], auc, logistic])
     console.print(
-        f"scored {bars['scored']:,} of {bars['total']:,} {doc['symbol']} bars; skipped "
-        f"{bars['in_sample_skipped']:,} in-sample bars (up to the validation end "
-        f"{new_york(after['validation_last_ts'])} New York and {after['embargo_bars']} bars "
-        f"after it), {bars['unlabelled']:,} without a label (session end, segment, data end "
-        f"or dead zone), {bars['no_probability']:,} without a probability (warm-up)",
-        markup=False,
-        highlight=False,
+        table(
+            "AUC by half of the scored sessions (New York)",
+            ["half", "span", "sessions", "n", "model AUC", "logistic AUC"],
+            rows,
+            left=2,
+        )
+    )
+    rows = [
+        [w["week"], w["sessions"], w["samples"], _num(w["auc"]), _num(w["logistic_auc"])]
+        for w in doc["by_week"]
+    ]
+    console.print(
+        table(
+            "AUC by ISO week (New York dates; no interval: 5 sessions at most)",
+            ["week", "sessions", "n", "model AUC", "logistic AUC"],
+            rows,
+            left=1,
+        )
+    )
+
+
+def _evaluation_regimes(regimes: dict) -> None:
+    rows = []
+    logistic = regimes["by_regime_logistic"] or {}
+    for name, r in regimes["by_regime"].items():
+        if not r["samples"]:
+            rows.append([name, 0, 0, "-", "-", "-", "-"])
+            continue
+        g = logistic.get(name)
+        row = [name, r["samples"], r["sessions"], _interval(r, "auc")]
+        row += [_interval(r, "log_loss"), _interval(r, "accuracy")]
+        rows.append(row + [_interval(g, "auc") if g else "-"])
+    console.print(
+        table(
+            f"Per regime ({regimes['labeller']} labeller: {regimes['source']})",
+            ["regime", "n", "sessions", "AUC", "log loss", "accuracy", "logistic AUC"],
+            rows,
+            left=1,
+        )
+    )
+    if regimes["before_warm_up"]:
+        _say(f"{regimes['before_warm_up']} scored bars before the labeller's warm-up")
+
+
+def _bars_line(doc: dict) -> None:
+    bars, model = doc["bars"], doc["model_data"]
+    warm = ""
+    if doc["warmup"]:
+        carried = "carried on into" if bars["warmup_joined"] else "NOT contiguous with"
+        warm = f"{bars['warmup']:,} --warmup bars (never scored; {carried} the --data bars); "
+    _say(
+        f"scored {bars['scored']:,} of {bars['total']:,} {doc['symbol']} bars "
+        f"({bars['scored_before_model_data']:,} before the model's data, "
+        f"{bars['scored_after_model_data']:,} after it); {warm}skipped "
+        f"{bars['in_sample_skipped']:,} in-sample bars (the model's data: first training bar "
+        f"{new_york(model['train_first_ts'])} to validation end "
+        f"{new_york(model['validation_last_ts'])} New York, and {model['embargo_bars']} bars "
+        f"either side), {bars['unlabelled']:,} without a label (session end, segment, data end "
+        f"or dead zone), {bars['no_probability']:,} without a probability (warm-up)"
     )
 
 

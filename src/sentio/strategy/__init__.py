@@ -7,6 +7,8 @@ from sentio.strategy.signal import (
     StrategyConfig,
     StrategyState,
     decide,
+    expected_move,
+    round_trip,
     run_strategy,
 )
 
@@ -19,6 +21,8 @@ __all__ = [
     "StrategyState",
     "allocate",
     "decide",
+    "expected_move",
     "exposure_of",
+    "round_trip",
     "run_strategy",
 ]

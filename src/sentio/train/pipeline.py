@@ -19,6 +19,7 @@ from sentio.core.errors import ArtifactError, BarsError, OptionError, OutputErro
 from sentio.core.files import check_output
 from sentio.core.hashing import content_hash, sha256_file
 from sentio.data import read_bars
+from sentio.data.levels import shifts_between
 from sentio.data.synth.generate import SynthConfig, generate
 from sentio.features import FeatureEngine
 from sentio.features.inputs import as_input, clock_columns
@@ -33,7 +34,9 @@ from sentio.model.artifact import (
 from sentio.model.config import TFAConfig
 from sentio.model.signing import SigningKey
 from sentio.train.config import CHECKPOINT, TrainConfig
+from sentio.train.costrule import decision_bars, fit_cost_rule
 from sentio.train.evaluate import (
+    edge,
     evaluate,
     fit_logistic,
     fit_thresholds,
@@ -125,11 +128,12 @@ def load_bars(run: TrainRun) -> tuple[pd.DataFrame, dict]:
         market = generate(run.builtin)
         frame = market.bars[run.symbol].of(run.symbol)
         return frame, {"source": "builtin", "synth": run.builtin.record()}
-    frames, files = [], []
+    frames, files, tables = [], [], []
     for index, name in enumerate(run.data):
         bars = read_bars(name)
         if run.symbol not in bars.symbols:  # one import per symbol: the siblings' files
             continue
+        tables.append((str(name), bars))
         rows = bars.of(run.symbol).copy()
         rows["segment"] = rows["segment"].astype(np.int64) + index * 1_000_000
         frames.append(rows)
@@ -139,7 +143,13 @@ def load_bars(run: TrainRun) -> tuple[pd.DataFrame, dict]:
     frame = pd.concat(frames, ignore_index=True).sort_values("ts", kind="stable")
     if frame["ts"].duplicated().any():
         raise BarsError(f"files {run.data} overlap in time for {run.symbol}; give disjoint files")
-    return frame.reset_index(drop=True), {"source": "files", "files": files}
+    record = {"source": "files", "files": files}
+    # a volume or price scale that changes between files (docs/data.md "Level shifts"): warned,
+    # recorded when present (so the fingerprint of a run without one is unchanged)
+    shifts = [s.message() for s in shifts_between(tables, run.symbol)]
+    if shifts:
+        record["level_shifts"] = shifts
+    return frame.reset_index(drop=True), record
 
 
 def prepare(run: TrainRun) -> Prepared:
@@ -223,17 +233,34 @@ def with_regimes(
     return dataclasses.replace(prep, engine=engine, features=features, regime=regime, block=block)
 
 
+def covered_rows(n: int, rows: np.ndarray, seq_len: int) -> np.ndarray:
+    """Mask of the ``n`` rows that the windows ending at ``rows`` cover."""
+    covered = np.zeros(n, dtype=bool)
+    for offset in range(seq_len):
+        covered[rows - offset] = True
+    return covered
+
+
 def normalisation(
     features: np.ndarray, rows: np.ndarray, seq_len: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std (float32) of every feature over the rows the training windows cover."""
-    covered = np.zeros(len(features), dtype=bool)
-    for offset in range(seq_len):
-        covered[rows - offset] = True
-    used = features[covered].astype(np.float64)
+    used = features[covered_rows(len(features), rows, seq_len)].astype(np.float64)
     mean, std = used.mean(axis=0), used.std(axis=0)
     std = np.where(std > 1e-8, std, 1.0)
     return mean.astype(np.float32), std.astype(np.float32)
+
+
+def feature_ranges(features: np.ndarray, rows: np.ndarray, seq_len: int) -> dict:
+    """Each feature's smallest and largest value over the rows the training windows cover
+    (the rows :func:`normalisation` uses): the artifact's record of what the model saw, against
+    which serving counts bars whose features leave it."""
+    used = features[covered_rows(len(features), rows, seq_len)].astype(np.float64)
+    return {
+        "fitted_on": "train windows' rows",
+        "min": [float(v) for v in used.min(axis=0)],
+        "max": [float(v) for v in used.max(axis=0)],
+    }
 
 
 def ranges(prep: Prepared) -> dict:
@@ -458,6 +485,26 @@ def regime_record(run: TrainRun, prep: Prepared, mix: Mix) -> dict:
     return record
 
 
+def fit_cost_rule_on_validation(run: TrainRun, prep: Prepared, model, seed: int) -> dict:
+    """The cost rule (docs/strategy.md), fitted on every decision bar of the validation range:
+    the model's probability there, the closes and the label horizon (train/costrule.py)."""
+    from sentio.train.trainer import predict_logits
+
+    T = run.model.seq_len  # noqa: N806
+    segment = prep.frame["segment"].to_numpy(np.int64)
+    bars, has = decision_bars(prep.samples.rows[prep.split.validation], segment, T)
+    p_bars = np.full(len(bars), np.nan)
+    p_bars[has] = sigmoid(predict_logits(model, prep.features, bars[has], T, "cpu"))
+    return fit_cost_rule(
+        p_bars,
+        prep.frame["close"].to_numpy(np.float64)[bars],
+        prep.frame["ts"].to_numpy(np.int64)[bars],
+        run.label.horizon,
+        segment=segment[bars],
+        seed=seed,
+    )
+
+
 def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = None) -> dict:
     """Train, evaluate, export and write the artifact; returns metrics.json's content."""
     pinned = ready(run)
@@ -527,9 +574,15 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
         probabilities[name] = p_model
         parts[name] = (y.astype(np.float64), p_model, predict_logistic(weights, last_rows[rows]))
     train_rate = float(samples.labels[split.train].mean())
+    # the kept (best) epoch's model on validation: is there any evidence of an edge?
+    session = clock_columns(prep.frame["ts"].to_numpy(np.int64))[1]
+    y_val, p_val, _ = parts["validation"]
+    val_days = session[samples.rows[split.validation]]
     metrics = {
         "evaluation": evaluate(parts, train_rate),
+        "edge": edge(y_val, p_val, val_days, train_rate, cfg.seed, "validation"),
         "train_positive_rate": train_rate,
+        "level_shifts": prep.data_record.get("level_shifts", []),
         "validation_probability_quantiles": quantiles(probabilities["validation"]),
         "samples": prep.report.to_dict(),
         "history": result.history,
@@ -537,6 +590,7 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
     }
     if prep.block is not None:
         metrics["regimes"] = regime_metrics(run, prep, probabilities, mix, cfg.seed)
+    cost_rule = fit_cost_rule_on_validation(run, prep, model, cfg.seed)
 
     # Export, checked on recorded real windows (evenly spread over the test part).
     test_rows = samples.rows[split.test]
@@ -594,6 +648,16 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
             "std": [float(v) for v in std],
             "clip": run.model.clip,
         },
+        "feature_ranges": feature_ranges(prep.features, samples.rows[split.train], T),
+        # the logistic-regression baseline, so that `sentio model evaluate` scores it on new
+        # bars: p = sigmoid(z @ weights[:-1] + weights[-1]), z the last row normalised as
+        # above and clipped to +/- clip
+        "baseline": {
+            "logistic_last_row": {
+                "weights": [float(v) for v in weights],
+                "input": "last row, (x - normalization.mean) / normalization.std, clipped",
+            }
+        },
         "data": {
             **prep.data_record,
             "rows": len(prep.frame),
@@ -611,6 +675,7 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
             **fit_thresholds(probabilities["validation"]),
             "validation_range": ranges(prep)["validation"],
             "validation_probability_quantiles": metrics["validation_probability_quantiles"],
+            "cost": cost_rule,
         },
         "metrics": {
             part: {

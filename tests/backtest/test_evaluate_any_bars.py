@@ -265,3 +265,20 @@ def test_bad_warmup_or_data_is_one_line(tiny_artifact, files, tmp_path, case):
     fill = {**{k: str(v) for k, v in files.items()}, "tmp": str(tmp_path)}
     args = [a.format(**fill) for a in args]
     assert_refused(run_script("sentio", "model", "evaluate", str(tiny_artifact), *args), *says)
+
+
+def test_evaluate_counts_inputs_outside_the_training_range(tiny_artifact, files, tmp_path):
+    """Oracle: the tiny model's own built-in prices are in distribution (no warning), the same
+    bars with every price x1.6 put its price-level features beyond the clip (the motivating
+    case of issue 16: a model's inputs saturated without a word)."""
+    own = evaluate_on(tiny_artifact, [str(files["data"])], warmup=[str(files["warm"])])
+    assert own.inputs_range is not None and not own.inputs_range["warn"]
+    bars = generate(SynthConfig(seed=5, days=30, start="2023-12-15")).bars["QQQ"]
+    frame = bars.frame.copy()
+    frame[["open", "high", "low", "close"]] *= 1.6
+    shifted = tmp_path / "shifted.parquet"
+    write_bars(Bars(frame, bars.meta), shifted)
+    far = evaluate_on(tiny_artifact, [str(shifted)])
+    assert far.inputs_range["warn"] and far.inputs_range["share_beyond_clip"] > 0.5
+    done = run_script("sentio", "model", "evaluate", str(tiny_artifact), "--data", str(shifted))
+    assert done.returncode == 0 and "WARNING inputs out of distribution" in done.stdout

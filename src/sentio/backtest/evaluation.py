@@ -138,7 +138,9 @@ class Evaluation:
     - ``edge``: ``train.evaluate.edge`` on the scored bars (verdict none|weak|present, reason,
       the numbers; its AUC interval is ``overall``'s, drawn from the same stream);
     - ``regimes``: None, or labeller, source, fitted_on, before_warm_up, ``by_regime`` (the
-      model) and ``by_regime_logistic`` (None without the baseline), per regime name.
+      model) and ``by_regime_logistic`` (None without the baseline), per regime name;
+    - ``inputs_range``: the out-of-distribution counts (``sentio.infer.ranges``) over every
+      bar that got a probability (warm-up and skipped bars included), or None.
     """
 
     model: str
@@ -160,6 +162,7 @@ class Evaluation:
     by_week: list[dict]
     edge: dict
     regimes: dict | None
+    inputs_range: dict | None = None  # sentio.infer.ranges over the bars with a probability
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -385,7 +388,8 @@ def evaluate_on(
     )
     has_label = ok & outside_deadzone(ret, spec)
     labelled = has_label & outside
-    p = SequenceContext(loaded).calculate_probability(frame)
+    context = SequenceContext(loaded)
+    p = context.calculate_probability(frame)
     keep = labelled & ~np.isnan(p)
     if not keep.any():
         raise OptionError(
@@ -447,6 +451,7 @@ def evaluate_on(
         by_week=by_week(y, prob, q, days, ts[rows]),
         edge=edge(y, prob, days, rate, seed, "out-of-sample", STREAM),  # overall's AUC interval
         regimes=regimes,
+        inputs_range=context.range_report(),
     )
 
 

@@ -9,6 +9,7 @@ import typer
 from sentio.cli.output import console, new_york, print_json, table
 from sentio.core.errors import OptionError, excerpt
 from sentio.data.synth.generate import SynthConfig
+from sentio.infer.ranges import describe as describe_ranges
 from sentio.model.artifact import info, sign, verify
 from sentio.model.config import PRESETS, preset
 from sentio.model.signing import ENV_KEY, ENV_KEY_FILE, signing_key
@@ -808,6 +809,8 @@ def _bars_line(doc: dict) -> None:
         f"either side), {bars['unlabelled']:,} without a label (session end, segment, data end "
         f"or dead zone), {bars['no_probability']:,} without a probability (warm-up)"
     )
+    if doc.get("inputs_range"):
+        _say(describe_ranges(doc["inputs_range"]))
 
 
 REGISTRY_HELP = "Registry folder (versions/, current.json, history.jsonl)."

@@ -206,6 +206,37 @@ class RangeCounter:
         )
 
 
+def describe(report: dict) -> str:
+    """A range report (``RangeReport.to_dict``) as one line for a console: the counts, the
+    features most often beyond the clip and, past the rule, a plain warning.
+
+    >>> describe({"bars": 200, "beyond_clip": 190, "share_beyond_clip": 0.95,
+    ...           "outside_training": 200, "share_outside_training": 1.0, "warn": True,
+    ...           "ranges_recorded": True, "top_features": [["close_z", 190]],
+    ...           "rule": "warn when ..."})  # doctest: +NORMALIZE_WHITESPACE
+    'WARNING inputs out of distribution: 190 of 200 scored bars (95.0%) have a feature beyond
+    the clip (close_z 190), 200 (100.0%) outside the training range; warn when ...'
+    """
+    bars, beyond = report["bars"], report["beyond_clip"]
+    share = report["share_beyond_clip"]
+    text = f"{beyond:,} of {bars:,} scored bars ({_pct(share)}) have a feature beyond the clip"
+    if report["top_features"]:
+        text += " (" + ", ".join(f"{name} {n:,}" for name, n in report["top_features"]) + ")"
+    if report["ranges_recorded"]:
+        outside = report["outside_training"]
+        text += (
+            f", {outside:,} ({_pct(report['share_outside_training'])}) outside the training range"
+        )
+    else:
+        text += "; the artifact records no training ranges"
+    head = "WARNING inputs out of distribution" if report["warn"] else "inputs"
+    return f"{head}: {text}; {report['rule']}"
+
+
+def _pct(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.1f}%"
+
+
 def _top(names: tuple[str, ...], counts: np.ndarray) -> tuple[tuple[str, int], ...]:
     """The TOP features by count (ties in spec order), those with a count only."""
     order = np.argsort(-counts, kind="stable")[:TOP]

@@ -20,6 +20,12 @@ from sentio.core.seeding import rng_for
 TRADING_DAYS = 252  # per year
 MONTH_DAYS = 21  # trading days per month
 BOOTSTRAP_SAMPLES = 10_000
+# Sharpe, Sortino and Calmar annualised from fewer trading days than this carry a mark (issue 16:
+# a Calmar of 139.8 from about 6 days): sqrt(252) or 252 / n magnifies a few days' noise.
+MIN_DAYS = 20
+# A verdict needs at least this many blocks: a percentile bootstrap of fewer values gives an
+# interval too narrow to trust (two blocks "exclude zero" whenever both have the same sign).
+MIN_VERDICT_BLOCKS = 10
 
 
 def blocks_per_year(bars_per_session: float, block_size: int) -> float:
@@ -35,15 +41,26 @@ def geometric_mean_return(returns: np.ndarray) -> float:
     return float(np.exp(np.mean(np.log1p(returns))) - 1.0)
 
 
+def compounded(rate: float, periods: float) -> float:
+    """(1 + rate)^periods - 1; inf where it overflows (short blocks compound tens of thousands
+    of times a year: Python's ``**`` raised OverflowError there).
+
+    >>> compounded(0.05, 32760.0), compounded(0.01, 2.0)
+    (inf, 0.0201...)
+    """
+    with np.errstate(over="ignore"):
+        return float(np.power(1.0 + rate, periods)) - 1.0
+
+
 def arb(block_returns: np.ndarray, blocks_per_year: float) -> float:
     """Annualised return from blocks: (1 + geometric mean RPB)^(blocks per year) - 1."""
-    return (1.0 + geometric_mean_return(block_returns)) ** blocks_per_year - 1.0
+    return compounded(geometric_mean_return(block_returns), blocks_per_year)
 
 
 def mpr(block_returns: np.ndarray, bars_per_session: float, block_size: int) -> float:
     """Monthly projected return: the geometric mean RPB compounded over 21 trading days."""
     per_month = MONTH_DAYS * bars_per_session / block_size
-    return (1.0 + geometric_mean_return(block_returns)) ** per_month - 1.0
+    return compounded(geometric_mean_return(block_returns), per_month)
 
 
 def daily_returns(bar_returns: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -115,7 +132,7 @@ class Summary:
     avg_holding_bars: float
     exposure_pct: float
     turnover: float  # traded notional / starting capital, per block
-    fees: float  # currency
+    fees: float  # commissions + regulatory fees, currency (the spread is in the fill prices)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -164,16 +181,186 @@ def summarize(
     )
 
 
+@dataclass(frozen=True)
+class SampleSize:
+    """The trading days the annualised figures (Sharpe, Sortino, Calmar) rest on. Kept beside
+    :class:`Summary`, not in it: audit runs record a Summary, and its fields stay the ones
+    every recorded run has."""
+
+    days: int
+    small_sample: bool  # days < MIN_DAYS: Sharpe, Sortino and Calmar carry a mark
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sample_size(day: np.ndarray) -> SampleSize:
+    """The trading days of a run's bars (``day`` labels each bar, as :func:`daily_returns`).
+
+    >>> sample_size(np.array([3, 3, 4, 7]))
+    SampleSize(days=3, small_sample=True)
+    """
+    days = len(daily_returns(np.zeros(len(day)), np.asarray(day)))
+    return SampleSize(days, days < MIN_DAYS)
+
+
+@dataclass(frozen=True)
+class CostFigures:
+    """What trading cost a run, whole (currency; ``costs_per_block_pct``: of the capital)."""
+
+    fills: int
+    commissions: float
+    regulatory_fees: float  # SEC Section 31 + FINRA TAF, on sales
+    spread: float  # the half-spread paid: shares x reference price x h
+    costs: float  # the three summed
+    costs_per_block_pct: float  # costs / (capital x blocks) x 100
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def cost_figures(parts: dict[str, np.ndarray], capital: float, blocks: int) -> CostFigures:
+    """Sum each fill's costs (``costs.split_fill_costs``: commissions, regulatory_fees, spread).
+
+    >>> f = cost_figures({"commissions": np.array([1.0, 1.0]), "regulatory_fees": np.array(
+    ...     [0.0, 0.5]), "spread": np.array([2.0, 2.0])}, capital=1000.0, blocks=2)
+    >>> f.costs, f.costs_per_block_pct
+    (6.5, 0.325)
+    """
+    total = {name: float(np.sum(parts[name])) for name in ("commissions", "regulatory_fees")}
+    total["spread"] = float(np.sum(parts["spread"]))
+    costs = sum(total.values())
+    per_block = 100 * costs / (capital * blocks) if blocks else float("nan")
+    fills = len(parts["spread"])
+    return CostFigures(fills=fills, **total, costs=costs, costs_per_block_pct=per_block)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a run shows an edge: its net mean return per block (or session) with the 95 %
+    bootstrap interval, beside a baseline's (buy-and-hold), in one line of words (``text``).
+
+    ``kind``: "edge" (the interval lies above zero), "loss" (below zero) or "no edge" (it
+    includes zero, is undefined, or rests on fewer than ``MIN_VERDICT_BLOCKS`` blocks).
+    ``tried`` > 1: the run is the best of that many variants, and the line says its intervals
+    are not corrected for the choice.
+    """
+
+    kind: str
+    unit: str  # what one return is of: "block" or "session"
+    count: int  # blocks (sessions) the mean is over
+    mean_pct: float
+    ci95_pct: tuple[float, float]
+    baseline: str  # its name in words
+    baseline_mean_pct: float
+    baseline_ci95_pct: tuple[float, float]
+    too_few: bool  # count < MIN_VERDICT_BLOCKS
+    tried: int = 1
+
+    @property
+    def text(self) -> str:
+        unit = f"{self.unit}s" if self.count != 1 else self.unit
+        mean = f"net mean per {self.unit} {_pct(self.mean_pct)} {_interval(self.ci95_pct)}"
+        base = f"({self.baseline} {_pct(self.baseline_mean_pct)} "
+        base += f"{_interval(self.baseline_ci95_pct)})"
+        if self.too_few:
+            head = (
+                f"no edge shown — {self.count} {unit} are too few to judge (at least "
+                f"{MIN_VERDICT_BLOCKS}); {mean} {base}"
+            )
+        elif self.kind == "edge":
+            head = f"edge — {mean} excludes zero {base}; {self.count} {unit}"
+        elif self.kind == "loss":
+            head = f"loss — {mean} lies below zero {base}; {self.count} {unit}"
+        else:
+            head = f"no edge — {mean} includes zero {base}; {self.count} {unit}"
+        if self.tried > 1:
+            head += (
+                f"; best of {self.tried} variants tried; intervals are not corrected for the choice"
+            )
+        return "verdict: " + head
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"text": self.text, "min_blocks": MIN_VERDICT_BLOCKS}
+
+
+def _pct(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:+.3f}%"
+
+
+def _interval(ci: tuple[float, float]) -> str:
+    return f"[{_pct(ci[0])}, {_pct(ci[1])}]"
+
+
+def verdict(
+    strategy: dict | Summary,
+    baseline: dict | Summary,
+    unit: str = "block",
+    tried: int = 1,
+    baseline_name: str = "buy-and-hold",
+) -> Verdict:
+    """The verdict of a run from its summary and a baseline's (:class:`Summary` fields or
+    their ``to_dict()``: ``blocks``, ``mean_rpb_pct``, ``rpb_ci95_pct``). A return per block
+    is net of every cost, so the verdict is too.
+
+    >>> print(verdict({"blocks": 22, "mean_rpb_pct": -0.12, "rpb_ci95_pct": (-0.31, 0.05)},
+    ...     {"mean_rpb_pct": 0.08, "rpb_ci95_pct": (-0.4, 0.55)}).text)
+    verdict: no edge — net mean per block -0.120% [-0.310%, +0.050%] includes zero (buy-and-hold +0.080% [-0.400%, +0.550%]); 22 blocks
+    >>> verdict({"blocks": 30, "mean_rpb_pct": 0.2, "rpb_ci95_pct": (0.05, 0.35)},
+    ...     {"mean_rpb_pct": 0.0, "rpb_ci95_pct": (0.0, 0.0)}).kind
+    'edge'
+    >>> verdict({"blocks": 3, "mean_rpb_pct": 0.2, "rpb_ci95_pct": (0.1, 0.3)},
+    ...     {"mean_rpb_pct": 0.0, "rpb_ci95_pct": (0.0, 0.0)}).kind
+    'no edge'
+    """  # noqa: E501
+    strategy, baseline = (x if isinstance(x, dict) else x.to_dict() for x in (strategy, baseline))
+    count = int(strategy.get("blocks") or 0)
+    mean = _number(strategy.get("mean_rpb_pct"))
+    low, high = (_number(x) for x in (strategy.get("rpb_ci95_pct") or (None, None)))
+    too_few = count < MIN_VERDICT_BLOCKS
+    defined = all(math.isfinite(x) for x in (mean, low, high))
+    if too_few or not defined or low <= 0 <= high:
+        kind = "no edge"
+    else:
+        kind = "edge" if low > 0 else "loss"
+    return Verdict(
+        kind=kind,
+        unit=unit,
+        count=count,
+        mean_pct=mean,
+        ci95_pct=(low, high),
+        baseline=baseline_name,
+        baseline_mean_pct=_number(baseline.get("mean_rpb_pct")),
+        baseline_ci95_pct=tuple(_number(x) for x in (baseline.get("rpb_ci95_pct") or (None, None))),
+        too_few=too_few,
+        tried=tried,
+    )
+
+
+def _number(value) -> float:
+    """A figure read from a summary or its JSON (None there stands for NaN)."""
+    return float("nan") if value is None else float(value)
+
+
 __all__ = [
+    "CostFigures",
+    "MIN_DAYS",
+    "MIN_VERDICT_BLOCKS",
+    "SampleSize",
     "Summary",
+    "Verdict",
     "arb",
     "blocks_per_year",
     "bootstrap_mean_interval",
+    "compounded",
+    "cost_figures",
     "daily_returns",
     "geometric_mean_return",
     "max_drawdown",
     "mpr",
+    "sample_size",
     "sharpe",
     "sortino",
     "summarize",
+    "verdict",
 ]

@@ -6,6 +6,14 @@ block is warmed up by the bars before it without trading in them, and the adapti
 history is filled from the 250 probabilities before it. Historical mode uses only bars after
 the model's recorded validation end unless ``allow_in_sample`` is set (then every output says
 IN-SAMPLE).
+
+The probabilities are computed before the blocks are chosen, and the blocks are the last ones
+from the first eligible bar that HAS a probability on (issue 16: a block of 470 warm-up bars
+counted as a 0 % block); a bar inside a block without one (a gap in the data starts a new
+segment, whose window fills again) is counted per block as warm-up. Costs are reported whole
+(commissions, regulatory fees and the spread paid, ``costs.split_fill_costs``), and every run
+ends with a verdict (``metrics.verdict``): the net mean per block with its interval beside
+buy-and-hold's, and whether it excludes zero.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sentio.backtest import flags
-from sentio.backtest.costs import CostModel
+from sentio.backtest.costs import COST_PARTS, CostModel, split_fill_costs
 from sentio.backtest.execution import (
     F_BAR,
     F_CASH,
@@ -35,11 +43,14 @@ from sentio.backtest.execution import (
     simulate,
 )
 from sentio.backtest.metrics import (
+    CostFigures,
+    SampleSize,
     Summary,
-    arb,
-    blocks_per_year,
-    bootstrap_mean_interval,
+    Verdict,
+    cost_figures,
+    sample_size,
     summarize,
+    verdict,
 )
 from sentio.core.clock import NEW_YORK
 from sentio.core.errors import OptionError, SentioError
@@ -151,6 +162,11 @@ class StrattestResult:
     market: pd.DataFrame  # every QQQ bar the probabilities were computed over
     inputs: dict = field(default_factory=dict)  # the model and data, and who chose them
     cache: dict = field(default_factory=dict)  # what the probability cache did (hits, rejected)
+    costs: dict[str, CostFigures] = field(default_factory=dict)  # per run, costs whole
+    samples: dict[str, SampleSize] = field(default_factory=dict)  # per run, its trading days
+    verdict: Verdict | None = None  # the strategy's net mean per block vs buy-and-hold's
+    runs: dict[str, Run] = field(default_factory=dict)  # per run, its traded rows (pooling)
+    inputs_range: dict | None = None  # the context's range_report(): inputs beyond training
 
 
 def inputs_of(config: StrattestConfig, model: Path) -> dict[str, str]:
@@ -260,6 +276,82 @@ def choose_blocks(eligible: np.ndarray, blocks: int, size: int) -> tuple[np.ndar
     return block, run
 
 
+def scored(eligible: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """The ``eligible`` bars from the first one that has a probability (``p`` not NaN) on: the
+    model's warm-up (no full, valid window yet) is never a block's bar.
+
+    >>> scored(np.array([0, 1, 1, 1, 1], bool), np.array([0.5, np.nan, np.nan, 0.4, np.nan]))
+    array([False, False, False,  True,  True])
+    """
+    rows = np.flatnonzero(eligible & ~np.isnan(p))
+    out = np.zeros_like(eligible) if not len(rows) else eligible.copy()
+    if len(rows):
+        out[: rows[0]] = False
+    return out
+
+
+@dataclass
+class Run:
+    """One accounted run over its traded bars only (the rows of ``block >= 0``, in order): what
+    :func:`evaluate_run` reads, and each fill's costs split (``costs.split_fill_costs``). Runs
+    of several simulated tracks are pooled by :func:`pool`."""
+
+    equity: np.ndarray  # (n,) $ after each bar
+    held: np.ndarray  # (n, K) shares after each bar
+    fills: np.ndarray  # (m, 7) execution's layout; F_BAR is a row of these arrays
+    block: np.ndarray  # (n,) block id, 0, 1, ...
+    day: np.ndarray  # (n,) trading-day label
+    costs: dict[str, np.ndarray]  # COST_PARTS -> (m,) $ per fill
+
+    def evaluate(
+        self, config: StrattestConfig
+    ) -> tuple[Summary, np.ndarray, CostFigures, SampleSize]:
+        """Summary, per-block returns, costs and trading days (metrics.py does the arithmetic)."""
+        summary, rpb = evaluate_run(
+            self.equity, self.held, self.fills, self.block, self.day, config.capital, config
+        )
+        costs = cost_figures(self.costs, config.capital, len(rpb))
+        return summary, rpb, costs, sample_size(self.day)
+
+
+def traded_run(equity, held, fills, block, day, costs: dict[str, np.ndarray]) -> Run:
+    """The rows of ``block >= 0`` of a whole-series simulation, fills re-indexed to them."""
+    inside = np.flatnonzero(block >= 0)
+    fills = fills.copy()
+    fills[:, F_BAR] = np.searchsorted(inside, fills[:, F_BAR].astype(np.int64))
+    return Run(equity[inside], held[inside], fills, block[inside], day[inside], costs)
+
+
+def pool(runs: list[Run]) -> Run:
+    """Runs one after another as one run: blocks renumbered, days relabelled per run (two
+    tracks' days never merge), fills' rows shifted.
+
+    >>> one = Run(np.ones(2), np.zeros((2, 1)), np.zeros((1, 7)), np.zeros(2, int),
+    ...           np.array([5, 5]), {"spread": np.ones(1)})
+    >>> both = pool([one, one])
+    >>> both.block.tolist(), both.day.tolist(), both.fills[:, 0].tolist()
+    ([0, 0, 1, 1], [0, 0, 1, 1], [0.0, 2.0])
+    """
+    blocks = rows = days = 0
+    parts = []
+    for run in runs:
+        fills = run.fills.copy()
+        fills[:, F_BAR] += rows
+        day = np.unique(run.day, return_inverse=True)[1] + days
+        parts.append((run.block + blocks, day, fills))
+        rows += len(run.block)
+        blocks += int(run.block.max()) + 1 if len(run.block) else 0
+        days = int(day.max()) + 1 if len(day) else days
+    return Run(
+        np.concatenate([r.equity for r in runs]),
+        np.concatenate([r.held for r in runs]),
+        np.concatenate([f for _, _, f in parts]),
+        np.concatenate([b for b, _, _ in parts]),
+        np.concatenate([d for _, d, _ in parts]),
+        {k: np.concatenate([r.costs[k] for r in runs]) for k in runs[0].costs},
+    )
+
+
 def trades(
     equity: np.ndarray, in_market: np.ndarray, block: np.ndarray, capital: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -325,6 +417,9 @@ class Plan:
     blocks_run: int
     in_sample: bool
     inputs: dict = field(default_factory=dict)  # inputs_of(): the model, the data, who chose
+    probability: np.ndarray | None = None  # (N,) the sequence path's p, when computed already
+    cache: dict = field(default_factory=dict)  # what the probability cache did then
+    inputs_range: dict | None = None  # the context's range_report() then
 
     @property
     def spans(self) -> list[tuple[int, int]]:
@@ -336,16 +431,22 @@ class Plan:
         return out
 
 
-def make_plan(config, model, meta, qqq, prices, simulated, eligible) -> Plan:
-    """Choose the blocks among the ``eligible`` bars; refuse when not one fits."""
+def make_plan(config, model, meta, qqq, prices, simulated, eligible, warmup: int = 0) -> Plan:
+    """Choose the blocks among the ``eligible`` bars; refuse when not one fits. ``warmup``:
+    bars after the validation end left out as the model's warm-up (said in the refusal)."""
     ts = qqq["ts"].to_numpy(np.int64)
     block, run = choose_blocks(eligible, config.blocks, config.block_size)
     validation_end = meta["data"]["splits"]["validation"]["last_ts"]
     if run == 0:
         end = pd.Timestamp(validation_end, tz="UTC").tz_convert(NEW_YORK)
+        warm = (
+            f" and past the model's warm-up ({warmup} before them have no probability yet)"
+            if warmup
+            else ""
+        )
         raise BacktestError(
             f"{int(eligible.sum())} bars lie after the model's validation end "
-            f"({end:%Y-%m-%d %H:%M} New York); a block needs {config.block_size}. "
+            f"({end:%Y-%m-%d %H:%M} New York){warm}; a block needs {config.block_size}. "
             "Give --data with bars after that, --model with an earlier validation end, "
             "a smaller --block-size, or --allow-in-sample"
         )
@@ -390,10 +491,26 @@ def historical_plan(config: StrattestConfig) -> Plan:
         ts = qqq["ts"].to_numpy(np.int64)
         validation_end = meta["data"]["splits"]["validation"]["last_ts"]
         eligible = np.ones(len(ts), bool) if config.allow_in_sample else ts > validation_end
-        plan = make_plan(config, model, meta, qqq, prices, simulated, eligible)
+        plan = scored_plan(config, model, meta, qqq, prices, simulated, eligible)
     except SentioError as exc:
         raise BacktestError(f"{describe_inputs(inputs)}: {exc}") from exc
     plan.inputs = inputs
+    return plan
+
+
+def scored_plan(config, model, meta, qqq, prices, simulated, eligible) -> Plan:
+    """The probabilities of every bar first, then the blocks among the eligible bars that
+    follow the model's warm-up (:func:`scored`); the plan carries the probabilities, what the
+    cache did and the inputs' range report, so the backtest does not compute them again."""
+    context = SequenceContext(model, cache_dir=config.cache_dir)
+    p = context.calculate_probability(qqq)
+    ready = scored(eligible, p)
+    plan = make_plan(
+        config, model, meta, qqq, prices, simulated, ready, int((eligible & ~ready).sum())
+    )
+    plan.probability, plan.cache = p, context.cache_report()
+    report = getattr(context, "range_report", None)  # infer's out-of-distribution count
+    plan.inputs_range = report() if report is not None else None
     return plan
 
 
@@ -435,7 +552,7 @@ def run_simulation(
             qqq = tables["QQQ"]
             eligible = np.ones(len(qqq), bool)
             simulated = {s: True for s in SYMBOLS}
-            plan = make_plan(config, model, meta, qqq, prices_of(tables), simulated, eligible)
+            plan = scored_plan(config, model, meta, qqq, prices_of(tables), simulated, eligible)
             plan.inputs = inputs
             out[regime].append(backtest(plan, progress))
     return out
@@ -456,33 +573,71 @@ def track_seeds(seed: int, regime: str, tracks: int, avoid: int | None) -> list[
 
 
 def regime_summary(results: list[StrattestResult], config: StrattestConfig) -> dict:
-    """All blocks of a regime's tracks pooled: mean RPB with its bootstrap interval and ARB,
-    for the strategy and for buy-and-hold QQQ (metrics.py does the arithmetic)."""
-    per_year = blocks_per_year(390.0, config.block_size)
-    out = {"tracks": len(results)}
-    for name, column in (
-        ("strategy", "return_pct"),
-        ("buy_and_hold_qqq", "buy_and_hold_return_pct"),
-    ):
-        rpb = np.concatenate([r.per_block[column].to_numpy() / 100 for r in results])
-        low, high = bootstrap_mean_interval(rpb, config.seed)
-        out[name] = {
-            "blocks": len(rpb),
-            "mean_rpb_pct": 100 * float(rpb.mean()),
-            "rpb_ci95_pct": (100 * low, 100 * high),
-            "arb_pct": 100 * arb(rpb, per_year),
-        }
-    out["fees"] = float(sum(r.summary["strategy"].fees for r in results))
+    """All blocks of a regime's tracks pooled (the tracks one after another, as historical
+    mode chains its blocks): every figure of historical mode for the strategy, buy-and-hold
+    QQQ and flat, their costs whole, and the verdict (metrics.py does the arithmetic). The
+    strategy's and buy-and-hold's ``blocks``, ``mean_rpb_pct``, ``rpb_ci95_pct`` and
+    ``arb_pct`` are those of the pooled blocks."""
+    out: dict = {"tracks": len(results), "costs": {}}
+    for name in RUN_NAMES:
+        summary, _, costs, sample = pool([r.runs[name] for r in results]).evaluate(config)
+        out[name] = summary.to_dict() | sample.to_dict()
+        out["costs"][name] = costs.to_dict()
+    out["fees"] = out["strategy"]["fees"]
+    out["verdict"] = verdict(out["strategy"], out["buy_and_hold_qqq"]).to_dict()
+    out["inputs_range"] = pooled_range([r.inputs_range for r in results])
     return out
 
 
+def pooled_range(reports: list[dict | None]) -> dict | None:
+    """The tracks' input-range reports (``range_report()`` of each track's context,
+    ``sentio.infer.ranges``) as one: counts summed (per feature too), shares and the warning
+    rule (``min_bars``, ``threshold_share``) applied to the sums.
+
+    >>> pooled = pooled_range([
+    ...     {"bars": 100, "outside_training": 1, "beyond_clip": 0, "threshold_share": 0.05,
+    ...      "min_bars": 100, "top_features": [], "ranges_recorded": True},
+    ...     {"bars": 100, "outside_training": 9, "beyond_clip": 11, "threshold_share": 0.05,
+    ...      "min_bars": 100, "top_features": [["x", 11]], "ranges_recorded": True}])
+    >>> pooled["share_beyond_clip"], pooled["warn"], pooled["top_features"]
+    (0.055, True, [['x', 11]])
+    """
+    found = [r for r in reports if r]
+    if not found:
+        return None
+    out = dict(found[0])  # the rule, threshold and clip are the model's: the same in each
+    for key in ("bars", "outside_training", "beyond_clip"):
+        out[key] = sum(int(r.get(key) or 0) for r in found)
+    bars = out["bars"]
+    out["share_outside_training"] = out["outside_training"] / bars if bars else None
+    out["share_beyond_clip"] = out["beyond_clip"] / bars if bars else None
+    for key in ("top_features", "top_outside_training"):
+        counts: dict[str, int] = {}
+        for r in found:
+            for name, n in r.get(key) or []:
+                counts[name] = counts.get(name, 0) + int(n)
+        out[key] = [[k, n] for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+        out[key] = out[key][: max((len(r.get(key) or []) for r in found), default=0)]
+    threshold = float(out.get("threshold_share") or 0.0)
+    out["warn"] = bars >= int(out.get("min_bars") or 0) and out["beyond_clip"] > threshold * bars
+    out["ranges_recorded"] = all(r.get("ranges_recorded", True) for r in found)
+    out["tracks"] = len(found)
+    return out
+
+
+RUN_NAMES = ("strategy", "buy_and_hold_qqq", "flat")
+
+
 def backtest(plan: Plan, progress: Callable[[int, int], None] | None = None) -> StrattestResult:
-    """The shared core of both modes: probabilities, strategy, execution, metrics."""
-    context = SequenceContext(plan.model, cache_dir=plan.config.cache_dir)
-    p = context.calculate_probability(plan.qqq)
+    """The shared core of both modes: probabilities (the plan's, when it has them), strategy,
+    execution, metrics."""
+    p, cache = plan.probability, plan.cache
+    if p is None:
+        context = SequenceContext(plan.model, cache_dir=plan.config.cache_dir)
+        p, cache = context.calculate_probability(plan.qqq), context.cache_report()
     thresholds = plan.meta["thresholds"]
     used, exposure, reasons = decide_blocks(plan, lambda b: (p, thresholds), progress)
-    return account(plan, used, exposure, reasons, context.cache_report())
+    return account(plan, used, exposure, reasons, cache)
 
 
 def decide_blocks(
@@ -526,21 +681,25 @@ def account(
     weights = np.array([[allocate(x, config.allocation)[s] for s in SYMBOLS] for x in exposure])
     next_open = config.fill == "next-open"
     spreads = config.costs.half_spreads(list(SYMBOLS), prices["close"])
-    costs = config.costs.vector()
+    costs_vector = config.costs.vector()
     day = clock_columns(ts)[1]
     runs = {
         "strategy": weights,
         "buy_and_hold_qqq": np.tile([1.0, 0.0, 0.0, 0.0], (len(ts), 1)),
         "flat": np.zeros((len(ts), 4)),
     }
-    summary, rpbs, outputs = {}, {}, {}
+    summary, rpbs, costs, samples, traded, outputs = {}, {}, {}, {}, {}, {}
     for name, w in runs.items():
         equity, held, fills, orders = simulate(
-            w, prices["open"], prices["close"], block, next_open, config.capital, costs, spreads
-        )
-        summary[name], rpbs[name] = evaluate_run(
-            equity, held, fills, block, day, config.capital, config
-        )
+            w, prices["open"], prices["close"], block, next_open, config.capital, costs_vector,
+            spreads,
+        )  # fmt: skip
+        parts = split_fill_costs(
+            fills[:, F_QTY], fills[:, F_PRICE], fills[:, F_FEES],
+            spreads[fills[:, F_INSTRUMENT].astype(np.int64)], config.costs,
+        )  # fmt: skip
+        traded[name] = traded_run(equity, held, fills, block, day, parts)
+        summary[name], rpbs[name], costs[name], samples[name] = traded[name].evaluate(config)
         outputs[name] = (equity, held, fills, orders)
     equity, held, fills, orders = outputs["strategy"]
     inside = block >= 0
@@ -563,7 +722,8 @@ def account(
             "symbol": [SYMBOLS[int(j)] for j in fills[:, F_INSTRUMENT]],
             "qty": fills[:, F_QTY].astype(np.int64),
             "price": fills[:, F_PRICE],
-            "fees": fills[:, F_FEES],
+            "fees": fills[:, F_FEES],  # commission + regulatory fees, charged in cash
+            **traded["strategy"].costs,  # commissions, regulatory_fees, spread (in the price)
             "simulated": [plan.simulated[SYMBOLS[int(j)]] for j in fills[:, F_INSTRUMENT]],
             "cash_after": fills[:, F_CASH],
             "shares_after": fills[:, F_SHARES].astype(np.int64),
@@ -577,22 +737,7 @@ def account(
             "target": orders[:, O_TARGET].astype(np.int64),
         }
     )
-    fill_block = block[fills[:, F_BAR].astype(int)]
-    per_block = pd.DataFrame(
-        {
-            "block": np.arange(run),
-            "start": [
-                pd.Timestamp(int(ts[block == b][0]), tz="UTC").isoformat() for b in range(run)
-            ],
-            "end": [
-                pd.Timestamp(int(ts[block == b][-1]), tz="UTC").isoformat() for b in range(run)
-            ],
-            "return_pct": 100 * rpbs["strategy"],
-            "fills": [int((fill_block == b).sum()) for b in range(run)],
-            "fees": [float(fills[fill_block == b, F_FEES].sum()) for b in range(run)],
-            "buy_and_hold_return_pct": 100 * rpbs["buy_and_hold_qqq"],
-        }
-    )
+    per_block = block_table(plan, p, traded, rpbs)
     span = (
         pd.Timestamp(int(ts[inside][0]), tz="UTC").isoformat(),
         pd.Timestamp(int(ts[inside][-1]), tz="UTC").isoformat(),
@@ -613,6 +758,52 @@ def account(
         qqq,
         plan.inputs,
         cache,
+        costs,
+        samples,
+        verdict(summary["strategy"], summary["buy_and_hold_qqq"]),
+        traded,
+        plan.inputs_range,
+    )
+
+
+def figures_of(result: StrattestResult) -> dict[str, dict]:
+    """Per run (strategy, buy_and_hold_qqq, flat): its summary with its trading days merged
+    in, as ``--json`` prints it."""
+    return {k: v.to_dict() | result.samples[k].to_dict() for k, v in result.summary.items()}
+
+
+def block_table(plan: Plan, p: np.ndarray, traded: dict[str, Run], rpbs: dict) -> pd.DataFrame:
+    """One row per block: its span, warm-up bars (no probability), the strategy's return,
+    fills, fees (commissions + regulatory), each cost and their sum ($), turnover (traded
+    notional / capital) and buy-and-hold's return."""
+    run, ts, block = plan.blocks_run, plan.qqq["ts"].to_numpy(np.int64), plan.block
+    inside = block >= 0
+    mine = traded["strategy"]
+    fill_block = mine.block[mine.fills[:, F_BAR].astype(np.int64)]
+
+    def per_block(values: np.ndarray) -> np.ndarray:
+        return np.bincount(fill_block, weights=values, minlength=run)[:run]
+
+    notional = np.abs(mine.fills[:, F_QTY]) * mine.fills[:, F_PRICE]
+    parts = {name: per_block(mine.costs[name]) for name in COST_PARTS}
+    first = np.flatnonzero(inside & np.r_[True, block[1:] != block[:-1]])
+    last = np.flatnonzero(inside & np.r_[block[1:] != block[:-1], True])
+    return pd.DataFrame(
+        {
+            "block": np.arange(run),
+            "start": [pd.Timestamp(int(ts[i]), tz="UTC").isoformat() for i in first],
+            "end": [pd.Timestamp(int(ts[i]), tz="UTC").isoformat() for i in last],
+            "warmup_bars": np.bincount(
+                block[inside], weights=np.isnan(p[inside]), minlength=run
+            ).astype(np.int64)[:run],
+            "return_pct": 100 * rpbs["strategy"],
+            "fills": np.bincount(fill_block, minlength=run)[:run],
+            "fees": per_block(mine.fills[:, F_FEES]),
+            **parts,
+            "costs": sum(parts.values()),
+            "turnover": per_block(notional) / plan.config.capital,
+            "buy_and_hold_return_pct": 100 * rpbs["buy_and_hold_qqq"],
+        }
     )
 
 
@@ -622,23 +813,31 @@ __all__ = [
     "FILLS",
     "Plan",
     "REGIMES",
+    "Run",
     "StrattestConfig",
     "StrattestResult",
     "account",
     "backtest",
+    "block_table",
     "check_capital",
     "choose_blocks",
     "decide_blocks",
     "describe_inputs",
+    "figures_of",
     "historical_plan",
     "inputs_of",
     "make_plan",
     "market_tables",
     "newest_artifact",
+    "pool",
+    "pooled_range",
     "prices_of",
     "regime_summary",
     "run_simulation",
     "run_strattest",
+    "scored",
+    "scored_plan",
     "track_seeds",
+    "traded_run",
     "trades",
 ]

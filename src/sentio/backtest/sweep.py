@@ -21,7 +21,8 @@ of those first sessions (``trade_from``; the data's end is common), which sweep.
 variant the data cannot hold (no fold at all) is refused then, naming the grid file and its key. The best of ``n`` variants is the maximum of ``n`` noisy estimates, biased
 upwards: the report says how many were tried and gives the best one's interval both at 95% and
 at the Bonferroni level ``1 - 0.05 / n`` (the same 10,000 resamples), and says "no edge" when
-that wider interval includes zero.
+that wider interval includes zero. The best variant's verdict line (``metrics.verdict``, as
+strattest prints it: its net mean per session beside buy-and-hold's) states the count too.
 
 >>> variants({"horizon": [1, 5], "seed": [7, 8]})
 [{'horizon': 1, 'seed': 7}, {'horizon': 1, 'seed': 8}, {'horizon': 5, 'seed': 7}, {'horizon': 5, 'seed': 8}]
@@ -40,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sentio.backtest.metrics import bootstrap_mean_interval
+from sentio.backtest.metrics import bootstrap_mean_interval, verdict
 from sentio.backtest.strattest import StrattestConfig
 from sentio.backtest.walkforward import (
     BACKENDS,
@@ -404,7 +405,8 @@ def summarize_sweep(grid: Grid, out: Path) -> dict:
     best = ranked[0]
     tried = len(rows)
     level = 1 - (1 - LEVEL) / tried
-    seed = json.loads((out / best["folder"] / REPORT).read_text())["config"]["strattest"]["seed"]
+    best_report = json.loads((out / best["folder"] / REPORT).read_text())
+    seed = best_report["config"]["strattest"]["seed"]
     returns = pd.read_csv(out / best["folder"] / SESSIONS)["walk_forward_return_pct"]
     low, high = bootstrap_mean_interval(returns.to_numpy(np.float64) / 100, seed, level)
     adjusted = [100 * low, 100 * high]
@@ -426,6 +428,12 @@ def summarize_sweep(grid: Grid, out: Path) -> dict:
                 "session_return_ci_bonferroni_pct": adjusted,
                 "edge": edge,
             },
+            "verdict": verdict(
+                best_report["summary"]["walk_forward"],
+                best_report["summary"]["buy_and_hold_qqq"],
+                unit="session",
+                tried=tried,
+            ).to_dict(),
             "warning": selection_warning(best, tried, level, adjusted, edge),
         }
     )

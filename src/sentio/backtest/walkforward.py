@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from sentio.backtest.gate import GateError, shadow_gate
+from sentio.backtest.metrics import verdict
 from sentio.backtest.strattest import (
     SYMBOLS,
     BacktestError,
@@ -41,6 +42,7 @@ from sentio.backtest.strattest import (
     account,
     check_capital,
     decide_blocks,
+    figures_of,
     market_tables,
     prices_of,
 )
@@ -532,8 +534,9 @@ def oos_scores(config, qqq, session, p, rows, seed: int) -> dict:
 
 
 def session_table(records, traded, fold_of_block, wf, single, ts) -> pd.DataFrame:
-    """One row per traded session: its date, fold, model and the three runs' returns, with the
-    stitched equity (compounded session returns, starting at 1)."""
+    """One row per traded session: its date, fold, model, the three runs' returns, its warm-up
+    bars and the stitched run's costs and turnover, with the stitched equity (compounded
+    session returns, starting at 1)."""
     blocks = wf.per_block
     frame = pd.DataFrame(
         {
@@ -544,6 +547,9 @@ def session_table(records, traded, fold_of_block, wf, single, ts) -> pd.DataFram
             "walk_forward_return_pct": blocks["return_pct"].to_numpy(),
             "single_return_pct": single.per_block["return_pct"].to_numpy(),
             "buy_and_hold_return_pct": blocks["buy_and_hold_return_pct"].to_numpy(),
+            "warmup_bars": blocks["warmup_bars"].to_numpy(),  # bars without a probability
+            "walk_forward_costs": blocks["costs"].to_numpy(),  # $: commissions, fees, spread
+            "walk_forward_turnover": blocks["turnover"].to_numpy(),
         }
     )
     for name in ("walk_forward", "single", "buy_and_hold"):
@@ -604,8 +610,11 @@ def _compound(returns_pct: pd.Series) -> float:
 
 def report_document(result: WalkForwardResult) -> dict:
     """walkforward.json: the config, the schedule with every seed, the per-fold table and the
-    results of the stitched run, the single model and the baselines."""
+    results of the stitched run, the single model and the baselines, their costs whole and the
+    verdict (the stitched run's net mean per session vs buy-and-hold's)."""
     wf, single = result.walk_forward, result.single
+    summary = wf.summary["strategy"]
+    judged = verdict(summary, wf.summary["buy_and_hold_qqq"], unit="session")
     return clean(
         {
             "mode": "walk-forward",
@@ -615,11 +624,18 @@ def report_document(result: WalkForwardResult) -> dict:
             "gates": [r.gate for r in result.folds],
             "sessions": len(result.per_session),
             "summary": {
-                "walk_forward": wf.summary["strategy"].to_dict(),
-                "single_model": single.summary["strategy"].to_dict(),
-                "buy_and_hold_qqq": wf.summary["buy_and_hold_qqq"].to_dict(),
-                "flat": wf.summary["flat"].to_dict(),
+                "walk_forward": figures_of(wf)["strategy"],
+                "single_model": figures_of(single)["strategy"],
+                "buy_and_hold_qqq": figures_of(wf)["buy_and_hold_qqq"],
+                "flat": figures_of(wf)["flat"],
             },
+            "costs": {
+                "walk_forward": wf.costs["strategy"].to_dict(),
+                "single_model": single.costs["strategy"].to_dict(),
+                "buy_and_hold_qqq": wf.costs["buy_and_hold_qqq"].to_dict(),
+                "flat": wf.costs["flat"].to_dict(),
+            },
+            "verdict": judged.to_dict(),
             "out_of_sample": result.scores,
             "fill": result.config.strattest.fill,
             "optimistic_fill": result.config.strattest.fill == "close",

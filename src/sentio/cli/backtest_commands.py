@@ -12,11 +12,22 @@ from pathlib import Path
 
 import typer
 
-from sentio.cli.output import console, figure, json_text, new_york, print_json, table
+from sentio.cli.output import (
+    COST_FIGURES,
+    console,
+    figure,
+    figure_rows,
+    inputs_range_line,
+    json_text,
+    new_york,
+    print_json,
+    small_sample_note,
+    table,
+)
 from sentio.core.errors import OptionError, OutputError, excerpt
 from sentio.core.files import atomic_output, check_output, write_bytes_atomic
 
-FIGURES = [
+FIGURES = [  # the Summary's figures, as every audit run records them (saudit summary too)
     ("mean RPB %", "mean_rpb_pct"),
     ("RPB 95% CI %", "rpb_ci95_pct"),
     ("ARB %", "arb_pct"),
@@ -32,6 +43,14 @@ FIGURES = [
     ("exposure %", "exposure_pct"),
     ("turnover / block", "turnover"),
     ("fees $", "fees"),
+]
+# strattest's table: the trading days before the annualised figures, and costs whole in place
+# of fees (commissions + regulatory fees, which left the spread out)
+REPORT_FIGURES = [
+    *FIGURES[:4],
+    ("trading days", "days"),
+    *(f for f in FIGURES[4:] if f[1] != "fees"),
+    *COST_FIGURES,
 ]
 MODES = ("historical", "simulation", "walk-forward")
 OUT_FILES = ("blocks.parquet", "bars.parquet", "fills.parquet", "summary.json")
@@ -574,6 +593,8 @@ def _historical(config, audit: Path | None, json_out: bool):
 
 def _document(config, result, recorded) -> dict:
     """Every number of a historical run, JSON-ready (``--json`` and summary.json)."""
+    from sentio.backtest.strattest import figures_of
+
     return {
         "in_sample": result.in_sample,
         "fill": config.fill,
@@ -586,8 +607,11 @@ def _document(config, result, recorded) -> dict:
         "blocks_asked": result.blocks_asked,
         "blocks_run": result.blocks_run,
         "config": config.model_dump(mode="json"),
-        "summary": {k: v.to_dict() for k, v in result.summary.items()},
+        "summary": figures_of(result),
+        "costs": {k: v.to_dict() for k, v in result.costs.items()},
+        "verdict": result.verdict.to_dict() if result.verdict else None,
         "blocks": result.per_block.to_dict(orient="records"),
+        "inputs_range": result.inputs_range,
         "probability_cache": result.cache,
         "audit": recorded,
     }
@@ -609,7 +633,7 @@ def _write_out(out: Path, result, document: dict) -> None:
 
 def _report(strategy: str, config, result, recorded, audit) -> None:
     """The human-readable report; every time in New York."""
-    from sentio.backtest.strattest import describe_inputs
+    from sentio.backtest.strattest import describe_inputs, figures_of
 
     if result.in_sample:
         console.print(BANNER, style="bold red")
@@ -622,33 +646,20 @@ def _report(strategy: str, config, result, recorded, audit) -> None:
         soft_wrap=True,
     )
     _cache_note(result.cache)
+    _range_note(result.inputs_range)
     if result.blocks_run < result.blocks_asked:
         console.print(
             f"only {result.blocks_run} of {result.blocks_asked} blocks fit after the "
             "model's validation end; ran those",
             style="yellow",
         )
-    rows = [
-        [label] + [figure(getattr(result.summary[k], key)) for k in result.summary]
-        for label, key in FIGURES
-    ]
+    columns = {k: v | result.costs[k].to_dict() for k, v in figures_of(result).items()}
     title = f"strattest {strategy}: {result.blocks_run} blocks of {config.block_size} bars"
-    console.print(table(title, ["figure", *result.summary], rows, left=1))
-    blocks = result.per_block
-    block_rows = [
-        [
-            row.block,
-            new_york(row.start),
-            new_york(row.end),
-            f"{row.return_pct:.3f}",
-            row.fills,
-            f"{row.fees:.2f}",
-            f"{row.buy_and_hold_return_pct:.3f}",
-        ]
-        for row in blocks.itertuples()
-    ]
-    columns = ["block", "start (New York)", "end (New York)", "return %", "fills", "fees $"]
-    console.print(table("blocks", [*columns, "buy-and-hold return %"], block_rows, left=3))
+    rows = figure_rows(REPORT_FIGURES, columns)
+    console.print(table(title, ["figure", *columns], rows, left=1))
+    _small_note(columns["strategy"])
+    _print_blocks(result.per_block)
+    console.print(result.verdict.text, soft_wrap=True)
     if recorded is not None:
         console.print(
             f"audit: run {recorded['run_id']}, {recorded['events']} events, chain head "
@@ -658,6 +669,52 @@ def _report(strategy: str, config, result, recorded, audit) -> None:
         )
     if result.in_sample:
         console.print(BANNER, style="bold red")
+
+
+def _print_blocks(blocks) -> None:
+    """The per-block table: span, warm-up bars, return, fills, costs whole, turnover."""
+    rows = [
+        [
+            row.block,
+            new_york(row.start),
+            new_york(row.end),
+            row.warmup_bars,
+            f"{row.return_pct:.3f}",
+            row.fills,
+            f"{row.fees:.2f}",
+            f"{row.spread:.2f}",
+            f"{row.costs:.2f}",
+            f"{row.turnover:.2f}",
+            f"{row.buy_and_hold_return_pct:.3f}",
+        ]
+        for row in blocks.itertuples()
+    ]
+    columns = ["block", "start (New York)", "end (New York)", "warm-up bars", "return %",
+               "fills", "fees $", "spread $", "costs $", "turnover",
+               "buy-and-hold %"]  # fmt: skip
+    console.print(table("blocks", columns, rows, left=3))
+    warm = int(blocks["warmup_bars"].sum())
+    if warm:
+        console.print(
+            f"{warm} bars inside the blocks have no probability (the model's window is not "
+            "full or valid there: a gap in the data starts it again); the strategy stays flat "
+            "on them",
+            style="yellow",
+        )
+
+
+def _small_note(summary: dict) -> None:
+    """Under a figures table: what the mark on Sharpe, Sortino and Calmar means."""
+    note = small_sample_note(summary)
+    if note is not None:
+        console.print(note, style="yellow", soft_wrap=True)
+
+
+def _range_note(report: dict | None) -> None:
+    """The inputs' range line (a warning when many bars lie beyond the training ranges)."""
+    line = inputs_range_line(report)
+    if line is not None:
+        console.print(line[0], style=line[1], soft_wrap=True)
 
 
 def _cache_note(cache: dict) -> None:
@@ -702,24 +759,14 @@ def _simulation(config, tracks: int, regimes: tuple[str, ...], json_out: bool) -
         + f"; costs: {config.costs.describe()}",
         soft_wrap=True,
     )
-    rows = []
     for r, s in document["regimes"].items():
-        for who in ("strategy", "buy_and_hold_qqq"):
-            rows.append(
-                [
-                    r,
-                    who,
-                    s[who]["blocks"],
-                    figure(s[who]["mean_rpb_pct"]),
-                    figure(s[who]["rpb_ci95_pct"]),
-                    figure(s[who]["arb_pct"]),
-                ]
-            )
-    console.print(
-        table(
-            "strattest tfa --mode simulation",
-            ["regime", "who", "blocks", "mean RPB %", "95% CI %", "ARB %"],
-            rows,
-            left=2,
+        columns = {k: s[k] | s["costs"][k] for k in s["costs"]}
+        title = (
+            f"strattest tfa --mode simulation, {r}: {s['tracks']} track(s), "
+            f"{s['strategy']['blocks']} blocks of {config.block_size} bars"
         )
-    )
+        rows = figure_rows(REPORT_FIGURES, columns)
+        console.print(table(title, ["figure", *columns], rows, left=1))
+        _small_note(s["strategy"])
+        _range_note(s["inputs_range"])
+        console.print(s["verdict"]["text"], soft_wrap=True)

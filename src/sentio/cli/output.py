@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sentio.backtest.metrics import MIN_DAYS
 from sentio.core.clock import ny_minute as new_york  # noqa: F401  (re-exported for the commands)
 
 # Piped or captured output is 160 columns wide rather than rich's 80, so wide tables such as
@@ -70,6 +71,96 @@ def figure(value: Any) -> str:
     if isinstance(value, float):
         return "n/a" if value != value else f"{value:.3f}"  # NaN: the figure is undefined
     return "n/a" if value is None else str(value)
+
+
+ANNUALISED = ("sharpe", "sortino", "calmar")  # from daily returns: marked when days are few
+# The cost rows of every backtest figures table (metrics.CostFigures; docs/metrics.md).
+COST_FIGURES = [
+    ("fills", "fills"),
+    ("commissions $", "commissions"),
+    ("regulatory fees $", "regulatory_fees"),
+    ("spread $", "spread"),
+    ("costs $ (the three)", "costs"),
+    ("costs / block % of capital", "costs_per_block_pct"),
+]
+
+
+SMALL = "*"  # the mark of a figure annualised from too few days
+
+
+def summary_figure(summary: dict, key: str) -> str:
+    """One figure of a backtest summary (``metrics.Summary`` fields, with its costs merged in);
+    Sharpe, Sortino and Calmar carry a mark when the days were too few to annualise
+    (:func:`small_sample_note` says it in words under the table).
+
+    >>> summary_figure({"sharpe": 3.1, "days": 6, "small_sample": True}, "sharpe")
+    '3.100 *'
+    >>> summary_figure({"sharpe": 3.1, "days": 60, "small_sample": False}, "sharpe")
+    '3.100'
+    """
+    text = figure(summary.get(key))
+    if key in ANNUALISED and summary.get("small_sample") and text != "n/a":
+        text += f" {SMALL}"
+    return text
+
+
+def figure_rows(figures: list[tuple[str, str]], columns: dict[str, dict]) -> list[list[str]]:
+    """Rows of a figures table: one per (label, key), one cell per column's summary."""
+    return [[label, *(summary_figure(c, key) for c in columns.values())] for label, key in figures]
+
+
+def small_sample_note(summary: dict) -> str | None:
+    """The words of the mark, when a summary's days are too few (None otherwise).
+
+    >>> small_sample_note({"days": 6, "small_sample": True})
+    '* annualised from 6 trading days: too few to annualise (fewer than 20); read these Sharpe, Sortino and Calmar figures as noise'
+    """  # noqa: E501
+    if not summary.get("small_sample"):
+        return None
+    return (
+        f"{SMALL} annualised from {summary.get('days')} trading days: too few to annualise "
+        f"(fewer than {MIN_DAYS}); read these Sharpe, Sortino and Calmar figures as noise"
+    )
+
+
+def inputs_range_line(report: dict | None) -> tuple[str, str | None] | None:
+    """One line on the inputs beyond the model's training ranges (the sequence context's
+    ``range_report()``, ``sentio.infer.ranges``) and its style (yellow when it warns); None
+    when there is no report.
+
+    >>> inputs_range_line({"bars": 100, "outside_training": 30, "beyond_clip": 6,
+    ...     "share_outside_training": 0.3, "share_beyond_clip": 0.06, "warn": True,
+    ...     "rule": "warn when more than 5% ...", "top_features": [["vwap_dist", 6]],
+    ...     "ranges_recorded": True})[0]
+    'WARNING inputs: of 100 scored bars, 30 (30.00%) have a feature outside its training range and 6 (6.00%) beyond the clip (warn when more than 5% ...); most often beyond the clip: vwap_dist (6 bars)'
+    """  # noqa: E501
+    if not report:
+        return None
+    if not report.get("ranges_recorded", True):
+        return "inputs: the model records no training ranges; not checked", None
+    line = (
+        f"inputs: of {report.get('bars')} scored bars, {report.get('outside_training')} "
+        f"({_share(report.get('share_outside_training'))}) have a feature outside its training "
+        f"range and {report.get('beyond_clip')} ({_share(report.get('share_beyond_clip'))}) "
+        "beyond the clip"
+    )
+    if report.get("rule"):
+        line += f" ({report['rule']})"
+    names = [_name(f) for f in report.get("top_features") or []]
+    if names:
+        line += f"; most often beyond the clip: {', '.join(names)}"
+    return ("WARNING " + line, "yellow") if report.get("warn") else (line, None)
+
+
+def _share(value: Any) -> str:
+    return "n/a" if value is None else f"{100 * float(value):.2f}%"
+
+
+def _name(feature: Any) -> str:
+    """A top feature, [name, bars] in the report, as words (never a list's repr)."""
+    if isinstance(feature, list | tuple) and len(feature) == 2:
+        return f"{feature[0]} ({feature[1]} bars)"
+    return str(feature)
 
 
 def json_text(obj: Any) -> str:

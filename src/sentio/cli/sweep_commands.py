@@ -119,6 +119,8 @@ def report(document: dict, out: Path) -> None:
         soft_wrap=True,
     )
     console.print(sessions_line(document["sessions"]), soft_wrap=True)
+    console.print(f"best variant {document['best']['variant']:03d}: {document['verdict']['text']}",
+                  soft_wrap=True)  # fmt: skip
     console.print(document["warning"], soft_wrap=True)
     console.print(f"wrote {out / 'sweep.json'} and every variant's run under {out / 'variants'}",
                   soft_wrap=True)  # fmt: skip

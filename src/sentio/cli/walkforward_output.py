@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sentio.cli.output import console, figure, print_json, table
+from sentio.cli.output import (
+    COST_FIGURES,
+    console,
+    figure,
+    figure_rows,
+    print_json,
+    small_sample_note,
+    table,
+)
 from sentio.core.errors import OptionError
 from sentio.core.files import check_output
 
@@ -14,11 +22,13 @@ FIGURES = [
     ("mean RPB %", "mean_rpb_pct"),
     ("RPB 95% CI %", "rpb_ci95_pct"),
     ("ARB %", "arb_pct"),
+    ("trading days", "days"),
     ("Sharpe (daily)", "sharpe"),
     ("max drawdown %", "max_drawdown_pct"),
     ("trades", "trades"),
     ("exposure %", "exposure_pct"),
-    ("fees $", "fees"),
+    ("turnover / block", "turnover"),
+    *COST_FIGURES,
 ]
 
 
@@ -110,18 +120,18 @@ def report(result, document: dict, out: Path) -> None:
     columns = ["fold", "train (NY dates)", "trade", "val AUC", "val log loss", "gate",
                "model", "OOS AUC", "return %", "single %", "buy&hold %"]  # fmt: skip
     console.print(table("folds", columns, rows, left=3))
-    summary = document["summary"]
-    figure_rows = [
-        [label] + [figure(summary[k].get(key)) for k in summary] for label, key in FIGURES
-    ]
+    columns = {k: v | document["costs"][k] for k, v in document["summary"].items()}
     title = f"{document['sessions']} traded sessions, one block each"
-    console.print(table(title, ["figure", *summary], figure_rows, left=1))
+    console.print(table(title, ["figure", *columns], figure_rows(FIGURES, columns), left=1))
+    note = small_sample_note(columns["walk_forward"])
+    if note is not None:
+        console.print(note, style="yellow", soft_wrap=True)
     for name, s in result.scores.items():
         console.print(
             f"out-of-sample AUC, {name.replace('_', '-')}: {figure(s['auc'])} (95% CI "
             f"{figure(s['auc_ci95'])}, session bootstrap) on {s['samples']} labelled bars"
         )
-    console.print(verdict(summary["walk_forward"]), soft_wrap=True)
+    console.print(document["verdict"]["text"], soft_wrap=True)
     console.print(f"wrote {out / 'walkforward.json'}, {out / 'sessions.csv'} and the folds' "
                   f"artifacts under {out / 'folds'}", soft_wrap=True)  # fmt: skip
     if document.get("audit"):
@@ -133,21 +143,4 @@ def report(result, document: dict, out: Path) -> None:
         )
 
 
-def verdict(summary: dict) -> str:
-    """One line: edge only when the session-bootstrap interval of the mean session return
-    excludes zero.
-
-    >>> verdict({"mean_rpb_pct": 0.01, "rpb_ci95_pct": [-0.02, 0.05]})
-    'verdict: no edge (the 95% interval of the mean session return, -0.020 .. 0.050 %, includes zero)'
-    """  # noqa: E501
-    low, high = summary["rpb_ci95_pct"]
-    span = f"{low:.3f} .. {high:.3f} %"
-    if low <= 0 <= high:
-        return (
-            f"verdict: no edge (the 95% interval of the mean session return, {span}, includes zero)"  # noqa: E501
-        )
-    side = "positive" if low > 0 else "negative"
-    return f"verdict: a {side} mean session return (95% interval {span}, excludes zero)"
-
-
-__all__ = ["report", "verdict", "walk_forward"]
+__all__ = ["report", "walk_forward"]

@@ -254,7 +254,9 @@ def _feature_ranges(meta: dict) -> list[str]:
     low = ranges.get("min") if isinstance(ranges, dict) else None
     high = ranges.get("max") if isinstance(ranges, dict) else None
     ok = isinstance(low, list) and isinstance(high, list) and len(low) == len(high) == count
-    if not ok or not all(finite(a) and finite(b) and a <= b for a, b in zip(low, high, strict=True)):
+    if not ok or not all(
+        finite(a) and finite(b) and a <= b for a, b in zip(low, high, strict=True)
+    ):
         return [f"feature_ranges.min/max must be {count} finite numbers each, every min <= max"]
     return []
 

@@ -172,13 +172,16 @@ def test_the_cost_rule_keeps_the_edge_the_quantile_rule_gives_away(planted):
     mean, low, high = interval(planted["cost"])
     assert mean > 0 and low > 0, f"the cost rule's net interval [{low}, {high}]"
     assert planted["fit"]["trade"] is True
+    assert planted["cost"].verdict.kind == "edge", planted["cost"].verdict.text
+    assert planted["quantile"].verdict.kind == "loss", planted["quantile"].verdict.text
 
 
 def test_the_null_market_shows_no_edge(null):
     for rule in ("quantile", "cost"):
         mean, low, high = interval(null[rule])
         assert low <= 0, f"{rule} shows an edge on a null market: [{low}, {high}]"
-        if getattr(null[rule], "verdict", None) is not None:
-            assert null[rule].verdict.kind != "edge"
+        assert null[rule].verdict.kind != "edge", null[rule].verdict.text
+    # the cost rule never trades there, and its verdict line says so in words
+    assert null["cost"].verdict.text.startswith("verdict: no edge — net mean per block +0.000%")
     assert null["fit"]["trade"] is False
     assert len(null["cost"].fills) == 0

@@ -72,7 +72,7 @@ def test_a_file_of_warm_up_only_is_refused_saying_so(later_file, tiny_artifact):
     with pytest.raises(BacktestError) as caught:
         historical_plan(config)
     message = str(caught.value)
-    assert f"{3 * 390 - warm} bars lie after the model's validation end" in message
+    assert f"{3 * 390 - warm} bars lie outside the model's data" in message
     assert f"past the model's warm-up ({warm} before them have no probability yet)" in message
 
 

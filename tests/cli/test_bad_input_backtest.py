@@ -210,7 +210,7 @@ def test_no_model_or_data_flag_names_the_chosen_ones_and_the_flags(tmp_path, art
     # the tiny model's built-in market has 783 bars after its validation end (12 sessions,
     # tests/conftest.tiny_run), fewer than one block of 1,000
     done = run_script("sentio", "strattest", "tfa", "--block-size", "1000", cwd=tmp_path)
-    message = assert_refused(done, "bars lie after the model's validation end")
+    message = assert_refused(done, "bars lie outside the model's data")
     for words in (
         "model artifacts/TFA/v1",
         "newest artifact under artifacts/TFA, as no --model was given",

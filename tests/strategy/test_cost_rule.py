@@ -9,15 +9,12 @@ import json
 import numpy as np
 import pytest
 
-from sentio.backtest import costs
 from sentio.backtest.costs import CostModel
 from sentio.backtest.execution import simulate
 from sentio.core.errors import OptionError
 from sentio.strategy import StrategyConfig, run_strategy
 from sentio.train.costrule import (
-    RATES,
     SYMBOLS,
-    TICK,
     decision_bars,
     fit_cost_rule,
     fit_move,
@@ -102,12 +99,6 @@ def test_a_fit_without_net_edge_never_enters():
 def test_a_model_without_the_fit_is_refused_naming_the_flag():
     with pytest.raises(OptionError, match=r"^--rule: cost needs a model"):
         run_strategy(np.array([0.6]), OPEN[:1], StrategyConfig(rule="cost"), {"long": 0.6})
-
-
-def test_rates_are_the_cost_models_defaults():
-    model = CostModel()
-    assert {k: getattr(model, k) for k in RATES} == RATES
-    assert TICK == costs.TICK and model.half_spread_bp is None  # half a tick by default
 
 
 @pytest.mark.parametrize("price", [400.0, 38.5, 9.9])

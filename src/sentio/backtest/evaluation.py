@@ -40,17 +40,18 @@ import numpy as np
 import pandas as pd
 
 from sentio.core.clock import NEW_YORK
-from sentio.core.errors import OptionError
+from sentio.core.errors import ArtifactError, OptionError, excerpt
 from sentio.data import assign_segments, read_bars
 from sentio.features.inputs import as_input, clock_columns
 from sentio.features.regimes import RegimeError
 from sentio.infer import SequenceContext, load_model
-from sentio.model.artifact import load_verified, read_json
+from sentio.model.artifact import load_verified, model_rows, read_json
 from sentio.train.evaluate import (
     RESAMPLES,
     auc,
     brier,
     calibration,
+    checked_edge,
     edge,
     log_loss,
     predict_logistic,
@@ -86,24 +87,45 @@ def recorded(directory: str | Path) -> dict:
     directory = Path(directory)
     load_verified(directory)
     metrics = read_json(directory, "metrics.json")
-    evaluation = metrics.get("evaluation", {})
-    parts = {
-        part: {
-            who: {k: evaluation[part][who][k] for k in RECORDED}
-            for who in PREDICTORS
-            if who in evaluation.get(part, {})
-        }
-        for part in PARTS
-        if part in evaluation
-    }
+    origin = str(directory / "metrics.json")
+    evaluation = _table(metrics.get("evaluation", {}), origin, "evaluation")
+    parts = {}
+    for part in PARTS:
+        if part in evaluation:
+            scored = _table(evaluation[part], origin, f"evaluation.{part}")
+            parts[part] = {
+                who: {
+                    k: _figure(_table(scored[who], origin, f"evaluation.{part}.{who}").get(k),
+                               origin, f"evaluation.{part}.{who}.{k}")
+                    for k in RECORDED
+                }
+                for who in PREDICTORS
+                if who in scored
+            }  # fmt: skip
     return {
         "model": str(directory),
         "source": "metrics.json",
         "parts": parts,
-        "train_positive_rate": metrics.get("train_positive_rate"),
-        "edge": metrics.get("edge"),
+        "train_positive_rate": _figure(
+            metrics.get("train_positive_rate"), origin, "train_positive_rate"
+        ),
+        "edge": checked_edge(metrics.get("edge"), origin),
         "regimes": metrics.get("regimes"),
     }
+
+
+def _table(value, origin: str, where: str) -> dict:
+    """A JSON object of ``metrics.json`` (ArtifactError naming the file and the key if not)."""
+    if not isinstance(value, dict):
+        raise ArtifactError(f"{origin}: {where} must be an object, got {excerpt(value)}")
+    return value
+
+
+def _figure(value, origin: str, where: str):
+    """A recorded figure: a number, or null for an undefined one (ArtifactError otherwise)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise ArtifactError(f"{origin}: {where} must be a number, got {excerpt(value)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -139,8 +161,8 @@ class Evaluation:
       the numbers; its AUC interval is ``overall``'s, drawn from the same stream);
     - ``regimes``: None, or labeller, source, fitted_on, before_warm_up, ``by_regime`` (the
       model) and ``by_regime_logistic`` (None without the baseline), per regime name;
-    - ``inputs_range``: the out-of-distribution counts (``sentio.infer.ranges``) over every
-      bar that got a probability (warm-up and skipped bars included), or None.
+    - ``inputs_range``: the out-of-distribution counts (``sentio.infer.ranges``) over the
+      scored bars, or None.
     """
 
     model: str
@@ -162,7 +184,7 @@ class Evaluation:
     by_week: list[dict]
     edge: dict
     regimes: dict | None
-    inputs_range: dict | None = None  # sentio.infer.ranges over the bars with a probability
+    inputs_range: dict | None = None  # sentio.infer.ranges over the scored bars
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -182,6 +204,8 @@ def check_files(data: list[str], warmup: list[str]) -> None:
     """Every ``--data`` and ``--warmup`` file exists (OptionError naming the flag)."""
     for flag, files in (("--data", data), ("--warmup", warmup)):
         for name in files:
+            if Path(name).is_dir():
+                raise OptionError(f"{name}: is a directory; give a Parquet file", flag=flag)
             if not Path(name).is_file():
                 raise OptionError(f"{name}: file not found", flag=flag)
 
@@ -214,24 +238,6 @@ def read_series(data: list[str], warmup: list[str], symbol: str) -> Series:
         shifted[segment == segment[0]] = int(warm["segment"].iloc[-1])
     frame = frame.assign(segment=shifted)
     return Series(pd.concat([warm, frame], ignore_index=True), len(warm), joined)
-
-
-def model_rows(meta: dict, ts: np.ndarray, session: np.ndarray) -> tuple[int, int]:
-    """Rows [lo, hi) of ``ts`` (``session``: their NYSE session numbers) that lie in the
-    model's own data: its first training bar to its validation end, widened by
-    ``embargo_bars`` rows on a side where the given bars continue the model's data (the
-    neighbouring bar lies in the same or the next session; bars months away share no label
-    or window with it and are all scored)."""
-    splits, embargo = meta["data"]["splits"], int(meta["data"]["embargo_bars"])
-    first, last = int(splits["train"]["first_ts"]), int(splits["validation"]["last_ts"])
-    own = clock_columns(np.array([first, last], dtype=np.int64))[1]
-    start = int(np.searchsorted(ts, first, side="left"))
-    end = int(np.searchsorted(ts, last, side="right"))
-    if start > 0 and own[0] - session[start - 1] <= 1:
-        start = max(start - embargo, 0)
-    if end < len(ts) and session[end] - own[1] <= 1:
-        end = min(end + embargo, len(ts))
-    return start, end
 
 
 def logistic_probabilities(
@@ -451,7 +457,7 @@ def evaluate_on(
         by_week=by_week(y, prob, q, days, ts[rows]),
         edge=edge(y, prob, days, rate, seed, "out-of-sample", STREAM),  # overall's AUC interval
         regimes=regimes,
-        inputs_range=context.range_report(),
+        inputs_range=context.range_report(keep),
     )
 
 
@@ -497,7 +503,6 @@ __all__ = [
     "Series",
     "evaluate_on",
     "logistic_probabilities",
-    "model_rows",
     "read_series",
     "recorded",
 ]

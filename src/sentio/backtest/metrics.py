@@ -240,10 +240,13 @@ class Verdict:
     """Whether a run shows an edge: its net mean return per block (or session) with the 95 %
     bootstrap interval, beside a baseline's (buy-and-hold), in one line of words (``text``).
 
-    ``kind``: "edge" (the interval lies above zero), "loss" (below zero) or "no edge" (it
-    includes zero, is undefined, or rests on fewer than ``MIN_VERDICT_BLOCKS`` blocks).
-    ``tried`` > 1: the run is the best of that many variants, and the line says its intervals
-    are not corrected for the choice.
+    ``kind``: "edge" (the interval lies above zero and, when ``over`` is given, so does the
+    interval of the paired per-block difference from the baseline: an always-long copy of
+    buy-and-hold in a rising market is no edge), "loss" (below zero) or "no edge" (it includes
+    zero, is undefined, or rests on fewer than ``MIN_VERDICT_BLOCKS`` blocks). ``corrected``:
+    an interval corrected for choosing the best of ``tried`` variants (a sweep's Bonferroni
+    interval), which then decides instead of ``ci95_pct``. ``tried`` > 1 without it: the line
+    says the intervals are not corrected for the choice.
     """
 
     kind: str
@@ -256,6 +259,9 @@ class Verdict:
     baseline_ci95_pct: tuple[float, float]
     too_few: bool  # count < MIN_VERDICT_BLOCKS
     tried: int = 1
+    # mean and 95 % interval of the paired difference (strategy - baseline) per block, or None
+    over_pct: tuple[float, float, float] | None = None
+    corrected_ci_pct: tuple[float, float] | None = None  # for the choice among ``tried``
 
     @property
     def text(self) -> str:
@@ -263,21 +269,42 @@ class Verdict:
         mean = f"net mean per {self.unit} {_pct(self.mean_pct)} {_interval(self.ci95_pct)}"
         base = f"({self.baseline} {_pct(self.baseline_mean_pct)} "
         base += f"{_interval(self.baseline_ci95_pct)})"
+        over = ""
+        if self.over_pct is not None:
+            over = (
+                f"; over {self.baseline} {_pct(self.over_pct[0])} "
+                f"{_interval(self.over_pct[1:])} per {self.unit}"
+            )
         if self.too_few:
             head = (
-                f"no edge shown — {self.count} {unit} are too few to judge (at least "
+                f"no edge shown — {self.count} {unit} {'is' if self.count == 1 else 'are'} too "
+                f"few to judge (at least "
                 f"{MIN_VERDICT_BLOCKS}); {mean} {base}"
             )
         elif self.kind == "edge":
-            head = f"edge — {mean} excludes zero {base}; {self.count} {unit}"
+            head = f"edge — {mean} excludes zero {base}{over}; {self.count} {unit}"
         elif self.kind == "loss":
             head = f"loss — {mean} lies below zero {base}; {self.count} {unit}"
+        elif self.corrected_ci_pct is not None and self.ci95_pct[0] > 0:
+            head = (
+                f"no edge — {mean} excludes zero only before the correction for the "
+                f"{self.tried} variants tried ({_interval(self.corrected_ci_pct)} includes "
+                f"zero) {base}; {self.count} {unit}"
+            )
+        elif self.over_pct is not None and self.ci95_pct[0] > 0:
+            head = (
+                f"no edge over {self.baseline} — {mean} excludes zero {base}, but the paired "
+                f"difference{over.removeprefix(f'; over {self.baseline}')} includes zero; "
+                f"{self.count} {unit}"
+            )
         else:
             head = f"no edge — {mean} includes zero {base}; {self.count} {unit}"
-        if self.tried > 1:
+        if self.tried > 1 and self.corrected_ci_pct is None:
             head += (
                 f"; best of {self.tried} variants tried; intervals are not corrected for the choice"
             )
+        elif self.tried > 1:
+            head += f"; best of {self.tried} variants tried (interval corrected for the choice)"
         return "verdict: " + head
 
     def to_dict(self) -> dict:
@@ -298,10 +325,14 @@ def verdict(
     unit: str = "block",
     tried: int = 1,
     baseline_name: str = "buy-and-hold",
+    over: tuple[float, float, float] | None = None,
+    corrected: tuple[float, float] | None = None,
 ) -> Verdict:
     """The verdict of a run from its summary and a baseline's (:class:`Summary` fields or
-    their ``to_dict()``: ``blocks``, ``mean_rpb_pct``, ``rpb_ci95_pct``). A return per block
-    is net of every cost, so the verdict is too.
+    their ``to_dict()``: ``blocks``, ``mean_rpb_pct``, ``rpb_ci95_pct``); ``over``: the paired
+    difference from the baseline (:func:`paired_difference`); ``corrected``: the interval
+    corrected for the choice among ``tried`` variants. A return per block is net of every
+    cost, so the verdict is too.
 
     >>> print(verdict({"blocks": 22, "mean_rpb_pct": -0.12, "rpb_ci95_pct": (-0.31, 0.05)},
     ...     {"mean_rpb_pct": 0.08, "rpb_ci95_pct": (-0.4, 0.55)}).text)
@@ -309,6 +340,9 @@ def verdict(
     >>> verdict({"blocks": 30, "mean_rpb_pct": 0.2, "rpb_ci95_pct": (0.05, 0.35)},
     ...     {"mean_rpb_pct": 0.0, "rpb_ci95_pct": (0.0, 0.0)}).kind
     'edge'
+    >>> verdict({"blocks": 30, "mean_rpb_pct": 0.2, "rpb_ci95_pct": (0.05, 0.35)},
+    ...     {"mean_rpb_pct": 0.2, "rpb_ci95_pct": (0.05, 0.35)}, over=(0.0, -0.01, 0.01)).kind
+    'no edge'
     >>> verdict({"blocks": 3, "mean_rpb_pct": 0.2, "rpb_ci95_pct": (0.1, 0.3)},
     ...     {"mean_rpb_pct": 0.0, "rpb_ci95_pct": (0.0, 0.0)}).kind
     'no edge'
@@ -317,12 +351,16 @@ def verdict(
     count = int(strategy.get("blocks") or 0)
     mean = _number(strategy.get("mean_rpb_pct"))
     low, high = (_number(x) for x in (strategy.get("rpb_ci95_pct") or (None, None)))
+    judged_low, judged_high = (low, high) if corrected is None else map(_number, corrected)
     too_few = count < MIN_VERDICT_BLOCKS
-    defined = all(math.isfinite(x) for x in (mean, low, high))
-    if too_few or not defined or low <= 0 <= high:
+    defined = all(math.isfinite(x) for x in (mean, judged_low, judged_high))
+    beats = over is None or _number(over[1]) > 0
+    if too_few or not defined or judged_low <= 0 <= judged_high:
         kind = "no edge"
+    elif judged_low > 0:
+        kind = "edge" if beats else "no edge"
     else:
-        kind = "edge" if low > 0 else "loss"
+        kind = "loss"
     return Verdict(
         kind=kind,
         unit=unit,
@@ -334,7 +372,25 @@ def verdict(
         baseline_ci95_pct=tuple(_number(x) for x in (baseline.get("rpb_ci95_pct") or (None, None))),
         too_few=too_few,
         tried=tried,
+        over_pct=None if over is None else tuple(map(_number, over)),
+        corrected_ci_pct=None if corrected is None else tuple(map(_number, corrected)),
     )
+
+
+def paired_difference(
+    returns: np.ndarray, baseline: np.ndarray, seed: int
+) -> tuple[float, float, float]:
+    """Mean and 95 % bootstrap interval (:func:`bootstrap_mean_interval`) of the per-block
+    (per-session) difference ``returns - baseline``, both as fractions; in percent.
+
+    >>> paired_difference(np.full(12, 0.01), np.full(12, 0.01), 0)
+    (0.0, 0.0, 0.0)
+    """
+    diff = np.asarray(returns, np.float64) - np.asarray(baseline, np.float64)
+    if not len(diff):
+        return float("nan"), float("nan"), float("nan")
+    low, high = bootstrap_mean_interval(diff, seed)
+    return 100 * float(diff.mean()), 100 * low, 100 * high
 
 
 def _number(value) -> float:
@@ -358,6 +414,7 @@ __all__ = [
     "geometric_mean_return",
     "max_drawdown",
     "mpr",
+    "paired_difference",
     "sample_size",
     "sharpe",
     "sortino",

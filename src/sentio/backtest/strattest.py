@@ -3,9 +3,9 @@
 A block is ``block_size`` consecutive bars that starts flat with fresh capital and ends flat;
 features and probabilities are computed over the whole series (the sequence context), so a
 block is warmed up by the bars before it without trading in them, and the adaptive rule's
-history is filled from the 250 probabilities before it. Historical mode uses only bars after
-the model's recorded validation end unless ``allow_in_sample`` is set (then every output says
-IN-SAMPLE).
+history is filled from the 250 probabilities before it. Historical mode uses only bars outside
+the model's own data (after its recorded validation end, or before its first training bar:
+:func:`out_of_sample`) unless ``allow_in_sample`` is set (then every output says IN-SAMPLE).
 
 The probabilities are computed before the blocks are chosen, and the blocks are the last ones
 from the first eligible bar that HAS a probability on (issue 16: a block of 470 warm-up bars
@@ -48,6 +48,7 @@ from sentio.backtest.metrics import (
     Summary,
     Verdict,
     cost_figures,
+    paired_difference,
     sample_size,
     summarize,
     verdict,
@@ -58,7 +59,8 @@ from sentio.data import read_bars
 from sentio.data.synth.generate import SIBLINGS, SynthConfig, generate, leveraged
 from sentio.features.inputs import clock_columns
 from sentio.infer import SequenceContext
-from sentio.model.artifact import load_verified
+from sentio.infer.ranges import passes
+from sentio.model.artifact import load_verified, model_rows
 from sentio.strategy import RULES, StrategyConfig, StrategyState, allocate, run_strategy
 from sentio.strategy.signal import minutes_left
 
@@ -265,15 +267,26 @@ def prices_of(tables: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
 
 
 def choose_blocks(eligible: np.ndarray, blocks: int, size: int) -> tuple[np.ndarray, int]:
-    """Block id per bar (-1 outside): the last ``blocks`` full blocks of the eligible bars."""
+    """Block id per bar (-1 outside): the last ``blocks`` full blocks of the eligible bars, a
+    block never spanning two stretches of them (bars before and after the model's data are two
+    stretches; a block across the model's own bars would trade them).
+
+    >>> block, run = choose_blocks(np.array([1, 1, 1, 0, 1, 1, 1, 1, 1], bool), 3, 2)
+    >>> block.tolist(), run
+    ([-1, 0, 0, -1, -1, 1, 1, 2, 2], 3)
+    """
     rows = np.flatnonzero(eligible)
-    available = len(rows) // size
-    run = min(blocks, available)
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    chosen: list[np.ndarray] = []  # the blocks' rows, newest first
+    for stretch in reversed(np.split(rows, breaks)):
+        for end in range(len(stretch), size - 1, -size):
+            if len(chosen) == blocks:
+                break
+            chosen.append(stretch[end - size : end])
     block = np.full(len(eligible), -1, dtype=np.int64)
-    if run:
-        chosen = rows[len(rows) - run * size :]
-        block[chosen] = np.repeat(np.arange(run), size)
-    return block, run
+    for b, picked in enumerate(reversed(chosen)):
+        block[picked] = b
+    return block, len(chosen)
 
 
 def scored(eligible: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -445,14 +458,15 @@ def make_plan(config, model, meta, qqq, prices, simulated, eligible, warmup: int
             else ""
         )
         raise BacktestError(
-            f"{int(eligible.sum())} bars lie after the model's validation end "
-            f"({end:%Y-%m-%d %H:%M} New York){warm}; a block needs {config.block_size}. "
-            "Give --data with bars after that, --model with an earlier validation end, "
+            f"{int(eligible.sum())} bars lie outside the model's data (before its first "
+            f"training bar or after its validation end, {end:%Y-%m-%d %H:%M} New York){warm}; "
+            f"a block needs {config.block_size}. "
+            "Give --data with bars outside it, --model with an earlier validation end, "
             "a smaller --block-size, or --allow-in-sample"
         )
     inside = block >= 0
     check_capital(config.capital, prices["close"][inside])
-    in_sample = config.allow_in_sample and bool((ts[inside] <= validation_end).any())
+    in_sample = config.allow_in_sample and bool((~out_of_sample(meta, ts[inside])).any())
     return Plan(config, Path(model), meta, qqq, prices, simulated, block, run, in_sample)
 
 
@@ -479,8 +493,21 @@ def check_capital(capital: float, close: np.ndarray) -> None:
         )
 
 
+def out_of_sample(meta: dict, ts: np.ndarray) -> np.ndarray:
+    """The bars a historical run may trade: those outside the model's own data, its first
+    training bar to its validation end widened by ``embargo_bars`` where the bars run on into
+    it (``model.artifact.model_rows``: the bars ``sentio model evaluate`` skips). The last
+    validation labels reach ``horizon`` bars past the validation end, so a trade there would
+    earn returns the model was selected on."""
+    start, end = model_rows(meta, ts, clock_columns(ts)[1])
+    eligible = np.ones(len(ts), dtype=bool)
+    eligible[start:end] = False
+    return eligible
+
+
 def historical_plan(config: StrattestConfig) -> Plan:
-    """The last blocks after the model's validation end (all bars with allow_in_sample).
+    """The last blocks outside the model's data (:func:`out_of_sample`; every bar with
+    allow_in_sample).
 
     Every refusal names the model and the data and who chose them (``inputs_of``)."""
     model = config.model or newest_artifact()
@@ -489,8 +516,7 @@ def historical_plan(config: StrattestConfig) -> Plan:
         meta = load_verified(model)
         qqq, prices, simulated = load_market(config, meta)
         ts = qqq["ts"].to_numpy(np.int64)
-        validation_end = meta["data"]["splits"]["validation"]["last_ts"]
-        eligible = np.ones(len(ts), bool) if config.allow_in_sample else ts > validation_end
+        eligible = np.ones(len(ts), bool) if config.allow_in_sample else out_of_sample(meta, ts)
         plan = scored_plan(config, model, meta, qqq, prices, simulated, eligible)
     except SentioError as exc:
         raise BacktestError(f"{describe_inputs(inputs)}: {exc}") from exc
@@ -509,8 +535,7 @@ def scored_plan(config, model, meta, qqq, prices, simulated, eligible) -> Plan:
         config, model, meta, qqq, prices, simulated, ready, int((eligible & ~ready).sum())
     )
     plan.probability, plan.cache = p, context.cache_report()
-    report = getattr(context, "range_report", None)  # infer's out-of-distribution count
-    plan.inputs_range = report() if report is not None else None
+    plan.inputs_range = context.range_report(plan.block >= 0)  # the traded bars only
     return plan
 
 
@@ -579,12 +604,14 @@ def regime_summary(results: list[StrattestResult], config: StrattestConfig) -> d
     strategy's and buy-and-hold's ``blocks``, ``mean_rpb_pct``, ``rpb_ci95_pct`` and
     ``arb_pct`` are those of the pooled blocks."""
     out: dict = {"tracks": len(results), "costs": {}}
+    rpbs = {}
     for name in RUN_NAMES:
-        summary, _, costs, sample = pool([r.runs[name] for r in results]).evaluate(config)
+        summary, rpbs[name], costs, sample = pool([r.runs[name] for r in results]).evaluate(config)
         out[name] = summary.to_dict() | sample.to_dict()
         out["costs"][name] = costs.to_dict()
     out["fees"] = out["strategy"]["fees"]
-    out["verdict"] = verdict(out["strategy"], out["buy_and_hold_qqq"]).to_dict()
+    over = paired_difference(rpbs["strategy"], rpbs["buy_and_hold_qqq"], config.seed)
+    out["verdict"] = verdict(out["strategy"], out["buy_and_hold_qqq"], over=over).to_dict()
     out["inputs_range"] = pooled_range([r.inputs_range for r in results])
     return out
 
@@ -618,8 +645,7 @@ def pooled_range(reports: list[dict | None]) -> dict | None:
                 counts[name] = counts.get(name, 0) + int(n)
         out[key] = [[k, n] for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
         out[key] = out[key][: max((len(r.get(key) or []) for r in found), default=0)]
-    threshold = float(out.get("threshold_share") or 0.0)
-    out["warn"] = bars >= int(out.get("min_bars") or 0) and out["beyond_clip"] > threshold * bars
+    out["warn"] = passes(bars, out["beyond_clip"])
     out["ranges_recorded"] = all(r.get("ranges_recorded", True) for r in found)
     out["tracks"] = len(found)
     return out
@@ -760,7 +786,11 @@ def account(
         cache,
         costs,
         samples,
-        verdict(summary["strategy"], summary["buy_and_hold_qqq"]),
+        verdict(
+            summary["strategy"],
+            summary["buy_and_hold_qqq"],
+            over=paired_difference(rpbs["strategy"], rpbs["buy_and_hold_qqq"], config.seed),
+        ),
         traded,
         plan.inputs_range,
     )
@@ -829,6 +859,7 @@ __all__ = [
     "make_plan",
     "market_tables",
     "newest_artifact",
+    "out_of_sample",
     "pool",
     "pooled_range",
     "prices_of",

@@ -60,20 +60,22 @@ SWEEP = "sweep.json"
 LEVEL = 0.95
 MAX_VARIANTS = 1_000  # a typo such as seed = [range of thousands] fails before any training
 RANKED_BY = "walk-forward mean session return (%), stitched over every traded session"
-# Settings that may vary (a list in ``grid``): model size, label, training seed, training and
-# the retraining policy. In this order the variants are enumerated.
+# Settings that may vary (a list in ``grid``): model size, label, training seed, training, the
+# retraining policy and the strategy's rule (horizon, dead zone and rule chosen together, net
+# of costs: docs/evidence.md). In this order the variants are enumerated.
 GRID_KEYS = (
     "preset", "d_model", "nhead", "num_layers", "sequence_length",
     "horizon", "deadzone_bp", "seed",
     "epochs", "learning_rate", "batch_size",
     "train_window", "retrain_every", "warm_start", "shadow_sessions", "gate_margin",
+    "rule",
 )  # fmt: skip
 # Settings that stay (one value in ``fixed``): the data and market, the strategy's money, and
 # anything of GRID_KEYS that does not vary.
 FIXED_ONLY = (
     "data", "market_seed", "builtin_days", "signal_strength", "signal_flip_every",
     "feature_spec", "threads", "cpu_capability",
-    "capital", "fill", "rule", "commission_per_share", "commission_min",
+    "capital", "fill", "commission_per_share", "commission_min",
 )  # fmt: skip
 STRATTEST_KEYS = ("capital", "fill", "rule", "commission_per_share", "commission_min")
 # The type of every setting's value (a TOML or JSON file could give anything); ranges are
@@ -433,6 +435,7 @@ def summarize_sweep(grid: Grid, out: Path) -> dict:
                 best_report["summary"]["buy_and_hold_qqq"],
                 unit="session",
                 tried=tried,
+                corrected=adjusted,
             ).to_dict(),
             "warning": selection_warning(best, tried, level, adjusted, edge),
         }

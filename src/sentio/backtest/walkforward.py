@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from sentio.backtest.gate import GateError, shadow_gate
-from sentio.backtest.metrics import verdict
+from sentio.backtest.metrics import paired_difference, verdict
 from sentio.backtest.strattest import (
     SYMBOLS,
     BacktestError,
@@ -614,7 +614,13 @@ def report_document(result: WalkForwardResult) -> dict:
     verdict (the stitched run's net mean per session vs buy-and-hold's)."""
     wf, single = result.walk_forward, result.single
     summary = wf.summary["strategy"]
-    judged = verdict(summary, wf.summary["buy_and_hold_qqq"], unit="session")
+    sessions = result.per_session
+    over = paired_difference(
+        sessions["walk_forward_return_pct"].to_numpy() / 100,
+        sessions["buy_and_hold_return_pct"].to_numpy() / 100,
+        result.config.strattest.seed,
+    )
+    judged = verdict(summary, wf.summary["buy_and_hold_qqq"], unit="session", over=over)
     return clean(
         {
             "mode": "walk-forward",

@@ -649,12 +649,13 @@ def _report(strategy: str, config, result, recorded, audit) -> None:
     _range_note(result.inputs_range)
     if result.blocks_run < result.blocks_asked:
         console.print(
-            f"only {result.blocks_run} of {result.blocks_asked} blocks fit after the "
-            "model's validation end; ran those",
+            f"only {result.blocks_run} of {result.blocks_asked} blocks fit outside the "
+            "model's data; ran those",
             style="yellow",
         )
     columns = {k: v | result.costs[k].to_dict() for k, v in figures_of(result).items()}
-    title = f"strattest {strategy}: {result.blocks_run} blocks of {config.block_size} bars"
+    blocks = "block" if result.blocks_run == 1 else "blocks"
+    title = f"strattest {strategy}: {result.blocks_run} {blocks} of {config.block_size} bars"
     rows = figure_rows(REPORT_FIGURES, columns)
     console.print(table(title, ["figure", *columns], rows, left=1))
     _small_note(columns["strategy"])

@@ -173,6 +173,11 @@ def check_command(
         if several and symbol is not None and symbol not in bars.symbols:
             continue  # one file per symbol: the others' files (refused below if in none)
         for sym in [symbol] if symbol is not None else bars.symbols:
+            if len(bars.of(sym)) < 2:  # a warm-up start +1 needs a second bar: nothing to prove
+                raise OptionError(
+                    f"{name}: {len(bars.of(sym))} {sym} bar; the checks need at least 2",
+                    flag="--data",
+                )
             with console.status(f"checking {sym} ({len(bars.of(sym))} bars)"):
                 for r in run_checks(engine, as_input(bars.of(sym)), **options):
                     results.append(

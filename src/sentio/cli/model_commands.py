@@ -13,6 +13,7 @@ from sentio.infer.ranges import describe as describe_ranges
 from sentio.model.artifact import info, sign, verify
 from sentio.model.config import PRESETS, preset
 from sentio.model.signing import ENV_KEY, ENV_KEY_FILE, signing_key
+from sentio.train.evaluate import checked_edge
 from sentio.train.machine import CHOICES
 from sentio.train.samples import LabelSpec
 
@@ -473,8 +474,10 @@ def _recorded_edge(directory: Path, summary: dict) -> dict | None:
     from sentio.model.artifact import read_json
 
     if summary["manifest"].startswith("FAILED"):
-        return None
-    return read_json(directory, "metrics.json").get("edge")
+        return {"verdict": "unknown", "reason": "not read: the artifact failed verification"}
+    return checked_edge(
+        read_json(directory, "metrics.json").get("edge"), str(directory / "metrics.json")
+    )
 
 
 def _info_table(directory: Path, summary: dict) -> None:

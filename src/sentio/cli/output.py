@@ -19,6 +19,7 @@ from rich.text import Text
 
 from sentio.backtest.metrics import MIN_DAYS
 from sentio.core.clock import ny_minute as new_york  # noqa: F401  (re-exported for the commands)
+from sentio.infer.ranges import describe as describe_ranges
 
 # Piped or captured output is 160 columns wide rather than rich's 80, so wide tables such as
 # the signal flow keep one line per row; in a terminal, the terminal's width.
@@ -124,43 +125,12 @@ def small_sample_note(summary: dict) -> str | None:
 
 
 def inputs_range_line(report: dict | None) -> tuple[str, str | None] | None:
-    """One line on the inputs beyond the model's training ranges (the sequence context's
-    ``range_report()``, ``sentio.infer.ranges``) and its style (yellow when it warns); None
-    when there is no report.
-
-    >>> inputs_range_line({"bars": 100, "outside_training": 30, "beyond_clip": 6,
-    ...     "share_outside_training": 0.3, "share_beyond_clip": 0.06, "warn": True,
-    ...     "rule": "warn when more than 5% ...", "top_features": [["vwap_dist", 6]],
-    ...     "ranges_recorded": True})[0]
-    'WARNING inputs: of 100 scored bars, 30 (30.00%) have a feature outside its training range and 6 (6.00%) beyond the clip (warn when more than 5% ...); most often beyond the clip: vwap_dist (6 bars)'
-    """  # noqa: E501
+    """The inputs' out-of-distribution count (the sequence context's ``range_report()``) as
+    ``sentio.infer.ranges.describe``'s line and its style (yellow when it warns); None when
+    there is no report."""
     if not report:
         return None
-    if not report.get("ranges_recorded", True):
-        return "inputs: the model records no training ranges; not checked", None
-    line = (
-        f"inputs: of {report.get('bars')} scored bars, {report.get('outside_training')} "
-        f"({_share(report.get('share_outside_training'))}) have a feature outside its training "
-        f"range and {report.get('beyond_clip')} ({_share(report.get('share_beyond_clip'))}) "
-        "beyond the clip"
-    )
-    if report.get("rule"):
-        line += f" ({report['rule']})"
-    names = [_name(f) for f in report.get("top_features") or []]
-    if names:
-        line += f"; most often beyond the clip: {', '.join(names)}"
-    return ("WARNING " + line, "yellow") if report.get("warn") else (line, None)
-
-
-def _share(value: Any) -> str:
-    return "n/a" if value is None else f"{100 * float(value):.2f}%"
-
-
-def _name(feature: Any) -> str:
-    """A top feature, [name, bars] in the report, as words (never a list's repr)."""
-    if isinstance(feature, list | tuple) and len(feature) == 2:
-        return f"{feature[0]} ({feature[1]} bars)"
-    return str(feature)
+    return describe_ranges(report), "yellow" if report.get("warn") else None
 
 
 def json_text(obj: Any) -> str:

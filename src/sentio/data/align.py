@@ -42,7 +42,16 @@ def align(tables: list[Bars], names: list[str] | None = None) -> tuple[Bars, Ali
             "tables of different symbols"
         )
     if frame.duplicated(["symbol", "ts"]).any():
-        raise BarsError("a symbol appears in more than one input with the same timestamps")
+        first = frame.loc[frame.duplicated(["symbol", "ts"]).to_numpy()].iloc[0]
+        holders = [
+            n for n, f in zip(names, frames, strict=True)
+            if ((f["symbol"] == first["symbol"]) & (f["ts"] == first["ts"])).any()
+        ]  # fmt: skip
+        raise BarsError(
+            f"{first['symbol']} appears in {' and '.join(holders)} with the same timestamps "
+            f"(first {pd.Timestamp(int(first['ts']), tz='UTC').isoformat()}); give each "
+            "symbol's bars once"
+        )
     intervals = {int(t.meta["interval_s"]) for t in tables}
     if len(intervals) != 1:
         raise BarsError(

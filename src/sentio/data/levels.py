@@ -43,6 +43,10 @@ VOLUME_RATIO = 5.0
 # 0.25 * sqrt(sessions apart), x1.28 overnight; prices wander further over months, so a split
 # between files many sessions apart cannot be told from the market by price alone.
 PRICE_GAP_LOG = 0.25
+# The volume of a piece is the median of its bars; a piece of fewer bars than this (a session's
+# opening bar alone, or bars interleaved with another file's copies of the same minutes) has
+# no level to compare: the opening bar alone is x8 to x14 a session's median.
+MIN_VOLUME_BARS = 30
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,10 @@ def level_shifts(
     crossing = (earlier["source"] != later["source"]).to_numpy()
     earlier, later = earlier[crossing], later[crossing]
     vol = volume_ratio(earlier["median_volume"].to_numpy(), later["median_volume"].to_numpy())
+    enough = (earlier["bars"].to_numpy() >= MIN_VOLUME_BARS) & (
+        later["bars"].to_numpy() >= MIN_VOLUME_BARS
+    )
+    vol = np.where(enough, vol, 1.0)
     price = price_ratio(earlier["last_close"].to_numpy(), later["first_open"].to_numpy())
     apart = np.maximum(later["session"].to_numpy() - earlier["session"].to_numpy(), 1)
     price_threshold = np.exp(price_gap_log * np.sqrt(apart))

@@ -100,14 +100,19 @@ class SequenceContext:
             "unwritten": list(self.cache_unwritten),
         }
 
-    def range_report(self) -> dict | None:
-        """Out-of-distribution counts over the bars the last ``calculate_probability`` scored
-        (``sentio.infer.ranges.RangeReport.to_dict``); None before a call, or for an artifact
-        that records no normalisation."""
+    def range_report(self, rows: np.ndarray | None = None) -> dict | None:
+        """Out-of-distribution counts (``sentio.infer.ranges.RangeReport.to_dict``) over the
+        bars the last ``calculate_probability`` scored, or only those of them in ``rows`` (a
+        boolean mask of its bars: the bars a command actually traded or scored); None before a
+        call, or for an artifact that records no normalisation."""
         if self.limits is None or self._scored is None:
             return None
+        values, valid = self._scored
+        if rows is not None:
+            counter = RangeCounter(self.limits)
+            counter.update(values[valid & np.asarray(rows, dtype=bool)])
+            return counter.get().to_dict()
         if self._report is None:
-            values, valid = self._scored
             counter = RangeCounter(self.limits)
             counter.update(values[valid])  # each scored bar's own row
             self._report = counter.get().to_dict()

@@ -578,7 +578,38 @@ def _regimes(record: dict) -> dict:
     return brief
 
 
+def model_rows(meta: dict, ts: np.ndarray, session: np.ndarray) -> tuple[int, int]:
+    """Rows [lo, hi) of ``ts`` (``session``: their NYSE session numbers) that lie in the
+    model's own data: its first training bar to its validation end, widened by
+    ``embargo_bars`` rows on a side where the given bars continue the model's data (the
+    neighbouring bar lies in the same or the next session; bars months away share no label
+    or window with it and are all scored). ``sentio model evaluate`` scores no bar inside, and
+    strattest trades none (issue 16).
+
+    >>> import pandas as pd
+    >>> minute = 60 * 10**9
+    >>> ts = pd.Timestamp("2024-03-05 14:30", tz="UTC").value + minute * np.arange(10)
+    >>> meta = {"data": {"embargo_bars": 2, "splits": {"train": {"first_ts": int(ts[3])},
+    ...         "validation": {"last_ts": int(ts[5])}}}}
+    >>> model_rows(meta, ts, np.full(10, 7343))  # one session, the model's
+    (1, 8)
+    """
+    splits, embargo = meta["data"]["splits"], int(meta["data"]["embargo_bars"])
+    first, last = int(splits["train"]["first_ts"]), int(splits["validation"]["last_ts"])
+    from sentio.features.inputs import clock_columns
+
+    own = clock_columns(np.array([first, last], dtype=np.int64))[1]
+    start = int(np.searchsorted(ts, first, side="left"))
+    end = int(np.searchsorted(ts, last, side="right"))
+    if start > 0 and own[0] - session[start - 1] <= 1:
+        start = max(start - embargo, 0)
+    if end < len(ts) and session[end] - own[1] <= 1:
+        end = min(end + embargo, len(ts))
+    return start, end
+
+
 __all__ = [
+    "model_rows",
     "FILES",
     "LEGACY_CLIP",
     "MANIFEST",

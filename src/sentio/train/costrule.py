@@ -15,7 +15,8 @@ while it covers ``stay_margin`` round trips. Here its numbers are fitted:
 2. Round trips in return units (:func:`round_trip_fraction`): commission twice, the SEC and
    FINRA fees of the sale and two half-spreads, over the position's value, for a position of
    the whole capital in each instrument at its median validation price, with the default rates
-   of ``backtest.costs.CostModel`` (:data:`RATES`; a test checks that they agree). Prices the
+   of ``strategy.costs.CostModel`` (:data:`RATES`; a test checks the arithmetic against the
+   backtest's execution). Prices the
    training data lack (the siblings of a QQQ-only file) are QQQ's times the built-in market's
    start-price ratio, and the record says which were assumed.
 3. The margins, the minimum hold and the cooldown: every point of :data:`GRID` is run through
@@ -40,22 +41,15 @@ import numpy as np
 from sentio.data.synth.generate import SIBLINGS, SynthConfig
 from sentio.features.inputs import clock_columns
 from sentio.strategy import StrategyConfig, allocate, run_strategy
+from sentio.strategy.costs import TICK, CostModel
 from sentio.strategy.signal import minutes_left
 from sentio.train.evaluate import session_interval
 from sentio.train.samples import LabelSpec, label_bars
 
 SYMBOLS = ("QQQ", "TQQQ", "PSQ", "SQQQ")
-TICK = 0.01  # $; the half-spread is half a tick at each price (backtest/costs.py)
 CAPITAL = 100_000.0  # $ per position: strattest's default capital
-# backtest.costs.CostModel's defaults (dated there); train cannot import the backtest stage
-RATES = {
-    "commission_per_share": 0.005,
-    "commission_min": 1.00,
-    "commission_max_fraction": 0.01,
-    "sec_fee_per_million": 27.80,
-    "taf_per_share": 0.000166,
-    "taf_max": 8.30,
-}
+# the cost model's dated default rates (sentio.strategy.costs), the half-spread apart
+RATES = CostModel().model_dump(exclude={"half_spread_bp"})
 # a sibling's price when the data has none: QQQ's times the built-in market's start ratio
 PRICE_RATIO = {s.symbol: s.start_price / SynthConfig().start_price for s in SIBLINGS}
 BINS = 10
@@ -343,7 +337,6 @@ __all__ = [
     "RATES",
     "STREAM",
     "SYMBOLS",
-    "TICK",
     "cross_move",
     "decision_bars",
     "fit_cost_rule",

@@ -221,6 +221,35 @@ def edge(
     )
 
 
+EDGE_VERDICTS = ("none", "weak", "present")
+
+
+def checked_edge(record, origin: str) -> dict | None:
+    """A stored edge verdict (``metrics.json`` ``edge``) as written by :func:`edge`, or None
+    when absent (an artifact trained before it existed); ArtifactError naming ``origin``
+    otherwise, so that a hand-edited file is never shown as a verdict.
+
+    >>> checked_edge({"verdict": "great", "reason": "x"}, "m/metrics.json")
+    Traceback (most recent call last):
+    ...
+    sentio.core.errors.ArtifactError: m/metrics.json: edge.verdict must be one of none, weak, present, got 'great'
+    """  # noqa: E501
+    from sentio.core.errors import ArtifactError, excerpt
+
+    if record is None:
+        return None
+    if not isinstance(record, dict) or record.get("verdict") not in EDGE_VERDICTS:
+        got = record.get("verdict") if isinstance(record, dict) else record
+        raise ArtifactError(
+            f"{origin}: edge.verdict must be one of {', '.join(EDGE_VERDICTS)}, got {excerpt(got)}"
+        )
+    if not isinstance(record.get("reason"), str):
+        raise ArtifactError(
+            f"{origin}: edge.reason must be text, got {excerpt(record.get('reason'))}"
+        )
+    return record
+
+
 def edge_verdict(
     auc_value: float,
     auc_ci95: tuple[float, float] | list[float],
@@ -321,6 +350,8 @@ def fit_thresholds(validation_p: np.ndarray, target_activity: float = 0.3) -> di
 
 
 __all__ = [
+    "EDGE_VERDICTS",
+    "checked_edge",
     "EDGE_MIN_SESSIONS",
     "RESAMPLES",
     "auc",

@@ -169,4 +169,4 @@ def test_malformed_ranges_are_refused_in_one_line(tmp_path, tiny_artifact, own_m
     data = tmp_path / "qqq.parquet"
     write_bars(Bars(own_market, {"interval_s": 60, "max_gap_min": 5}), data)
     done = run_script("sentio", "model", "parity", str(bad), "--data", str(data))
-    assert_refused(done, "model.meta.json", "feature_ranges.min", "55 numbers")
+    assert_refused(done, "model.meta.json", "feature_ranges.min", "55 finite numbers")

@@ -101,7 +101,12 @@ def strattest_command(
     capital: float = typer.Option(
         100_000.0, "--capital", help="Fresh capital per block, $100 to $1e12."
     ),
-    rule: str = typer.Option("fitted", "--rule", help="Signal rule: fitted, adaptive, bands."),
+    rule: str = typer.Option(
+        "fitted",
+        "--rule",
+        help="Signal rule: fitted (validation quantiles), adaptive, bands or cost (enters "
+        "only when the expected move pays the round trip; docs/strategy.md).",
+    ),
     commission_per_share: float = typer.Option(
         0.005, "--commission-per-share", help="$/share, 0 to 1."
     ),

@@ -622,11 +622,14 @@ def evaluate_command(
 ) -> None:
     """Score a model: what its artifact recorded, or its scores on any bars (--data).
 
-    Without --data: metrics.json's scores per part, the edge verdict (and per regime). With
-    --data: the model, the logistic regression trained with it and the base rate on the
-    labelled bars outside the model's own data: AUC, log loss, Brier and accuracy with 95%
-    session block bootstrap intervals, calibration, AUC by half and by week (and per regime),
-    and the edge verdict. Reads only. The --json keys are listed in docs/model.md.
+    Without --data: metrics.json's scores per part, the edge verdict (and per
+    regime).
+
+    With --data: the model, the logistic regression trained with it and the
+    base rate on the labelled bars outside the model's own data: AUC, log loss,
+    Brier and accuracy with 95% session block bootstrap intervals, calibration,
+    AUC by half and by week (and per regime), and the edge verdict. Reads only.
+    The --json keys are listed in docs/model.md.
     """
     from sentio.backtest.evaluation import evaluate_on, recorded
     from sentio.train.regimes import check_labeller

@@ -54,6 +54,7 @@ from sentio.train.evaluate import (
     checked_edge,
     edge,
     log_loss,
+    logistic_inputs,
     predict_logistic,
     session_interval,
 )
@@ -253,9 +254,7 @@ def logistic_probabilities(
             "issue 16); retrain it to score the logistic regression"
         )
     norm = meta["normalization"]
-    mean = np.asarray(norm["mean"], np.float64)
-    std = np.asarray(norm["std"], np.float64)
-    z = np.clip((features[rows].astype(np.float64) - mean) / std, -norm["clip"], norm["clip"])
+    z = logistic_inputs(features[rows], norm["mean"], norm["std"], norm["clip"])
     return predict_logistic(np.asarray(baseline["weights"], np.float64), z), None
 
 

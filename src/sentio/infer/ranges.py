@@ -33,7 +33,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sentio.core.errors import ArtifactError
 from sentio.infer.registry import LoadedModel
 from sentio.model.artifact import read_json
 
@@ -59,19 +58,18 @@ class Limits:
     high: np.ndarray | None = None
 
     @classmethod
-    def from_meta(
-        cls, meta: dict, names: tuple[str, ...], origin: str = "model.meta.json"
-    ) -> Limits | None:
-        """The limits ``model.meta.json`` (``origin``) records; None when it has no
-        ``normalization`` (checked when the artifact loads); ArtifactError naming ``origin``
-        when ``feature_ranges`` is not two lists of one number per feature."""
+    def from_meta(cls, meta: dict, names: tuple[str, ...]) -> Limits | None:
+        """The limits ``model.meta.json`` records; None when it has no
+        ``normalization``. The loader has checked both (``model.metadata``: finite numbers,
+        one per feature, every min <= max) before any context reads them."""
         norm = meta.get("normalization")
         if not isinstance(norm, dict):
             return None
         ranges = meta.get("feature_ranges")
         low = high = None
         if ranges is not None:
-            low, high = _bounds(ranges, len(names), origin)
+            low = np.asarray(ranges["min"], dtype=np.float64)
+            high = np.asarray(ranges["max"], dtype=np.float64)
         return cls(
             tuple(names),
             np.asarray(norm["mean"], dtype=np.float32),
@@ -97,28 +95,11 @@ class Limits:
         return (wide < self.low) | (wide > self.high), beyond
 
 
-def _bounds(ranges, width: int, origin: str) -> tuple[np.ndarray, np.ndarray]:
-    """``feature_ranges``' min and max as (F,) float64; ArtifactError unless each is a list
-    of ``width`` numbers."""
-    bounds = [ranges.get(k) if isinstance(ranges, dict) else None for k in ("min", "max")]
-    for key, values in zip(("min", "max"), bounds, strict=True):
-        numbers = isinstance(values, list) and all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in values
-        )
-        if not numbers or len(values) != width:
-            raise ArtifactError(
-                f"feature_ranges.{key} must be a list of {width} numbers (one per feature)",
-                file=origin,
-            )
-    return np.asarray(bounds[0], dtype=np.float64), np.asarray(bounds[1], dtype=np.float64)
-
-
 def limits_of(model: LoadedModel) -> Limits | None:
     """The limits of a loaded artifact (its ``model.meta.json``, which the loader verified
     against the manifest)."""
     meta = read_json(model.directory, "model.meta.json")
-    origin = str(model.directory / "model.meta.json")
-    return Limits.from_meta(meta, model.feature_names, origin)
+    return Limits.from_meta(meta, model.feature_names)
 
 
 @dataclass(frozen=True)

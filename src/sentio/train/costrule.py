@@ -41,12 +41,13 @@ import numpy as np
 from sentio.data.synth.generate import SIBLINGS, SynthConfig
 from sentio.features.inputs import clock_columns
 from sentio.strategy import StrategyConfig, allocate, run_strategy
+from sentio.strategy.allocation import LEVERAGE
 from sentio.strategy.costs import TICK, CostModel
 from sentio.strategy.signal import minutes_left
 from sentio.train.evaluate import session_interval
 from sentio.train.samples import LabelSpec, label_bars
 
-SYMBOLS = ("QQQ", "TQQQ", "PSQ", "SQQQ")
+SYMBOLS = tuple(LEVERAGE)  # the instruments, in the allocation's order
 CAPITAL = 100_000.0  # $ per position: strattest's default capital
 # the cost model's dated default rates (sentio.strategy.costs), the half-spread apart
 RATES = CostModel().model_dump(exclude={"half_spread_bp"})

@@ -92,6 +92,20 @@ def scores(y: np.ndarray, p: np.ndarray, majority: float) -> dict:
     }
 
 
+def logistic_inputs(features: np.ndarray, mean, std, clip: float) -> np.ndarray:
+    """The logistic regression's input: each feature row normalised by the network's mean and
+    std (float64) and clipped to +/- ``clip`` (training fits on it; ``sentio model evaluate``
+    scores the stored weights on it).
+
+    >>> logistic_inputs(np.array([[3.0, -50.0]]), [1.0, 0.0], [2.0, 1.0], 10.0).tolist()
+    [[1.0, -10.0]]
+    """
+    z = (np.asarray(features, np.float64) - np.asarray(mean, np.float64)) / np.asarray(
+        std, np.float64
+    )
+    return np.clip(z, -clip, clip)
+
+
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 25) -> np.ndarray:
     """Weights (F + 1,) of an L2-regularised logistic regression by Newton's method (float64,
     deterministic). ``x`` should be standardised; the last weight is the intercept.
@@ -363,6 +377,7 @@ __all__ = [
     "fit_logistic",
     "fit_thresholds",
     "log_loss",
+    "logistic_inputs",
     "predict_logistic",
     "quantiles",
     "scores",

@@ -40,6 +40,7 @@ from sentio.train.evaluate import (
     evaluate,
     fit_logistic,
     fit_thresholds,
+    logistic_inputs,
     predict_logistic,
     quantiles,
     sigmoid,
@@ -563,8 +564,7 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
     model.cpu().eval()
 
     # Evaluation: the model, a logistic regression on the last row, the base rate.
-    last_rows = (prep.features.astype(np.float64) - mean) / std
-    last_rows = np.clip(last_rows, -run.model.clip, run.model.clip)
+    last_rows = logistic_inputs(prep.features, mean, std, run.model.clip)
     train_idx = samples.rows[split.train]
     weights = fit_logistic(last_rows[train_idx], samples.labels[split.train].astype(np.float64))
     parts, probabilities = {}, {}

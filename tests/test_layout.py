@@ -21,6 +21,8 @@ STAGES = [
     "backtest",
     "audit",
     "live",
+    "report",
+    "runs",
 ]
 SRC = Path(sentio.__file__).parent
 

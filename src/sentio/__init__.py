@@ -1,7 +1,8 @@
 """Sentio: one pipeline from intraday bars to audited trades.
 
 The package is laid out as the pipeline runs, each stage importing only stages to its left:
-``core -> data -> features -> model -> train -> infer -> strategy -> backtest -> audit -> live``.
+``core -> data -> features -> model -> infer -> strategy -> train -> backtest -> audit -> live
+-> report -> runs``; ``sentio.cli`` and ``sentio.api`` sit on top.
 """
 
 from sentio.core.compiled import prepare_numba_cache

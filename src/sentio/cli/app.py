@@ -28,6 +28,8 @@ from sentio.cli import (
     live_commands,
     model_commands,
     regime_commands,
+    report_commands,
+    runs_commands,
     sweep_commands,
 )
 from sentio.cli.output import err_console
@@ -46,10 +48,12 @@ app.add_typer(features_commands.app, name="features", no_args_is_help=True)
 app.add_typer(model_commands.app, name="model", no_args_is_help=True)
 app.add_typer(audit_commands.app, name="audit", no_args_is_help=True)
 app.add_typer(live_commands.app, name="live")
+app.add_typer(runs_commands.app, name="runs", no_args_is_help=True)
 data_commands.app.command("regimes")(regime_commands.regimes_command)
 app.command("train")(model_commands.train_command)
 app.command("strattest")(backtest_commands.strattest_command)
 app.command("sweep")(sweep_commands.sweep_command)
+app.command("report")(report_commands.report_command)
 
 
 def _version(value: bool) -> None:

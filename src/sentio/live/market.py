@@ -4,8 +4,8 @@ simulated; and the broker of ``--broker``.
 
 A replay reads the market as strattest does (``backtest.strattest.market_tables``: the files,
 a sibling they lack simulated from QQQ and labelled) and picks the same bars: every bar after
-the model's validation end, or with ``--blocks`` strattest's last N blocks (``choose_blocks``
-over ``out_of_sample``), with strattest's capital check and half-spreads (half a cent at each
+the model's validation end, or with ``--blocks`` the blocks strattest's own plan trades
+(``historical_plan``: outside the model's data, after the model's warm-up), with strattest's capital check and half-spreads (half a cent at each
 instrument's median price over the whole file).
 """
 
@@ -14,12 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sentio.backtest.strattest import (
-    check_capital,
-    choose_blocks,
-    market_tables,
-    out_of_sample,
-)
+from sentio.backtest.strattest import check_capital, historical_plan, market_tables
 from sentio.core.errors import LiveError, OptionError
 from sentio.data import read_bars
 from sentio.features.inputs import as_input
@@ -63,18 +58,12 @@ def open_market(config: LiveConfig, meta: dict) -> Market:
         ts = tables["QQQ"]["ts"].to_numpy(np.int64)
         validation_end = meta["data"]["splits"]["validation"]["last_ts"]
         eligible = np.ones(len(ts), bool) if trading.allow_in_sample else ts > validation_end
-        if config.blocks_mode:  # strattest's blocks: outside the model's data
-            if not trading.allow_in_sample:
-                eligible = out_of_sample(meta, ts)
-            block, run = choose_blocks(eligible, trading.blocks, trading.block_size)
-            if run == 0:
-                raise LiveError(
-                    f"{spec.target}: {int(eligible.sum())} bars outside the model's data; "
-                    f"a block needs {trading.block_size} (--block-size)"
-                )
-            rows = np.flatnonzero(block >= 0)
+        if config.blocks_mode:  # strattest's own plan picks the blocks (and refuses alike)
+            plan = historical_plan(trading.model_copy(update={"data": data}))
+            rows = np.flatnonzero(plan.block >= 0)
             episodes = [
-                (int(ts[rows[b * trading.block_size]]), trading.block_size) for b in range(run)
+                (int(ts[rows[b * trading.block_size]]), trading.block_size)
+                for b in range(plan.blocks_run)
             ]
         else:
             rows = np.flatnonzero(eligible)

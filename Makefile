@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements.lock
 PIP_TOOLS := pip-tools==7.6.2
 
-.PHONY: demo test lint bench calibrate clean lock
+.PHONY: demo test lint bench calibrate clean lock docs
 
 # dev = train + bench (the peers the tests use as oracles and the benchmarks compare against)
 # + pytest, hypothesis and ruff.
@@ -50,6 +50,14 @@ test: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/python -m pytest -q
+
+# The API reference (docs/api.md): pdoc (dev extra) renders the docstrings of sentio.api and of
+# the result types it returns into build/docs/; open build/docs/index.html.
+DOC_MODULES := sentio.api sentio.backtest.strattest sentio.backtest.metrics \
+  sentio.backtest.evaluation sentio.data.schema sentio.data.ingest sentio.data.synth.generate
+docs: $(STAMP)
+	rm -rf build/docs
+	$(VENV)/bin/pdoc $(DOC_MODULES) -o build/docs
 
 # The benchmark peers (TA-Lib, talipp, vectorbt, backtesting.py) are the `bench` extra, part of dev.
 bench: $(STAMP)

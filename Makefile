@@ -21,15 +21,16 @@ $(STAMP): pyproject.toml $(LOCK)
 # The main job on the built-in default data: generate the synthetic market, summarise it, train
 # a quick TFA model, verify its artifact, backtest it out of sample (`strattest --blocks 5`) with
 # the audit on, verify the audit by replay and show the newest ten bars of its signal flow;
+# draw it as one self-contained HTML page (demo/report.html: open it in any browser);
 # then trade the last two blocks bar by bar through `sentio live` (paper broker) and verify that.
-# It installs only what the job needs (the train extra), so it fits in 5 minutes from a fresh
-# clone; `make test` adds the dev tools.
+# It installs only what the job needs (the train and report extras), so it fits in 5 minutes
+# from a fresh clone; `make test` adds the dev tools.
 DEMO_STAMP := $(VENV)/.installed-demo
 
 $(DEMO_STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c $(LOCK) -e '.[train]'
+	$(PY) -m pip install --quiet -c $(LOCK) -e '.[train,report]'
 	touch $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)
@@ -41,6 +42,7 @@ demo: $(DEMO_STAMP)
 	$(VENV)/bin/sentio strattest tfa --model demo/tfa --blocks 5 --audit demo/audit.db
 	$(VENV)/bin/saudit verify --db demo/audit.db
 	$(VENV)/bin/saudit signal-flow --db demo/audit.db --max 10
+	$(VENV)/bin/sentio report --audit demo/audit.db --out demo/report.html
 	rm -rf demo/live.db demo/live.db-wal demo/live.db-shm demo/live-state
 	$(VENV)/bin/sentio live --model demo/tfa --feed replay:builtin@max --blocks 2 \
 	  --audit demo/live.db --state demo/live-state

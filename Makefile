@@ -11,7 +11,9 @@ PIP_TOOLS := pip-tools==7.6.2
 .PHONY: demo test lint bench calibrate clean lock docs
 
 # dev = train + bench (the peers the tests use as oracles and the benchmarks compare against)
-# + pytest, hypothesis and ruff.
+# + report + mlflow + pytest, pytest-xdist, hypothesis, ruff, playwright and pdoc.
+# `make test` runs the suite on every core (pytest-xdist, one test file per worker at a time,
+# so a file's module fixtures are built once); every test writes under its own tmp_path.
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -51,7 +53,7 @@ demo: $(DEMO_STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n auto --dist loadfile
 
 # The API reference (docs/api.md): pdoc (dev extra) renders the docstrings of sentio.api and of
 # the result types it returns into build/docs/; open build/docs/index.html.

@@ -416,9 +416,11 @@ def evaluate(
             ("--regime-labeller", regime_labeller),
             ("--seed", seed),
         ):
-            if given:
+            if given is not None and given != []:  # seed=0 is given too
                 raise OptionError("applies with data only; give data files", flag=flag)
         return recorded(model)
+    if seed is not None and seed < 0:
+        raise OptionError(f"must be >= 0, got {seed}", flag="--seed")
     return evaluate_on(model, names, regime_labeller, seed, warm).to_dict()
 
 

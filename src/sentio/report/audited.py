@@ -21,8 +21,15 @@ import pandas as pd
 from sentio.audit.read import Event, fields, load
 from sentio.audit.store import AuditError, AuditStore
 from sentio.backtest.costs import CostModel, split_fill_costs
-from sentio.backtest.metrics import cost_figures, paired_difference, verdict
+from sentio.backtest.metrics import (
+    Verdict,
+    cost_figures,
+    paired_difference,
+    sample_size,
+    verdict,
+)
 from sentio.core.errors import OptionError
+from sentio.features.inputs import clock_columns
 from sentio.report.data import SYMBOLS, ReportData, labels
 from sentio.report.sources import banners, bar_frame, block_frame, replay, thresholds_of
 
@@ -72,8 +79,13 @@ def build(store: AuditStore, run: dict, events: list[Event]) -> ReportData:
     if end is not None:
         with fields(rid, end.seq, "run_end"):
             summary, parity = end.payload["summary"], end.payload["parity"]
+        # run_end's figures lack the trading days; the bars give them, as strattest counts
+        # them (every run of a strattest trades the same bars), so the * marks match
+        days = sample_size(clock_columns(raw["ts"].to_numpy(np.int64))[1]).to_dict()
+        summary = {name: dict(figures) | days for name, figures in summary.items()}
     walk = command == "walk-forward"
     unit = "session" if walk else "block"
+    judgement = judged(summary, blocks, unit, run_seed(start))
     with fields(rid, 0, "run_start"):
         fitted = start["model"]["thresholds"] or {}
     thresholds, why = thresholds_of(config.get("strategy") or {}, fitted)
@@ -93,7 +105,7 @@ def build(store: AuditStore, run: dict, events: list[Event]) -> ReportData:
         blocks=block_frame(blocks),
         summary=summary,
         costs={"strategy": cost_figures(parts, capital, len(blocks)).to_dict()},
-        verdict=judged(summary, blocks, unit, int(start.get("seed", config.get("seed", 7)))),
+        verdict=None if judgement is None else judgement.to_dict(),
         config={k: start[k] for k in ("command", "config", "model", "data") if k in start}
         | ({"walk_forward": start["walk_forward"]} if walk else {}),
         hashes=chain_hashes(run, start),
@@ -216,8 +228,15 @@ def with_costs(ends: pd.DataFrame, fills: pd.DataFrame, parts: dict, capital: fl
     return out
 
 
-def judged(summary: dict, blocks: pd.DataFrame, unit: str, seed: int) -> dict | None:
-    """The verdict strattest prints, from the recorded figures and block returns."""
+def run_seed(start: dict) -> int:
+    """The seed of a run's bootstrap intervals, as its run_start records it."""
+    return int(start.get("seed", (start.get("config") or {}).get("seed", 7)))
+
+
+def judged(summary: dict, blocks: pd.DataFrame, unit: str, seed: int) -> Verdict | None:
+    """The verdict strattest prints, from run_end's figures and the paired per-block
+    difference from buy-and-hold (the block_end events, the run's seed); None for a run
+    without a baseline (a live run). ``sentio runs`` shows the same one."""
     if "strategy" not in summary or "buy_and_hold_qqq" not in summary:
         return None
     over = paired_difference(
@@ -225,7 +244,7 @@ def judged(summary: dict, blocks: pd.DataFrame, unit: str, seed: int) -> dict | 
         blocks["buy_and_hold_return_pct"].to_numpy(float) / 100,
         seed,
     )
-    return verdict(summary["strategy"], summary["buy_and_hold_qqq"], unit=unit, over=over).to_dict()
+    return verdict(summary["strategy"], summary["buy_and_hold_qqq"], unit=unit, over=over)
 
 
 def chain_hashes(run: dict, start: dict) -> dict[str, str]:

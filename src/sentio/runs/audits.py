@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 
 from sentio.audit.store import SCHEMA_VERSION, AuditError, parse_payload, row_problem
-from sentio.backtest.metrics import paired_difference, verdict
 from sentio.core.errors import excerpt
+from sentio.report.audited import judged, run_seed
 from sentio.runs.fields import flatten, numbers
 from sentio.runs.folders import verdict_numbers
 from sentio.runs.run import Problem, Run, RunsError
@@ -150,18 +150,13 @@ def _run(db, path: Path, run_id: str, started: str, status: str, head: str | Non
 
 
 def _verdict(command: str, start: dict, end: dict | None, blocks: list[dict]):
-    """The verdict strattest printed, computed again by the one implementation
-    (``backtest.metrics.verdict``) from run_end's figures and the paired per-block difference
-    from buy-and-hold (its block_end events, the run's seed). None for a run without a
-    baseline (a live run)."""
+    """The verdict strattest printed, computed again as the report computes it
+    (:func:`sentio.report.audited.judged`)."""
     summary = (end or {}).get("summary") or {}
-    if "buy_and_hold_qqq" not in summary or not blocks:
+    if not blocks:
         return None
-    mine = np.array([b["return_pct"] for b in blocks], np.float64) / 100
-    base = np.array([b["buy_and_hold_return_pct"] for b in blocks], np.float64) / 100
-    over = paired_difference(mine, base, int(start.get("seed", 0)))
     unit = "session" if command == "walk-forward" else "block"
-    return verdict(summary["strategy"], summary["buy_and_hold_qqq"], unit=unit, over=over)
+    return judged(summary, pd.DataFrame(blocks), unit, run_seed(start))
 
 
 __all__ = ["is_sqlite", "read_audit", "read_only"]

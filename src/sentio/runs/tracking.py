@@ -38,6 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from sentio.core.clock import build_time
 from sentio.core.errors import OptionError, SentioError, excerpt
@@ -83,9 +84,17 @@ def tracking_uri(flag: str | None) -> str | None:
         raise OptionError(
             "is empty; give a folder, a file: URI or an http(s):// MLflow server", flag=source
         )
-    scheme = urlsplit(value).scheme
+    parts = urlsplit(value)
+    scheme = parts.scheme
     if scheme in ("", "file") or len(scheme) == 1:  # a path (or a Windows drive letter)
-        path = Path(value.removeprefix("file://") if scheme == "file" else value).expanduser()
+        if scheme == "file":  # file:/x, file:///x, file://localhost/x; %20 is a space
+            if parts.netloc not in ("", "localhost"):
+                raise OptionError(
+                    f"{excerpt(value)}: a file: URI names a folder on this machine (file:///path)",
+                    flag=source,
+                )
+            value = url2pathname(parts.path)
+        path = Path(value).expanduser()
         if path.exists() and not path.is_dir():
             raise OptionError(f"{value} is a file; MLflow's file store is a folder", flag=source)
         return path.resolve().as_uri()
@@ -293,6 +302,10 @@ def _experiment(client, name: str, uri: str) -> str:
 
 
 def _mlflow():
+    """mlflow, imported with its telemetry off: MLflow 3 starts a client at import that calls
+    out to its vendor and writes under ~/.config, which a "no server" local store must not do
+    (``MLFLOW_DISABLE_TELEMETRY``, kept as the user set it)."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     try:
         import mlflow
     except ImportError:
@@ -304,7 +317,7 @@ def _mlflow():
 def _env(uri: str, retries: int, timeout: int | None) -> Iterator[None]:
     """MLflow's settings for these calls (see the module's docstring); values the user set
     are kept, and everything is restored afterwards."""
-    wanted = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries)}
+    wanted = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries), "MLFLOW_DISABLE_TELEMETRY": "true"}
     if timeout is not None:
         wanted["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(timeout)
     if urlsplit(uri).scheme == "file":

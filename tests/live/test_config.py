@@ -10,6 +10,7 @@ broker, limits; not a replay's speed, the kill file, the poll interval or --dry-
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -134,6 +135,12 @@ def test_a_toml_a_json_file_and_the_flags_are_the_same_run(tmp_path, tiny_artifa
         "json": run_start(tmp_path, "json", "--config", str(write(tmp_path, "c.json", values))),
         "flags": run_start(tmp_path, "flags", *as_flags(values)),
     }
+    # a file's run also records which file (docs/config.md): its path and sha256
+    for kind in ("toml", "json"):
+        path = tmp_path / f"c.{kind}"
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert runs[kind]["config"].pop("config_file") == {"path": str(path), "sha256": digest}
+    assert "config_file" not in runs["flags"]["config"]
     # the nonce makes each live feed's run id its own (client order ids never repeat)
     configs = {
         k: (p["config"], {x: y for x, y in p["live"].items() if x != "nonce"})

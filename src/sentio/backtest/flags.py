@@ -1,16 +1,18 @@
 """strattest's command-line values -> checked config pieces, each refusal naming its flag.
 
-The command (``sentio strattest``) holds no logic: it hands its flags to
-``StrattestConfig.from_flags``, which uses these helpers so that every bad value fails before
-any work, as one line that names the flag, the rule and the value given (issue 12: ``--rule
-fited``, ``--fill clos``, ``--half-spread-bp QQQ`` and ``--capital -5`` printed tracebacks).
+The command (``sentio strattest``) holds no logic: it hands its resolved settings (the flags,
+or a ``--config`` file's values named as the flags) to ``StrattestConfig.from_settings`` and
+``from_flags``, which use these helpers so that every bad value fails before any work, as one
+line that names the flag, the rule and the value given (issue 12: ``--rule fited``, ``--fill
+clos``, ``--half-spread-bp QQQ`` and ``--capital -5`` printed tracebacks).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -35,6 +37,18 @@ FLAG_OF = {
     "costs.half_spread_bp": "--half-spread-bp",
 }
 MAX_HALF_SPREAD_BP = 1000.0  # 10 %: a wider half-spread is a typo, not a market
+# strattest --mode walk-forward's settings (its flags without dashes) -> the keyword of
+# WalkForwardConfig.from_flags that takes it
+WALK_FORWARD_SAME = (  # named alike in both
+    "train_window retrain_every warm_start shadow_sessions gate_margin epochs sequence_length "
+    "d_model nhead num_layers horizon learning_rate batch_size threads feature_spec builtin_days "
+    "signal_strength signal_flip_every cpu_capability"
+)
+WALK_FORWARD = {
+    **{name: name for name in WALK_FORWARD_SAME.split()},
+    "preset": "preset_name",
+    "label_deadzone_bp": "deadzone_bp",
+}
 
 
 def option_error(exc: ValidationError) -> OptionError:
@@ -159,4 +173,39 @@ def data_files(items: list[str]) -> tuple[str, ...]:
     return tuple(items)
 
 
-__all__ = ["FLAG_OF", "choice", "data_files", "half_spreads", "model_dir", "option_error"]
+def walk_forward_flags(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The walk-forward settings given, as WalkForwardConfig.from_flags's keywords (an unset
+    one, None, or ``warm_start = false``, is not given: the run's default).
+
+    >>> walk_forward_flags({"preset": "quick", "label_deadzone_bp": 2.0, "warm_start": False,
+    ...                     "epochs": None, "capital": 5e4})
+    {'preset_name': 'quick', 'deadzone_bp': 2.0}
+    """
+    return {
+        WALK_FORWARD[name]: value
+        for name, value in settings.items()
+        if name in WALK_FORWARD and value is not None and value is not False
+    }
+
+
+def walk_forward_flag(name: str) -> str:
+    """The flag of a walk-forward setting (or of from_flags's keyword for it).
+
+    >>> walk_forward_flag("deadzone_bp"), walk_forward_flag("preset_name")
+    ('--label-deadzone-bp', '--preset')
+    """
+    setting = next((k for k, v in WALK_FORWARD.items() if v == name), name)
+    return "--" + setting.replace("_", "-")
+
+
+__all__ = [
+    "FLAG_OF",
+    "WALK_FORWARD",
+    "choice",
+    "data_files",
+    "half_spreads",
+    "model_dir",
+    "option_error",
+    "walk_forward_flag",
+    "walk_forward_flags",
+]

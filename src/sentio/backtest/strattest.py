@@ -18,9 +18,11 @@ buy-and-hold's, and whether it excludes zero.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,6 +57,7 @@ from sentio.backtest.metrics import (
 )
 from sentio.core.clock import NEW_YORK
 from sentio.core.errors import OptionError, SentioError
+from sentio.core.settings import SettingsFile
 from sentio.data import read_bars
 from sentio.data.synth.generate import SIBLINGS, SynthConfig, generate, leveraged
 from sentio.features.inputs import clock_columns
@@ -92,6 +95,9 @@ class StrattestConfig(BaseModel):
     seed: int = Field(7, ge=0, lt=2**63)  # bootstrap of the metrics, simulated siblings
     allow_in_sample: bool = False  # use bars before the validation end (banner IN-SAMPLE)
     cache_dir: Path | None = Path(".sentio-cache")  # probabilities cache (None: off)
+    # the --config file the settings came from (path, sha256); recorded only when one was used,
+    # so a run without one writes the same bytes as before there were config files
+    config_file: SettingsFile | None = Field(None, exclude_if=lambda v: v is None)
 
     @classmethod
     def from_flags(
@@ -145,6 +151,35 @@ class StrattestConfig(BaseModel):
             )
         except ValidationError as exc:
             raise flags.option_error(exc) from None
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any], config_file: SettingsFile | None = None
+    ) -> StrattestConfig:
+        """The config of strattest's settings: its flags without dashes, as ``--config`` and
+        ``--show-config`` name them (:data:`CONFIG_SETTINGS`); an absent or unset (None) one takes
+        its default. Checked as :meth:`from_flags` checks the flags.
+
+        >>> c = StrattestConfig.from_settings({"blocks": 2, "rule": "bands", "cache": False})
+        >>> c.blocks, c.strategy.rule, c.cache_dir, c.block_size
+        (2, 'bands', None, 480)
+        """
+        given = {k: v for k, v in settings.items() if v is not None and k in CONFIG_SETTINGS}
+        config = cls.from_flags(
+            **{k: v for k, v in given.items() if k not in ("model", "data", "half_spread_bp")},
+            model=Path(given["model"]) if "model" in given else None,
+            data=list(given.get("data", ())),
+            half_spread_bp=list(given.get("half_spread_bp", ())),
+        )
+        if config_file is None:
+            return config
+        return config.model_copy(update={"config_file": config_file})
+
+
+# strattest's settings that make its config (the keyword arguments of from_flags)
+CONFIG_SETTINGS = tuple(
+    name for name in inspect.signature(StrattestConfig.from_flags).parameters if name != "cls"
+)
 
 
 @dataclass

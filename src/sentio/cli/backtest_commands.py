@@ -1,17 +1,23 @@
 """``sentio strattest tfa`` (also ``sencli strattest tfa``): block backtests with costs.
 
-The command holds no logic: ``StrattestConfig.from_flags`` checks and builds the config (every
-bad value names its flag), ``sentio.backtest.strattest`` runs it; here are only the checks that
-concern the command line as a whole (which mode a flag belongs to, outputs that would overwrite
-an input) and the printing.
+The command reads: resolve the settings (defaults, then ``--config FILE``, then the flags
+given: ``sentio.cli.configfile``), check them and build the config (:func:`checked_job`:
+which mode each setting belongs to, then ``StrattestConfig.from_settings``, every bad value
+naming its flag, or the file and the setting), run the mode, print. The run itself lives in
+``sentio.backtest``; here are the checks that concern the command line as a whole (which mode a
+flag belongs to, outputs that would overwrite an input) and the printing.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
 
+from sentio.backtest import flags
+from sentio.backtest.strattest import StrattestConfig
+from sentio.cli.configfile import Resolved, config_option, resolve, show_option
 from sentio.cli.output import (
     COST_FIGURES,
     console,
@@ -60,6 +66,7 @@ BANNER = "IN-SAMPLE: these bars include the model's training or validation perio
 
 
 def strattest_command(
+    ctx: typer.Context,
     strategy: str = typer.Argument("tfa", help="Strategy to test (only tfa exists)."),
     mode: str = typer.Option(
         "historical",
@@ -268,91 +275,107 @@ def strattest_command(
         help="Walk-forward with --backend ray: a Ray cluster's address (default: start a local "
         "Ray).",
     ),
+    config: Path | None = config_option(),
+    show_config: bool = show_option(),
 ) -> None:
     """Run the TFA strategy over the last N blocks with real costs; compare with buy-and-hold
     QQQ and with staying flat over the same blocks."""
-    from sentio.backtest.strattest import StrattestConfig
+    run = resolve(ctx, config, command_line_only=COMMAND_LINE_ONLY)
+    with run.checking():  # a bad value the file gave names the file and the setting
+        job = checked_job(strategy, run, out, audit, show_config)
+    if show_config:
+        run.show()
+        return
+    s = run.settings
+    if job.mode == "walk-forward":
+        from sentio.cli.walkforward_output import walk_forward
 
+        backend = s["backend"] or "local"
+        walk_forward(job.config, job.walk, out, audit, backend, s["ray_address"], json_out)
+    elif job.mode == "simulation":
+        _simulation(job.config, job.tracks, job.regimes, json_out)
+    else:
+        _historical_run(strategy, job.config, s, out, audit, json_out)
+
+
+# What stays on the command line: outputs and how the result is shown (docs/config.md).
+COMMAND_LINE_ONLY = ("out", "audit", "json_out")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One strattest run, checked: its mode, its config and the mode's own settings."""
+
+    mode: str
+    config: StrattestConfig
+    walk: dict = field(default_factory=dict)  # walk-forward: from_flags's keywords given
+    tracks: int = 0  # simulation: tracks per regime
+    regimes: tuple[str, ...] = ()  # simulation
+
+
+def checked_job(
+    strategy: str, run: Resolved, out: Path | None, audit: Path | None, show: bool
+) -> Job:
+    """Every setting checked, before any work: which mode each belongs to, then the config
+    (every bad value names its flag); with ``show`` (--show-config) the outputs are not
+    checked (nothing is written)."""
+    s = run.settings
+    mode = s["mode"]
     if strategy != "tfa":
         raise OptionError(f"only tfa exists; got {excerpt(strategy)}", flag="STRATEGY")
     if mode not in MODES:
         raise OptionError(f"must be one of {', '.join(MODES)}; got {excerpt(mode)}", flag="--mode")
-    walk = {
-        "train_window": train_window,
-        "retrain_every": retrain_every,
-        "warm_start": warm_start or None,
-        "shadow_sessions": shadow_sessions,
-        "gate_margin": gate_margin,
-        "preset_name": preset_name,
-        "epochs": epochs,
-        "sequence_length": sequence_length,
-        "d_model": d_model,
-        "nhead": nhead,
-        "num_layers": num_layers,
-        "horizon": horizon,
-        "deadzone_bp": deadzone_bp,
-        "learning_rate": learning_rate,
-        "batch_size": batch_size,
-        "threads": threads,
-        "feature_spec": feature_spec,
-        "builtin_days": builtin_days,
-        "signal_strength": signal_strength,
-        "signal_flip_every": signal_flip_every,
-        "cpu_capability": cpu_capability,
-    }
-    _check_by_regime(mode, by_regime, regime_labeller, tracks, regime)
-    _check_mode_flags(mode, tracks, regime, data, allow_in_sample, out, audit)
-    _check_walk_flags(mode, walk, model, blocks, block_size, backend, ray_address, out)
-    _check_walk_inputs(mode, walk, data, backend, out, audit)
-    config = StrattestConfig.from_flags(
-        model=model,
-        data=data or [],
-        blocks=5 if blocks is None else blocks,
-        block_size=480 if block_size is None else block_size,
-        capital=capital,
-        fill=fill,
-        rule=rule,
-        seed=seed,
-        allow_in_sample=allow_in_sample,
-        cache=cache,
-        commission_per_share=commission_per_share,
-        commission_min=commission_min,
-        sec_fee_per_million=sec_fee_per_million,
-        taf_per_share=taf_per_share,
-        half_spread_bp=half_spread_bp or [],
-    )
+    walk = flags.walk_forward_flags(s)
+    _check_by_regime(mode, s)
+    _check_mode_flags(mode, s, out, audit)
+    _check_walk_flags(mode, s, walk, out, show)
+    _check_walk_inputs(mode, s, walk, out, audit)
+    config = StrattestConfig.from_settings(s, run.file)
     if mode == "walk-forward":
-        from sentio.cli.walkforward_output import walk_forward
-
-        walk_forward(config, walk, out, audit, backend or "local", ray_address, json_out)
-        return
+        _walk_forward_config(config, walk)
+        return Job(mode, config, walk=walk)
     if mode == "simulation":
-        tracks = 3 if tracks is None else tracks  # None: not given (historical refuses it)
-        regimes = _regimes(regime or ["mixed"], tracks, config)
-        _simulation(config, tracks, regimes, json_out)
-        return
-    _check_outputs(config, out, audit)
-    _check_model_labeller(config, by_regime, regime_labeller)
+        tracks = 3 if s["tracks"] is None else s["tracks"]  # None: not given
+        regimes = _regimes(s["regime"] or ["mixed"], tracks, config)
+        return Job(mode, config, tracks=tracks, regimes=regimes)
+    if not show:
+        _check_outputs(config, out, audit)
+    _check_model_labeller(config, s["by_regime"], s["regime_labeller"])
+    return Job(mode, config)
+
+
+def _walk_forward_config(config, walk: dict):
+    """The walk-forward config of these settings (checked; the run builds it again)."""
+    from sentio.backtest.walkforward import WalkForwardConfig
+
+    given = {"cpu_capability": "auto", **walk}  # as `sentio train`: AVX2 and AVX-512 alike
+    return WalkForwardConfig.from_flags(strattest=config, **given)
+
+
+def _historical_run(
+    strategy: str, config, s: dict, out: Path | None, audit: Path | None, json_out: bool
+) -> None:
+    """Run one historical strattest; write --out, print the report or the JSON document."""
     result, recorded = _historical(config, audit, json_out)
     document = _document(config, result, recorded)
-    if by_regime:  # a report: the audit is unchanged
-        document["by_regime"] = _by_regime(result, regime_labeller)
+    if s["by_regime"]:  # a report: the audit is unchanged
+        document["by_regime"] = _by_regime(result, s["regime_labeller"])
     if out is not None:
         _write_out(out, result, document)
     if json_out:
         print_json(document)
         return
     _report(strategy, config, result, recorded, audit)
-    if by_regime:
+    if s["by_regime"]:
         _print_by_regime(document["by_regime"])
 
 
-def _check_by_regime(mode, by_regime, regime_labeller, tracks, regime) -> None:
+def _check_by_regime(mode: str, s: dict) -> None:
     """--by-regime splits one historical run; --regime-labeller belongs to it."""
     from sentio.train.regimes import check_labeller
 
-    if not by_regime:
-        if regime_labeller is not None:
+    if not s["by_regime"]:
+        if s["regime_labeller"] is not None:
             raise OptionError("applies with --by-regime only", flag="--regime-labeller")
         return
     if mode != "historical":
@@ -360,14 +383,14 @@ def _check_by_regime(mode, by_regime, regime_labeller, tracks, regime) -> None:
             f"splits a historical run (one model on --data); not --mode {mode}",
             flag="--by-regime",
         )
-    for flag, given in (("--tracks", tracks is not None), ("--regime", bool(regime))):
+    for flag, given in (("--tracks", s["tracks"] is not None), ("--regime", bool(s["regime"]))):
         if given:
             raise OptionError(
                 f"splits a historical run by the labelled regime of each bar; {flag} belongs "
                 "to --mode simulation",
                 flag="--by-regime",
             )
-    check_labeller(regime_labeller)
+    check_labeller(s["regime_labeller"])
 
 
 def _check_model_labeller(config, by_regime: bool, regime_labeller: str | None) -> None:
@@ -429,11 +452,12 @@ def _print_by_regime(report: dict) -> None:
         )
 
 
-def _check_mode_flags(mode, tracks, regime, data, allow_in_sample, out, audit) -> None:
+def _check_mode_flags(mode: str, s: dict, out: Path | None, audit: Path | None) -> None:
     """A flag that the chosen mode would ignore is an error, never silently dropped."""
+    tracks, regime = s["tracks"] is not None, bool(s["regime"])
     if mode == "walk-forward":
-        for flag, given in {"--tracks": tracks is not None, "--regime": bool(regime),
-                            "--allow-in-sample": allow_in_sample}.items():  # fmt: skip
+        for flag, given in {"--tracks": tracks, "--regime": regime,
+                            "--allow-in-sample": s["allow_in_sample"]}.items():  # fmt: skip
             if given:
                 raise OptionError(
                     "does not apply to --mode walk-forward (every traded bar is after its "
@@ -442,16 +466,15 @@ def _check_mode_flags(mode, tracks, regime, data, allow_in_sample, out, audit) -
                 )
         return
     if mode == "historical":
-        only_simulation = {"--tracks": tracks is not None, "--regime": bool(regime)}
-        for flag, given in only_simulation.items():
+        for flag, given in {"--tracks": tracks, "--regime": regime}.items():
             if given:
                 raise OptionError(
                     "applies to --mode simulation only; this run is historical", flag=flag
                 )
         return
     only_historical = {
-        "--data": bool(data),
-        "--allow-in-sample": allow_in_sample,
+        "--data": bool(s["data"]),
+        "--allow-in-sample": s["allow_in_sample"],
         "--out": out is not None,
         "--audit": audit is not None,
     }
@@ -464,25 +487,26 @@ def _check_mode_flags(mode, tracks, regime, data, allow_in_sample, out, audit) -
             )
 
 
-def _check_walk_flags(mode, walk, model, blocks, block_size, backend, ray_address, out) -> None:
+def _check_walk_flags(mode: str, s: dict, walk: dict, out: Path | None, show: bool) -> None:
     """Walk-forward's own flags only with --mode walk-forward; and there no --model (every
     fold trains its own) and no blocks (every traded session is a block)."""
-    given = {k: v for k, v in walk.items() if v is not None}
-    given |= {k: v for k, v in (("backend", backend), ("ray_address", ray_address)) if v}
+    backend, ray_address = s["backend"], s["ray_address"]
+    given = list(walk) + [k for k in ("backend", "ray_address") if s[k]]
     if mode != "walk-forward":
         for name in given:
-            flag = "--label-deadzone-bp" if name == "deadzone_bp" else "--" + name.replace("_", "-")
-            flag = "--preset" if name == "preset_name" else flag
-            raise OptionError(f"applies to --mode walk-forward only; this run is {mode}", flag=flag)
+            raise OptionError(
+                f"applies to --mode walk-forward only; this run is {mode}",
+                flag=flags.walk_forward_flag(name),
+            )
         return
-    for flag, value in (("--model", model), ("--blocks", blocks), ("--block-size", block_size)):
-        if value is not None:
+    for name in ("model", "blocks", "block_size"):
+        if s[name] is not None:
             raise OptionError(
                 "does not apply to --mode walk-forward: every fold trains its own model and "
                 "every traded session is one block",
-                flag=flag,
+                flag="--" + name.replace("_", "-"),
             )
-    if out is None:
+    if out is None and not show:
         raise OptionError(
             "walk-forward needs a run folder for the folds' artifacts and its report",
             flag="--out",
@@ -493,20 +517,21 @@ def _check_walk_flags(mode, walk, model, blocks, block_size, backend, ray_addres
         raise OptionError("applies to --backend ray only", flag="--ray-address")
 
 
-def _check_walk_inputs(mode, walk, data, backend, out, audit) -> None:
+def _check_walk_inputs(mode: str, s: dict, walk: dict, out: Path | None,
+                       audit: Path | None) -> None:  # fmt: skip
     """Walk-forward flags that the run as given would ignore: the built-in market's settings
     with data files, Ray with folds that must train one after another; and an audit database
     inside the run folder (the folder must be new or empty)."""
     if mode != "walk-forward":
         return
-    if data and data != ["builtin"]:
+    if s["data"] and s["data"] != ["builtin"]:
         for name in ("builtin_days", "signal_strength", "signal_flip_every"):
             if walk.get(name) is not None:
                 raise OptionError(
                     "applies to --data builtin only; drop it or the --data files",
                     flag="--" + name.replace("_", "-"),
                 )
-    if backend == "ray" and walk.get("warm_start"):
+    if s["backend"] == "ray" and walk.get("warm_start"):
         raise OptionError(
             "with --warm-start each fold starts from the one before, so the folds train one "
             "after another and Ray has nothing to spread; drop one of them",

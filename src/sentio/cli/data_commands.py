@@ -7,7 +7,9 @@ from pathlib import Path
 
 import typer
 
+from sentio.cli.configfile import Resolved, config_option, resolve, show_option
 from sentio.cli.output import console, err_console, print_json, table
+from sentio.core.errors import OptionError
 from sentio.core.files import check_output, write_bytes_atomic
 from sentio.data import (
     DEFAULT_MAX_GAP_MIN,
@@ -34,6 +36,7 @@ app = typer.Typer(help="Canonical bars: import vendor files, align symbols, insp
 
 @app.command("import")
 def import_command(
+    ctx: typer.Context,
     files: list[Path] = typer.Argument(
         ..., help="Vendor files: Polygon/IBKR CSV, Parquet, or any CSV with --ts-col."
     ),
@@ -71,20 +74,31 @@ def import_command(
         help="Bar interval, e.g. 1min or 5min (default: a canonical input's own, else 1min).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the import report as JSON."),
+    config: Path | None = config_option(),
+    show_config: bool = show_option(),
 ) -> None:
     """Turn vendor files into one canonical bar table (regular session only, validated)."""
-    if repair not in REPAIR_MODES:
-        raise typer.BadParameter(f"--repair must be one of {', '.join(REPAIR_MODES)}")
+    run = resolve(ctx, config, command_line_only=("out", "json_out"))
+    s = run.settings  # how to read the vendor's files: the files and --out stay flags
+    with run.checking():
+        if s["repair"] not in REPAIR_MODES:
+            raise OptionError(f"must be one of {', '.join(REPAIR_MODES)}", flag="--repair")
+        splits = [Split.parse(text) for text in s["split"]]
+        interval_s = parse_interval(s["interval"]) if s["interval"] is not None else None
+    if show_config:
+        run.show()
+        return
     check_output(out, *files)
-    options = ReadOptions(symbol=symbol, ts_col=ts_col, tz=tz, ts_unit=ts_unit)
-    bars, report = import_files(
-        list(files),
-        options,
-        repair=repair,
-        max_gap_min=max_gap,
-        splits=[Split.parse(s) for s in split],
-        interval_s=parse_interval(interval) if interval is not None else None,
-    )
+    options = ReadOptions(symbol=s["symbol"], ts_col=s["ts_col"], tz=s["tz"], ts_unit=s["ts_unit"])
+    with run.checking():  # --tz, --ts-unit... are checked as the files are read
+        bars, report = import_files(
+            list(files),
+            options,
+            repair=s["repair"],
+            max_gap_min=s["max_gap"],
+            splits=splits,
+            interval_s=interval_s,
+        )
     write_bars(bars, out)
     summary = {
         "out": str(out),
@@ -337,6 +351,7 @@ def rules_command() -> None:
 
 @app.command("synth")
 def synth_command(
+    ctx: typer.Context,
     out: Path = typer.Option(
         Path("data/builtin"), "--out", help="Folder for SYMBOL.parquet and regimes.parquet."
     ),
@@ -372,34 +387,37 @@ def synth_command(
     calibration: Path | None = typer.Option(
         None, "--calibration", help="Parameters JSON (default: the shipped calibration)."
     ),
+    config: Path | None = config_option(),
+    show_config: bool = show_option(),
 ) -> None:
     """Generate the built-in market: QQQ and simulated TQQQ, SQQQ, PSQ, with regime labels."""
-    from sentio.data.synth import SIBLINGS, SynthConfig, generate, load_params, write_market
-    from sentio.data.synth.generate import parse_signal_by_regime
+    from sentio.data.synth import SIBLINGS, generate, load_params, write_market
 
+    run = resolve(ctx, config, command_line_only=("out",))
+    calibration = run.params["calibration"]
+    with run.checking():
+        params = load_params(calibration)
+        synth = _synth_config(run, params.regimes.names)
+    if show_config:
+        run.show()
+        return
     check_output(out, calibration, directory=True)
-    for name in ["QQQ", *(s.symbol for s in SIBLINGS), "regimes"]:
+    for name in ["QQQ", *(sib.symbol for sib in SIBLINGS), "regimes"]:
         check_output(out / f"{name}.parquet", calibration)
-    params = load_params(calibration)
-    names = params.regimes.names
-    signs = () if signal_by_regime is None else parse_signal_by_regime(signal_by_regime, names)
-    config = SynthConfig(
-        seed=seed,
-        days=days,
-        start=start,
-        signal_strength=signal_strength,
-        signal_flip_every=signal_flip_every,
-        signal_by_regime=signs,
-        drift=drift,
-        regime=regime,
-    )
-    market = generate(config, params)
+    market = generate(synth, params)
     paths = write_market(market, out)
-    q = market.bars["QQQ"].frame
-    console.print(
-        f"MarS seed {seed}: {days} sessions, {len(q)} bars per symbol, signal strength "
-        f"{signal_strength:g}"
-        + (f" (sign flips every {signal_flip_every} sessions)" if signal_flip_every else "")
+    console.print(_synth_line(synth, params.regimes.names, len(market.bars["QQQ"].frame)))
+    for p in paths:
+        console.print(f"  wrote {p}")
+
+
+def _synth_line(c, names: tuple[str, ...], bars: int) -> str:
+    """What was generated, in one line."""
+    signs = c.signal_by_regime
+    return (
+        f"MarS seed {c.seed}: {c.days} sessions, {bars} bars per symbol, signal strength "
+        f"{c.signal_strength:g}"
+        + (f" (sign flips every {c.signal_flip_every} sessions)" if c.signal_flip_every else "")
         + (
             " (sign by regime: "
             + ", ".join(f"{n} {v:+g}" for n, v in zip(names, signs, strict=True))
@@ -407,11 +425,39 @@ def synth_command(
             if signs
             else ""
         )
-        + f", drift {'on' if drift else 'off'}, regime {regime}; "
+        + f", drift {'on' if c.drift else 'off'}, regime {c.regime}; "
         "every table is SIMULATED"
     )
-    for p in paths:
-        console.print(f"  wrote {p}")
+
+
+def _synth_config(run: Resolved, names: tuple[str, ...]):
+    """The market's config of the resolved settings, checked (a SynthError names its flag:
+    "--days must ...", told as the file's setting when the file gave it)."""
+    from sentio.core.errors import SynthError
+    from sentio.data.synth import SynthConfig
+    from sentio.data.synth.generate import parse_signal_by_regime
+
+    s = run.settings
+    by_regime = s["signal_by_regime"]
+    config = SynthConfig(
+        seed=s["seed"],
+        days=s["days"],
+        start=s["start"],
+        signal_strength=s["signal_strength"],
+        signal_flip_every=s["signal_flip_every"],
+        signal_by_regime=() if by_regime is None else parse_signal_by_regime(by_regime, names),
+        drift=s["drift"],
+        regime=s["regime"],
+    )
+    try:
+        config.validate()
+    except SynthError as exc:
+        flag, _, why = str(exc).partition(" ")
+        told = run.named(OptionError(why, flag=flag))
+        if told.flag != "--config":
+            raise
+        raise told from None
+    return config
 
 
 @app.command("calibrate")

@@ -1,7 +1,8 @@
 """``sentio live`` (also ``sencli live``): trade bar by bar from a feed; ``sentio live status``.
 
-The command holds no logic: ``LiveConfig.from_settings`` checks the flags (and a --config
-file) and ``sentio.live.loop.LiveLoop`` runs them; here are the status line and the printing.
+The command holds no logic: ``sentio.cli.configfile`` resolves the flags and a --config file
+(``--show-config`` prints the result), ``LiveConfig.from_settings`` checks them and
+``sentio.live.loop.LiveLoop`` runs them; here are the status line and the printing.
 """
 
 from __future__ import annotations
@@ -14,14 +15,10 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
-try:  # typer >= 0.20 vendors click (the locked version)
-    from typer._click.core import ParameterSource
-except ImportError:  # pragma: no cover - typer on top of click
-    from click.core import ParameterSource
-
+from sentio.cli.configfile import config_option, resolve, show_option
 from sentio.cli.output import console, json_text, new_york, print_json, table
 from sentio.core.errors import OptionError
-from sentio.live.config import DEFAULTS, FLAG_OF, LiveConfig, read_config_file
+from sentio.live.config import DEFAULTS, SETTINGS, LiveConfig
 
 app = typer.Typer(
     help="Trade the model bar by bar from a feed through a broker, audited and restartable "
@@ -58,12 +55,8 @@ def live_command(
         help="Folder for the state written after every bar; a killed run started again with "
         "the same folder resumes.",
     ),
-    config: Path | None = typer.Option(
-        None,
-        "--config",
-        help="TOML or JSON file of settings named as these flags without dashes; a flag given "
-        "here wins.",
-    ),
+    config: Path | None = config_option(),
+    show_config: bool = show_option(),
     history: Path | None = typer.Option(
         None,
         "--history",
@@ -199,23 +192,12 @@ def live_command(
     orders -> risk limits -> broker, audited, state saved after every bar."""
     if ctx.invoked_subcommand is not None:
         return
-    given = {k: v for k, v in ctx.params.items()}
-    settings = dict(DEFAULTS)
-    from_file = {}
-    if config is not None:
-        for name, value in read_config_file(config).items():
-            if ctx.get_parameter_source(name) != ParameterSource.COMMANDLINE:
-                given[name] = from_file[name] = value
-    for name in DEFAULTS:
-        settings[name] = given.get(name, DEFAULTS[name])
-    settings["half_spread_bp"] = settings["half_spread_bp"] or []
-    try:
-        live = LiveConfig.from_settings(settings)
-    except OptionError as exc:  # a value the file gave: name the file and the setting
-        named = [n for n in from_file if FLAG_OF.get(n) == exc.flag]
-        if not named:
-            raise
-        raise OptionError(f"{config}: {named[0]}: {exc.detail}", flag="--config") from None
+    run = resolve(ctx, config, table=SETTINGS)
+    with run.checking():  # a value the file gave: name the file and the setting
+        live = LiveConfig.from_settings(run.settings, config_file=run.file)
+    if show_config:
+        run.show()
+        return
     run_live(
         live,
         audit=audit,

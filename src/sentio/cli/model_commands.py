@@ -6,12 +6,13 @@ from pathlib import Path
 
 import typer
 
+from sentio.cli.configfile import Resolved, config_option, resolve, show_option
 from sentio.cli.output import console, new_york, print_json, table
 from sentio.core.errors import OptionError, excerpt
 from sentio.data.synth.generate import SynthConfig
 from sentio.infer.ranges import describe as describe_ranges
 from sentio.model.artifact import info, sign, verify
-from sentio.model.config import PRESETS, preset
+from sentio.model.config import PRESETS, ModelConfigError, preset
 from sentio.model.signing import ENV_KEY, ENV_KEY_FILE, signing_key
 from sentio.train.evaluate import checked_edge
 from sentio.train.machine import CHOICES
@@ -162,14 +163,18 @@ def train_command(
     max_retrains: int | None = typer.Option(
         None, "--max-retrains", min=1, help="--enable-realtime: stop after N trainings."
     ),
+    config: Path | None = config_option(),
+    show_config: bool = show_option(),
 ) -> None:
     """Train a TFA model and write its artifact (ONNX + TorchScript + metadata + manifest);
     with --enable-realtime, keep a model registry's current model retrained while trading."""
-    from sentio.train.config import TrainConfig
-    from sentio.train.pipeline import TrainRun, path_option, ready
+    from sentio.train.pipeline import check_regimes, ready
 
     given = {name for name in ctx.params if _given(ctx, name)}
     if enable_realtime:
+        for flag, name in (("--config", "config"), ("--show-config", "show_config")):
+            if name in given:
+                raise OptionError("the retrainer's settings file is --policy", flag=flag)
         _realtime(ctx, given, key_file)
         return
     stray = sorted(given & set(REALTIME_ONLY))
@@ -178,65 +183,107 @@ def train_command(
             "applies to --enable-realtime only; add --enable-realtime or drop it",
             flag=REALTIME_ONLY[stray[0]],
         )
-    # an option that would be silently ignored is an error (issue 12 section 3)
-    if quick and preset_name is not None:
+    run = resolve(ctx, config, command_line_only=TRAIN_COMMAND_LINE)
+    with run.checking():  # a bad value the file gave names the file and the setting
+        training = train_run(run, output, resume, key_file)
+        check_regimes(training)
+    if show_config:
+        run.show()
+        return
+    ready(training)  # paths, CPU pin and the train extra, before any bar is read
+    metrics = _train_with_progress(training, progress)
+    _print_training(metrics, training, output)
+
+
+# What stays on the command line (docs/config.md): where the artifact goes, how to resume,
+# the signing key, the progress bar, and the retrainer's flags (its settings file is --policy).
+TRAIN_COMMAND_LINE = ("output", "resume", "key_file", "progress", "enable_realtime", "policy",
+                      "bars", "registry", "history", "poll", "once", "max_retrains")  # fmt: skip
+
+
+def train_run(run: Resolved, output: str, resume: str | None, key_file: Path | None):
+    """The TrainRun of ``sentio train``'s resolved settings, checked before any bar is read:
+    an option that would be silently ignored is an error (issue 12 section 3). A run whose
+    settings came from a --config file records them, and the file, in model.meta.json."""
+    from sentio.train.config import TrainConfig
+    from sentio.train.pipeline import TrainRun, path_option
+
+    s = run.settings
+    if s["quick"] and s["preset"] is not None:
         raise OptionError(
-            f"--quick trains the quick preset; drop --quick or --preset {preset_name}",
+            f"--quick trains the quick preset; drop --quick or --preset {s['preset']}",
             flag="--preset",
         )
-    builtin = data == ["builtin"]
-    for flag, given in (("--builtin-days", builtin_days), ("--signal-strength", signal_strength)):
-        if given is not None and not builtin:
+    builtin = s["data"] == ["builtin"]
+    for name in ("builtin_days", "signal_strength"):
+        if s[name] is not None and not builtin:
             raise OptionError(
-                "applies to --data builtin only; drop it or the --data files", flag=flag
+                "applies to --data builtin only; drop it or the --data files",
+                flag="--" + name.replace("_", "-"),
             )
     output_dir = path_option(output, "--output")
     checkpoints = None if resume is None else path_option(resume, "--resume")
-    name = "quick" if quick else preset_name or "default"
-    if regime_model not in REGIME_MODELS:
+    if s["regime_model"] not in REGIME_MODELS:
         raise OptionError(
-            f"must be {' or '.join(REGIME_MODELS)}, got {excerpt(regime_model)}",
+            f"must be {' or '.join(REGIME_MODELS)}, got {excerpt(s['regime_model'])}",
             flag="--regime-model",
         )
-    if _given(ctx, "regime_model") and not multi_regime:
+    # a file may pin the default (--show-config writes every setting); any other value, or
+    # the flag itself, would be ignored without --multi-regime
+    typed = run.source["regime_model"] == "command line"
+    if not s["multi_regime"] and (typed or s["regime_model"] != "embedding"):
         raise OptionError("applies with --multi-regime only", flag="--regime-model")
-    model = preset(
-        name,
-        seq_len=sequence_length,
-        d_model=d_model,
-        nhead=nhead,
-        num_layers=num_layers,
-        regime_experts=REGIME_MODELS[regime_model] if multi_regime else None,
-    )
-    if epochs is None:
-        epochs = 3 if quick else 10
-    if builtin_days is None:
-        builtin_days = 60 if quick else 120
-    run = TrainRun(
-        data=list(data),
+    model = _network(s)
+    quick = s["quick"]
+    epochs = s["epochs"] if s["epochs"] is not None else 3 if quick else 10
+    days = s["builtin_days"] if s["builtin_days"] is not None else 60 if quick else 120
+    recorded = {"invocation": run.to_dict()} if run.file is not None else {}
+    return TrainRun(
+        data=list(s["data"]),
         output=output_dir,
         model=model,
         train=TrainConfig(
             epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            seed=seed,
-            threads=threads,
-            device=device,
+            batch_size=s["batch_size"],
+            learning_rate=s["learning_rate"],
+            seed=s["seed"],
+            threads=s["threads"],
+            device=s["device"],
         ),
-        label=LabelSpec(horizon=horizon, deadzone_bp=deadzone_bp),
-        feature_spec=feature_spec,
-        builtin=SynthConfig(seed=seed, days=builtin_days, signal_strength=signal_strength or 0.0),
+        label=LabelSpec(horizon=s["horizon"], deadzone_bp=s["label_deadzone_bp"]),
+        feature_spec=s["feature_spec"],
+        builtin=SynthConfig(seed=s["seed"], days=days, signal_strength=s["signal_strength"] or 0.0),
         checkpoints=checkpoints,
         resume=checkpoints is not None,
-        cpu_capability=cpu_capability,
+        cpu_capability=s["cpu_capability"],
         signing_key=signing_key(key_file),
-        regime_labeller=regime_labeller,
-        multi_regime=multi_regime,
-        synthetic_mix=synthetic_mix,
+        regime_labeller=s["regime_labeller"],
+        multi_regime=s["multi_regime"],
+        synthetic_mix=s["synthetic_mix"],
+        **recorded,
     )
-    ready(run)  # paths, CPU pin and the train extra, before any bar is read
-    metrics = _train_with_progress(run, progress)
+
+
+def _network(s: dict):
+    """The network of the settings: the preset with the fields given."""
+    try:
+        return preset(
+            "quick" if s["quick"] else s["preset"] or "default",
+            seq_len=s["sequence_length"],
+            d_model=s["d_model"],
+            nhead=s["nhead"],
+            num_layers=s["num_layers"],
+            regime_experts=REGIME_MODELS[s["regime_model"]] if s["multi_regime"] else None,
+        )
+    except ModelConfigError as exc:  # "--flag: why": an OptionError, so a file's is named
+        flag, sep, why = str(exc).partition(": ")
+        if sep and flag.startswith("--"):
+            raise OptionError(why, flag=flag) from None
+        raise
+
+
+def _print_training(metrics: dict, run, output: str) -> None:
+    """The evaluation table, the per-regime table, the sample counts, warnings and the edge."""
     rows = []
     for part in ("validation", "test"):
         for who, scores in metrics["evaluation"][part].items():

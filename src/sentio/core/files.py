@@ -180,11 +180,14 @@ def read_settings(path: str | Path, flag: str) -> dict:
     >>> read_settings("missing.toml", "--config")
     Traceback (most recent call last):
     ...
-    sentio.core.errors.OptionError: --config: missing.toml is not a readable file
+    sentio.core.errors.OptionError: --config: missing.toml does not exist; give a settings file
     """
     path = Path(path)
+    if path.is_dir():
+        raise OptionError(f"{path} is a folder; give a settings file", flag=flag)
     if not path.is_file():
-        raise OptionError(f"{path} is not a readable file", flag=flag)
+        why = "does not exist" if not path.exists() else "is not a regular file"
+        raise OptionError(f"{path} {why}; give a settings file", flag=flag)
     json_file = path.suffix.lower() == ".json"
     kind = "JSON" if json_file else "TOML"
     try:

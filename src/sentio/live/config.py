@@ -3,7 +3,9 @@
 A config file (``--config FILE``, TOML or JSON) holds the same settings as the flags, named
 as the flags without their dashes (``max_daily_loss = 3``, ``feed = "replay:bars.parquet"``);
 a flag given on the command line wins over the file. An unknown name, or a value that breaks
-its rule, is refused as one line naming the file (or the flag) and the setting.
+its rule, is refused as one line naming the file (or the flag) and the setting. The file is
+read by ``sentio.core.settings`` against :data:`SETTINGS` (every command's config files follow
+the same rules, docs/config.md).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sentio.backtest import flags
 from sentio.backtest.strattest import FILLS, SYMBOLS, StrattestConfig
 from sentio.core.errors import OptionError, excerpt
-from sentio.core.files import check_output, nearest_existing, read_settings, writable
+from sentio.core.files import check_output, nearest_existing, writable
 from sentio.core.hashing import canonical_json, sha256_hex
+from sentio.core.settings import Setting, SettingsFile, read_settings_file
 from sentio.data.segments import DEFAULT_MAX_GAP_MIN
 from sentio.live.feeds import FeedSpec
 from sentio.live.risk import RiskLimits
@@ -108,8 +111,8 @@ class LiveConfig(BaseModel):
                 "bar_store",
             },
         )
-        keep["trading"].pop("model", None)
-        keep["trading"].pop("cache_dir", None)
+        for name in ("model", "cache_dir", "config_file"):  # not what trades
+            keep["trading"].pop(name, None)
         keep["feed"] = FeedSpec.parse(self.feed).kind
         return _flat(keep)
 
@@ -118,9 +121,12 @@ class LiveConfig(BaseModel):
         return sha256_hex(canonical_json(self.settings()))[:16]
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> LiveConfig:
+    def from_settings(
+        cls, settings: dict[str, Any], config_file: SettingsFile | None = None
+    ) -> LiveConfig:
         """The config of the flag-named ``settings`` (DEFAULTS' keys), checked: a bad value
-        raises OptionError naming its flag.
+        raises OptionError naming its flag. ``config_file``: the --config file they came from,
+        recorded with strattest's config (``trading.config_file``) in the audit.
 
         >>> LiveConfig.from_settings({**DEFAULTS, "feed": "jsonl:-"}).risk.max_orders_per_minute
         8
@@ -179,6 +185,7 @@ class LiveConfig(BaseModel):
                 strategy={"rule": flags.choice("--rule", s["rule"], RULES)},
                 allocation=flags.choice("--allocation", s["allocation"], MODES),
                 costs=costs,
+                config_file=config_file,
             )
             return cls(
                 trading=trading,
@@ -266,71 +273,37 @@ def option_error(exc: ValidationError) -> OptionError:
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
-    """The settings of a TOML or JSON config file (flag names without dashes)."""
-    flag = "--config"
-    doc = read_settings(path, flag)
-    unknown = sorted(set(doc) - set(DEFAULTS))
-    if unknown:
-        raise OptionError(
-            f"{path}: unknown setting {excerpt(unknown[0])}; settings are the flags without "
-            f"dashes ({', '.join(sorted(DEFAULTS))})",
-            flag=flag,
-        )
-    for name, value in doc.items():
-        problem = wrong_type(name, value)
-        if problem:
-            raise OptionError(f"{path}: {name} {problem}, got {excerpt(value)}", flag=flag)
-    return doc
+    """The settings of a TOML or JSON config file (flag names without dashes), each known and
+    of its flag's type (``blocks = true`` is refused, not one block)."""
+    return read_settings_file(path, SETTINGS)
 
 
-PATHS = {
-    "model",
-    "feed",
-    "history",
-    "kill_file",
-    "registry",
-    "bar_store",
-    "broker",
-    "fill",
-    "rule",
-    "allocation",
+TEXT = {"model", "feed", "history", "kill_file", "registry", "bar_store", "broker", "fill",
+        "rule", "allocation"}  # fmt: skip
+WHOLE = {"max_gap", "blocks", "block_size", "max_orders_per_minute", "seed", "expire_after"}
+BOOL = {"dry_run", "flatten_on_exit", "allow_in_sample"}
+OPTIONAL = {"model", "history", "blocks", "max_order_value", "max_daily_loss", "kill_file",
+            "registry", "expire_after", "bar_store"}  # fmt: skip
+
+
+def _kind(name: str) -> str:
+    if name in TEXT or name == "half_spread_bp":
+        return "text"
+    return "whole" if name in WHOLE else "bool" if name in BOOL else "number"
+
+
+# The settings a file may hold: each flag's name without dashes, its flag and its type.
+SETTINGS = {
+    name: Setting(
+        name,
+        FLAG_OF[name],
+        _kind(name),
+        many=name == "half_spread_bp",
+        optional=name in OPTIONAL,
+        example='["QQQ=0.5", "TQQQ=1", "PSQ=1", "SQQQ=1"]' if name == "half_spread_bp" else "",
+    )
+    for name in DEFAULTS
 }
-INTS = {"max_gap", "blocks", "block_size", "max_orders_per_minute", "seed", "expire_after"}
-FLAGS = {"dry_run", "flatten_on_exit", "allow_in_sample"}
-OPTIONAL = {
-    "model",
-    "history",
-    "blocks",
-    "max_order_value",
-    "max_daily_loss",
-    "kill_file",
-    "registry",
-    "expire_after",
-    "bar_store",
-}
-
-
-def wrong_type(name: str, value: Any) -> str:
-    """Why a config file's ``value`` cannot be setting ``name`` ("" when it can): a file's
-    types are checked before its values, so ``blocks = true`` is not one block.
-
-    >>> wrong_type("blocks", True), wrong_type("capital", 5), wrong_type("model", 5)
-    ('must be a whole number', '', 'must be text')
-    """
-    if value is None:
-        return "" if name in OPTIONAL else "must be given a value"
-    if name in FLAGS:
-        return "" if isinstance(value, bool) else "must be true or false"
-    if name in PATHS:
-        return "" if isinstance(value, str) else "must be text"
-    if name == "half_spread_bp":
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        return "" if ok else 'must be a list like ["QQQ=0.5", "TQQQ=1", "PSQ=1", "SQQQ=1"]'
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "must be a whole number" if name in INTS else "must be a number"
-    if name in INTS and not isinstance(value, int):
-        return "must be a whole number"
-    return ""
 
 
 __all__ = [
@@ -338,6 +311,7 @@ __all__ = [
     "DEFAULTS",
     "FLAG_OF",
     "LiveConfig",
+    "SETTINGS",
     "check_places",
     "option_error",
     "read_config_file",

@@ -101,6 +101,10 @@ class TrainRun:
     regime_labeller: str | None = None
     multi_regime: bool = False
     synthetic_mix: float = 0.0
+    # `sentio train --config FILE`: the resolved settings and the file's path and sha256
+    # (sentio.cli.configfile.Resolved.to_dict), recorded in model.meta.json only when a file
+    # was used, so a run without one writes the same bytes as before
+    invocation: dict | None = None
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -666,6 +670,7 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
             "embargo_bars": run.label.horizon + T,
         },
         "seed": cfg.seed,
+        **({"invocation": run.invocation} if run.invocation is not None else {}),
         # the artifact it started from, by its identity (a path would differ between copies)
         "warm_start": None
         if run.warm_start is None

@@ -59,7 +59,8 @@ def open_market(config: LiveConfig, meta: dict) -> Market:
         validation_end = meta["data"]["splits"]["validation"]["last_ts"]
         eligible = np.ones(len(ts), bool) if trading.allow_in_sample else ts > validation_end
         if config.blocks_mode:  # strattest's own plan picks the blocks (and refuses alike)
-            plan = historical_plan(trading.model_copy(update={"data": data}))
+            # (without strattest's probability cache: a live run writes only its outputs)
+            plan = historical_plan(trading.model_copy(update={"data": data, "cache_dir": None}))
             rows = np.flatnonzero(plan.block >= 0)
             episodes = [
                 (int(ts[rows[b * trading.block_size]]), trading.block_size)

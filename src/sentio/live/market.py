@@ -5,8 +5,9 @@ simulated; and the broker of ``--broker``.
 A replay reads the market as strattest does (``backtest.strattest.market_tables``: the files,
 a sibling they lack simulated from QQQ and labelled) and picks the same bars: every bar after
 the model's validation end, or with ``--blocks`` the blocks strattest's own plan trades
-(``historical_plan``: outside the model's data, after the model's warm-up), with strattest's capital check and half-spreads (half a cent at each
-instrument's median price over the whole file).
+(``historical_plan``: outside the model's data, after the model's warm-up), with strattest's
+capital check and half-spreads (half a cent at each instrument's median price over the whole
+file).
 """
 
 from __future__ import annotations

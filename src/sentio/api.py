@@ -221,6 +221,22 @@ class TrainResult:
         return self.metrics["edge"]
 
 
+# `sentio train`'s lower bounds on numbers (its flags' min=), checked here too before any
+# work (tests/api compares this table with the command's).
+TRAIN_MINIMA: dict[str, tuple[str, float]] = {
+    "epochs": ("--epochs", 1),
+    "batch_size": ("--batch-size", 1),
+    "sequence_length": ("--sequence-length", 1),
+    "d_model": ("--d-model", 1),
+    "nhead": ("--nhead", 1),
+    "num_layers": ("--num-layers", 1),
+    "horizon": ("--horizon", 1),
+    "deadzone_bp": ("--label-deadzone-bp", 0.0),
+    "threads": ("--threads", 1),
+    "builtin_days": ("--builtin-days", 10),
+}
+
+
 def train(
     data: Files = "builtin",
     *,
@@ -311,6 +327,10 @@ def train(
 
     names = _names(data)
     builtin = names == ["builtin"]
+    given = locals()
+    for name, (flag, least) in TRAIN_MINIMA.items():
+        if given[name] is not None and given[name] < least:
+            raise OptionError(f"must be >= {least}, got {given[name]}", flag=flag)
     if quick and preset is not None:
         raise OptionError("--quick trains the quick preset; drop quick or preset", flag="--preset")
     for flag, value in (("--builtin-days", builtin_days), ("--signal-strength", signal_strength)):

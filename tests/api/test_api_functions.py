@@ -259,3 +259,26 @@ def test_report_draws_a_result_and_an_audit(tiny_artifact, tmp_path):
         assert path == tmp_path / out
         text = path.read_text()
         assert text.lstrip().lower().startswith("<!doctype html") and "<script" in text
+
+
+def test_train_checks_the_commands_bounds_before_any_work(monkeypatch):
+    """Every lower bound `sentio train` declares on a number (typer's min=) is api.train's
+    too, refused naming the flag before training starts."""
+    import sentio.train.pipeline as pipeline
+    from sentio.cli import model_commands
+    from sentio.core.errors import OptionError
+
+    def reached(*args, **kwargs):
+        raise AssertionError("reached training")
+
+    monkeypatch.setattr(pipeline, "run_training", reached)
+    bounds = {}
+    for name, param in inspect.signature(model_commands.train_command).parameters.items():
+        least = getattr(param.default, "min", None)
+        if least is not None and name in inspect.signature(api.train).parameters:
+            bounds[name] = (param.default.param_decls[0], least)
+    assert bounds == api.TRAIN_MINIMA
+    for name, (flag, least) in bounds.items():
+        below = least - 1 if isinstance(least, int) else least - 0.5
+        with pytest.raises(OptionError, match=flag):
+            api.train(output="never/written", **{name: below})

@@ -12,6 +12,7 @@ in the recorded configs.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -175,20 +176,63 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def recording(tmp: Path, *, report: bool) -> list[str]:
+    """--track (and --report) when their extras are installed: the example runs double as the
+    end-to-end tests of both flags (a skip would drop the example run too)."""
+    extra = []
+    if importlib.util.find_spec("mlflow") is not None:
+        extra += ["--track", str(tmp / "mlruns")]
+    if report and importlib.util.find_spec("bokeh") is not None:
+        extra += ["--report", str(tmp / "report.html")]
+    return extra
+
+
+def mlflow_run(tmp: Path, stdout: str):
+    """The MLflow run a command logged (its id from the `tracked:` line or the JSON), read
+    back with MLflow's own client from the local store."""
+    import os
+
+    import mlflow
+
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    try:
+        run_id = json.loads(stdout)["tracked"]["run_id"]
+    except json.JSONDecodeError:
+        run_id = stdout.split("tracked: MLflow run ")[1].split()[0]
+    client = mlflow.MlflowClient(tracking_uri=(tmp / "mlruns").as_uri())
+    return client, client.get_run(run_id)
+
+
+def checked_report(tmp: Path) -> None:
+    page = (tmp / "report.html").read_text()
+    assert page.lstrip().lower().startswith("<!doctype html>") and "Bokeh" in page
+
+
 def test_examples_train_records_the_resolved_settings_and_the_file(tmp_path):
     pytest.importorskip("torch", reason="training needs the train extra")
     config, out = EXAMPLES / "train.toml", tmp_path / "m"
-    shrink = ["--epochs", "1", "--builtin-days", "12", "--sequence-length", "8", "--d-model",
+    shrink = ["--epochs", "2", "--builtin-days", "12", "--sequence-length", "8", "--d-model",
               "16", "--nhead", "2", "--num-layers", "1", "--batch-size", "128"]  # fmt: skip
+    track = recording(tmp_path, report=False)
     done = run_script("sentio", "train", "--config", str(config), *shrink, "--output", str(out),
-                      "--no-progress", cwd=tmp_path)  # fmt: skip
+                      "--no-progress", *track, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+    if track:  # --track: each epoch of metrics.json's history is one step of the MLflow run
+        client, logged = mlflow_run(tmp_path, done.stdout)
+        history = json.loads((out / "metrics.json").read_text())["history"]
+        steps = client.get_metric_history(logged.info.run_id, "val_log_loss")
+        assert [(m.step, m.value) for m in steps] == [
+            (h["epoch"], pytest.approx(h["val_log_loss"])) for h in history
+        ]
+        assert len(history) == 2
     meta = json.loads((out / "model.meta.json").read_text())
     given = tomllib.loads(config.read_text())
     recorded = meta["invocation"]
     assert recorded["config_file"] == {"path": str(config), "sha256": sha256(config)}
-    assert recorded["settings"]["epochs"] == 1 and meta["train_config"]["epochs"] == 1  # flag
+    assert recorded["settings"]["epochs"] == 2  # the flag
     assert meta["data"]["synth"]["days"] == 12 and meta["config"]["d_model"] == 16  # flags
+    assert meta["train_config"]["epochs"] == 2
     assert meta["data"]["synth"]["signal_strength"] == given["signal_strength"]  # the file's
     assert meta["label"]["horizon_bars"] == given["horizon"] and meta["seed"] == given["seed"]
 
@@ -200,11 +244,20 @@ def run_start(db: Path) -> dict:
 
 def test_examples_strattest_records_the_file_in_the_audit(tmp_path, tiny_artifact):
     config, db = EXAMPLES / "strattest.toml", tmp_path / "a.db"
+    extra = recording(tmp_path, report=True)
     done = run_script("sentio", "strattest", "--config", str(config), "--model",
                       str(tiny_artifact), "--blocks", "2", "--block-size", "60", "--no-cache",
-                      "--audit", str(db), "--json", cwd=tmp_path)  # fmt: skip
+                      "--audit", str(db), "--json", *extra, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     document, given = json.loads(done.stdout), tomllib.loads(config.read_text())
+    if "--report" in extra:
+        checked_report(tmp_path)
+    if "--track" in extra:  # the printed figures are the logged ones; the report goes with it
+        client, logged = mlflow_run(tmp_path, done.stdout)
+        mean = document["summary"]["strategy"]["mean_rpb_pct"]
+        assert mean in [v for k, v in logged.data.metrics.items() if "mean_rpb_pct" in k]
+        files = [f.path for f in client.list_artifacts(logged.info.run_id)]
+        assert any(f.endswith("report.html") for f in files) == ("--report" in extra)
     for recorded in (document["config"], run_start(db)["config"]):
         assert recorded["config_file"] == {"path": str(config), "sha256": sha256(config)}
         assert recorded["blocks"] == 2 and recorded["block_size"] == 60  # the flags
@@ -233,9 +286,15 @@ def test_examples_walkforward_runs_shrunk(tmp_path):
               "--shadow-sessions", "1", "--epochs", "1", "--sequence-length", "16",
               "--d-model", "16", "--nhead", "2", "--num-layers", "1", "--horizon", "1",
               "--feature-spec", "intraday_default"]  # fmt: skip
+    extra = recording(tmp_path, report=True)
     done = run_script("sentio", "strattest", "--config", str(config), *shrink, "--out",
-                      str(tmp_path / "wf"), "--json", cwd=tmp_path)  # fmt: skip
+                      str(tmp_path / "wf"), *extra, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+    if "--report" in extra:
+        checked_report(tmp_path)
+    if "--track" in extra:
+        _, logged = mlflow_run(tmp_path, done.stdout)
+        assert logged.data.tags.get("sentio.kind", "walk-forward") == "walk-forward"
     recorded = json.loads((tmp_path / "wf" / "walkforward.json").read_text())["config"]
     given = tomllib.loads(config.read_text())
     assert recorded["strattest"]["config_file"]["sha256"] == sha256(config)

@@ -30,6 +30,7 @@ from sentio.cli.output import (
     small_sample_note,
     table,
 )
+from sentio.cli.recording import check_report, report_option, track_option, tracking, wrote
 from sentio.core.errors import OptionError, OutputError, excerpt
 from sentio.core.files import atomic_output, check_output, write_bytes_atomic
 
@@ -275,6 +276,8 @@ def strattest_command(
         help="Walk-forward with --backend ray: a Ray cluster's address (default: start a local "
         "Ray).",
     ),
+    report: Path | None = report_option(),
+    track: str | None = track_option(),
     config: Path | None = config_option(),
     show_config: bool = show_option(),
 ) -> None:
@@ -287,19 +290,50 @@ def strattest_command(
         run.show()
         return
     s = run.settings
+    record = _recording(job, report, track, out, audit, run.settings)
     if job.mode == "walk-forward":
         from sentio.cli.walkforward_output import walk_forward
 
         backend = s["backend"] or "local"
-        walk_forward(job.config, job.walk, out, audit, backend, s["ray_address"], json_out)
+        walk_forward(job.config, job.walk, out, audit, backend, s["ray_address"], json_out, record)
     elif job.mode == "simulation":
         _simulation(job.config, job.tracks, job.regimes, json_out)
     else:
-        _historical_run(strategy, job.config, s, out, audit, json_out)
+        _historical_run(strategy, job.config, s, out, audit, json_out, record)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What a run adds to its work: the HTML report and the MLflow run (None: not asked)."""
+
+    report: Path | None
+    uri: str | None
+    settings: dict
+
+    def files(self, *paths: Path | None) -> list[Path]:
+        """The files to log with the run: those written (summary, report)."""
+        return [p for p in (*paths, self.report) if p is not None and Path(p).is_file()]
+
+
+def _recording(job, report, track, out, audit, settings: dict) -> Recording:
+    """--report and --track checked before any work (a simulation writes nothing)."""
+    if job.mode == "simulation":
+        for flag, given in (("--report", report), ("--track", track)):
+            if given is not None:
+                raise OptionError(
+                    "applies to --mode historical and walk-forward; simulation records nothing",
+                    flag=flag,
+                )
+        return Recording(None, None, settings)
+    if job.mode == "walk-forward":  # the fold models do not exist yet: the data and outputs
+        check_report(report, *(Path(d) for d in job.config.data if d != "builtin"), out, audit)
+    else:
+        check_report(report, *_inputs(job.config), out, audit)
+    return Recording(report, tracking(track), settings)
 
 
 # What stays on the command line: outputs and how the result is shown (docs/config.md).
-COMMAND_LINE_ONLY = ("out", "audit", "json_out")
+COMMAND_LINE_ONLY = ("out", "audit", "json_out", "report", "track")
 
 
 @dataclass(frozen=True)
@@ -353,21 +387,40 @@ def _walk_forward_config(config, walk: dict):
 
 
 def _historical_run(
-    strategy: str, config, s: dict, out: Path | None, audit: Path | None, json_out: bool
-) -> None:
-    """Run one historical strattest; write --out, print the report or the JSON document."""
+    strategy: str, config, s: dict, out: Path | None, audit: Path | None, json_out: bool,
+    record: Recording,
+) -> None:  # fmt: skip
+    """Run one historical strattest; write --out (and --report), log --track, print the
+    report or the JSON document."""
     result, recorded = _historical(config, audit, json_out)
     document = _document(config, result, recorded)
     if s["by_regime"]:  # a report: the audit is unchanged
         document["by_regime"] = _by_regime(result, s["regime_labeller"])
     if out is not None:
         _write_out(out, result, document)
+    if record.report is not None:
+        from sentio.report import report_strattest
+
+        report_strattest(result, record.report, by_regime=document.get("by_regime"))
+    if record.uri is not None:
+        from sentio.runs.tracking import log_backtest
+
+        summary = None if out is None else out / "summary.json"
+        files = record.files(summary)
+        mlflow_run = log_backtest(
+            record.uri, document, kind="strattest", settings=record.settings, files=files
+        )
+        document["tracked"] = {"uri": record.uri, "run_id": mlflow_run}
     if json_out:
         print_json(document)
         return
     _report(strategy, config, result, recorded, audit)
     if s["by_regime"]:
         _print_by_regime(document["by_regime"])
+    if record.report is not None:
+        wrote(f"report: {record.report}", json_out)
+    if record.uri is not None:
+        wrote(f"tracked: MLflow run {document['tracked']['run_id']} at {record.uri}", json_out)
 
 
 def _check_by_regime(mode: str, s: dict) -> None:
@@ -569,13 +622,18 @@ def _regimes(regimes: list[str], tracks: int, config) -> tuple[str, ...]:
     return tuple(regimes)
 
 
-def _check_outputs(config, out: Path | None, audit: Path | None) -> None:
-    """Before any work: no output may be (or be written into) an input of this run."""
+def _inputs(config) -> list[Path]:
+    """What a run reads: the model directory, its files and the data files."""
     from sentio.backtest.strattest import newest_artifact
 
     model = Path(config.model or newest_artifact())
-    inputs = [model, *(p for p in model.iterdir() if p.is_file())]
-    inputs += [Path(d) for d in config.data if d != "builtin"]
+    files = [p for p in model.iterdir() if p.is_file()] if model.is_dir() else []
+    return [model, *files, *(Path(d) for d in config.data if d != "builtin")]
+
+
+def _check_outputs(config, out: Path | None, audit: Path | None) -> None:
+    """Before any work: no output may be (or be written into) an input of this run."""
+    inputs = _inputs(config)
     if audit is not None:
         check_output(audit, *inputs, flag="--audit")
     if out is not None:

@@ -8,6 +8,7 @@ import typer
 
 from sentio.cli.configfile import Resolved, config_option, resolve, show_option
 from sentio.cli.output import console, new_york, print_json, table
+from sentio.cli.recording import track_option, tracking, wrote
 from sentio.core.errors import OptionError, excerpt
 from sentio.data.synth.generate import SynthConfig
 from sentio.infer.ranges import describe as describe_ranges
@@ -163,6 +164,7 @@ def train_command(
     max_retrains: int | None = typer.Option(
         None, "--max-retrains", min=1, help="--enable-realtime: stop after N trainings."
     ),
+    track: str | None = track_option(),
     config: Path | None = config_option(),
     show_config: bool = show_option(),
 ) -> None:
@@ -172,7 +174,11 @@ def train_command(
 
     given = {name for name in ctx.params if _given(ctx, name)}
     if enable_realtime:
-        for flag, name in (("--config", "config"), ("--show-config", "show_config")):
+        for flag, name in (
+            ("--config", "config"),
+            ("--show-config", "show_config"),
+            ("--track", "track"),
+        ):
             if name in given:
                 raise OptionError("the retrainer's settings file is --policy", flag=flag)
         _realtime(ctx, given, key_file)
@@ -190,15 +196,22 @@ def train_command(
     if show_config:
         run.show()
         return
+    uri = tracking(track)  # a store that cannot be written costs no training
     ready(training)  # paths, CPU pin and the train extra, before any bar is read
     metrics = _train_with_progress(training, progress)
     _print_training(metrics, training, output)
+    if uri is not None:
+        from sentio.runs.tracking import log_training
+
+        mlflow_run = log_training(uri, training.output, settings=run.settings)
+        wrote(f"tracked: MLflow run {mlflow_run} at {uri}", False)
 
 
 # What stays on the command line (docs/config.md): where the artifact goes, how to resume,
 # the signing key, the progress bar, and the retrainer's flags (its settings file is --policy).
-TRAIN_COMMAND_LINE = ("output", "resume", "key_file", "progress", "enable_realtime", "policy",
-                      "bars", "registry", "history", "poll", "once", "max_retrains")  # fmt: skip
+TRAIN_COMMAND_LINE = ("output", "resume", "key_file", "progress", "track", "enable_realtime",
+                      "policy", "bars", "registry", "history", "poll", "once",
+                      "max_retrains")  # fmt: skip
 
 
 def train_run(run: Resolved, output: str, resume: str | None, key_file: Path | None):

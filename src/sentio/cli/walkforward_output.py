@@ -14,6 +14,7 @@ from sentio.cli.output import (
     small_sample_note,
     table,
 )
+from sentio.cli.recording import wrote
 from sentio.core.errors import OptionError
 from sentio.core.files import check_output
 
@@ -33,8 +34,9 @@ FIGURES = [
 
 
 def walk_forward(strattest, flags: dict, out: Path, audit: Path | None, backend: str,
-                 address: str | None, json_out: bool) -> None:  # fmt: skip
-    """Check, run, print (or print the JSON document) and, with ``audit``, record."""
+                 address: str | None, json_out: bool, record=None) -> None:  # fmt: skip
+    """Check, run, print (or print the JSON document) and, with ``audit``, record; with
+    ``record`` (strattest's --report and --track) draw the run folder and log it."""
     from rich.progress import Progress
 
     from sentio.backtest.walkforward import WalkForwardConfig, report_document, run_walkforward
@@ -69,10 +71,26 @@ def walk_forward(strattest, flags: dict, out: Path, audit: Path | None, backend:
                         "head": store.head(run_id)}  # fmt: skip
             store.close()
     document = report_document(result) | {"out": str(out), "audit": recorded}
+    if record is not None and record.report is not None:
+        from sentio.report import report_run
+
+        report_run(out, record.report)
+    if record is not None and record.uri is not None:
+        from sentio.runs.tracking import log_backtest
+
+        files = record.files(out / "walkforward.json")
+        mlflow_run = log_backtest(
+            record.uri, document, kind="walk-forward", settings=record.settings, files=files
+        )
+        document["tracked"] = {"uri": record.uri, "run_id": mlflow_run}
     if json_out:
         print_json(document)
         return
     report(result, document, out)
+    if record is not None and record.report is not None:
+        wrote(f"report: {record.report}", json_out)
+    if record is not None and record.uri is not None:
+        wrote(f"tracked: MLflow run {document['tracked']['run_id']} at {record.uri}", json_out)
 
 
 def _open_store(audit: Path):

@@ -682,12 +682,15 @@ def _historical(config, audit: Path | None, json_out: bool):
 def _document(config, result, recorded) -> dict:
     """Every number of a historical run, JSON-ready (``--json`` and summary.json)."""
     from sentio.backtest.strattest import figures_of
+    from sentio.core.hashing import sha256_file
 
     return {
         "in_sample": result.in_sample,
         "fill": config.fill,
         "optimistic_fill": config.fill == "close",
         "model": str(result.model),
+        # the model's identity as the audit records it (sha256 of manifest.json)
+        "model_manifest_hash": sha256_file(Path(result.model) / "manifest.json"),
         "data": list(config.data),
         "inputs": result.inputs,
         "data_range": list(result.data_range),

@@ -258,6 +258,7 @@ def test_examples_strattest_records_the_file_in_the_audit(tmp_path, tiny_artifac
         assert mean in [v for k, v in logged.data.metrics.items() if "mean_rpb_pct" in k]
         files = [f.path for f in client.list_artifacts(logged.info.run_id)]
         assert any(f.endswith("report.html") for f in files) == ("--report" in extra)
+        assert "summary.json" in files  # the document, without --out too
     for recorded in (document["config"], run_start(db)["config"]):
         assert recorded["config_file"] == {"path": str(config), "sha256": sha256(config)}
         assert recorded["blocks"] == 2 and recorded["block_size"] == 60  # the flags

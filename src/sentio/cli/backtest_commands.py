@@ -403,13 +403,20 @@ def _historical_run(
 
         report_strattest(result, record.report, by_regime=document.get("by_regime"))
     if record.uri is not None:
+        import tempfile
+
         from sentio.runs.tracking import log_backtest
 
-        summary = None if out is None else out / "summary.json"
-        files = record.files(summary)
-        mlflow_run = log_backtest(
-            record.uri, document, kind="strattest", settings=record.settings, files=files
-        )
+        with tempfile.TemporaryDirectory(prefix="sentio-track-") as scratch:
+            summary = Path(scratch) / "summary.json"  # the document, as --out writes it
+            summary.write_text(json_text(document) + "\n")
+            mlflow_run = log_backtest(
+                record.uri,
+                document,
+                kind="strattest",
+                settings=record.settings,
+                files=record.files(summary),
+            )
         document["tracked"] = {"uri": record.uri, "run_id": mlflow_run}
     if json_out:
         print_json(document)

@@ -150,3 +150,46 @@ def test_the_uri_and_a_missing_extra(monkeypatch, tmp_path, tiny_artifact):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow now fails
     with pytest.raises(TrackingError, match=r"pip install 'sentio\[mlflow\]'"):
         log_training(Path(tmp_path).as_uri(), tiny_artifact)
+
+
+def test_names_that_become_one_key_stay_apart(uri):
+    """MLflow's key characters turn ``a:b`` and ``a;b`` into ``a_b``: three settings are
+    three params, each with its own value (MLflow refuses a batch with a key twice)."""
+    settings = {"data.a:b": 1, "data.a;b": 2, "data.a_b": 3}
+    run_id = log_backtest(uri, walkforward_doc(), kind="walk-forward", settings=settings)
+    with reader(uri) as mlc:
+        params = mlc.get_run(run_id).data.params
+    assert len(params) == 3 and sorted(params.values()) == ["1", "2", "3"]
+    assert params["data.a_b"] == "3"  # a name MLflow accepts is kept as it is
+
+
+@pytest.mark.parametrize(
+    ("track", "env", "says"),
+    [
+        ("sqlite:///runs.db", None, "--track"),
+        ("databricks", None, "--track"),
+        (None, "s3://bucket/mlruns", ENV_URI),
+        (None, "https://[::1", ENV_URI),
+    ],
+    ids=["sqlite", "databricks", "env-s3", "env-ipv6"],
+)
+def test_a_store_sentio_does_not_log_to_is_refused_naming_its_source(monkeypatch, track, env, says):
+    monkeypatch.delenv(ENV_URI, raising=False)
+    if env is not None:
+        monkeypatch.setenv(ENV_URI, env)
+    with pytest.raises(OptionError) as caught:
+        tracking_uri(track)
+    assert str(caught.value).startswith(f"{says}: ")
+
+
+def test_a_file_store_error_names_the_whole_path_and_the_variable(tmp_path, monkeypatch):
+    """A store under a file cannot be made: the line says why with the whole path (a space
+    in it), names the variable that gave it, and does not speak of a server."""
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder\n")
+    monkeypatch.setenv(ENV_URI, str(blocker / "my runs"))
+    with pytest.raises(TrackingError) as caught:
+        check_tracking(tracking_uri(None))
+    message = str(caught.value)
+    assert str(blocker) in message and f"({ENV_URI})" in message, message
+    assert "server" not in message and "\n" not in message, message

@@ -97,7 +97,36 @@ def max_drawdown(bar_returns: np.ndarray) -> float:
     -0.5
     """
     equity = np.cumprod(1.0 + np.r_[0.0, np.asarray(bar_returns, dtype=np.float64)])
-    return float(np.min(equity / np.maximum.accumulate(equity) - 1.0))
+    return float(np.min(drawdown(equity)))
+
+
+def drawdown(equity: np.ndarray) -> np.ndarray:
+    """Each point's fall from the running peak of ``equity`` (the first point is its own
+    peak), as a negative fraction or 0: the series whose minimum ``max_drawdown`` is.
+
+    >>> drawdown(np.array([100.0, 110.0, 55.0, 120.0])).tolist()
+    [0.0, 0.0, -0.5, 0.0]
+    """
+    equity = np.asarray(equity, dtype=np.float64)
+    return equity / np.maximum.accumulate(equity) - 1.0
+
+
+def block_turnover(
+    qty: np.ndarray, price: np.ndarray, fill_block: np.ndarray, blocks: np.ndarray, capital: float
+) -> np.ndarray:
+    """Each block's turnover: the traded notional of its fills (shares x fill price, buys
+    and sells alike) over the capital, in the order of ``blocks`` (0 for a block without a
+    fill; a fill of a block not listed is left out).
+
+    >>> block_turnover(np.array([10, -10, 4]), np.array([100.0, 110.0, 50.0]),
+    ...                np.array([0, 0, 2]), np.array([0, 1, 2]), 1000.0).tolist()
+    [2.1, 0.0, 0.2]
+    """
+    notional = np.abs(np.asarray(qty, dtype=np.float64)) * np.asarray(price, dtype=np.float64)
+    row = {b: i for i, b in enumerate(np.asarray(blocks).tolist())}
+    at = np.array([row.get(b, -1) for b in np.asarray(fill_block).tolist()], dtype=np.int64)
+    kept = at >= 0
+    return np.bincount(at[kept], weights=notional[kept], minlength=len(blocks)) / capital
 
 
 def bootstrap_mean_interval(
@@ -407,10 +436,12 @@ __all__ = [
     "Verdict",
     "arb",
     "blocks_per_year",
+    "block_turnover",
     "bootstrap_mean_interval",
     "compounded",
     "cost_figures",
     "daily_returns",
+    "drawdown",
     "geometric_mean_return",
     "max_drawdown",
     "mpr",

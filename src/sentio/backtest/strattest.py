@@ -49,6 +49,7 @@ from sentio.backtest.metrics import (
     SampleSize,
     Summary,
     Verdict,
+    block_turnover,
     cost_figures,
     paired_difference,
     sample_size,
@@ -849,7 +850,6 @@ def block_table(plan: Plan, p: np.ndarray, traded: dict[str, Run], rpbs: dict) -
     def per_block(values: np.ndarray) -> np.ndarray:
         return np.bincount(fill_block, weights=values, minlength=run)[:run]
 
-    notional = np.abs(mine.fills[:, F_QTY]) * mine.fills[:, F_PRICE]
     parts = {name: per_block(mine.costs[name]) for name in COST_PARTS}
     first = np.flatnonzero(inside & np.r_[True, block[1:] != block[:-1]])
     last = np.flatnonzero(inside & np.r_[block[1:] != block[:-1], True])
@@ -866,7 +866,13 @@ def block_table(plan: Plan, p: np.ndarray, traded: dict[str, Run], rpbs: dict) -
             "fees": per_block(mine.fills[:, F_FEES]),
             **parts,
             "costs": sum(parts.values()),
-            "turnover": per_block(notional) / plan.config.capital,
+            "turnover": block_turnover(
+                mine.fills[:, F_QTY],
+                mine.fills[:, F_PRICE],
+                fill_block,
+                np.arange(run),
+                plan.config.capital,
+            ),  # fmt: skip
             "buy_and_hold_return_pct": 100 * rpbs["buy_and_hold_qqq"],
         }
     )

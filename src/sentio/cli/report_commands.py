@@ -39,12 +39,16 @@ def report_command(
 
 
 def check_flags(run: str | None, audit: Path | None, out: Path | None) -> None:
-    """Exactly one source: ``--run DIR``, or ``--audit DB`` with an optional ``--run ID``."""
+    """Exactly one source: ``--run DIR``, or ``--audit DB`` with an optional ``--run ID``
+    (never an empty one)."""
     if audit is None and run is None:
         raise OptionError(
             "give a run folder (--run DIR) or an audit database (--audit DB [--run ID])",
             flag="--run",
         )
+    if run is not None and not run.strip():
+        newest = "a run id of the database (or leave --run out: the newest run)"
+        raise OptionError(f"is empty; give {newest if audit else 'a run folder'}", flag="--run")
     if audit is not None and run is not None and Path(run).is_dir():
         raise OptionError(
             f"with --audit, --run names a run of the database, but {run} is a folder; give "

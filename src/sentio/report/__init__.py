@@ -4,8 +4,11 @@
 or a walk-forward run folder) and ``report_audit`` (an audited run) each read their source
 into one :class:`~sentio.report.data.ReportData` (``sources``, ``audited``), draw it
 (``figures``: Bokeh) and write one HTML file with every script and number inline (``page``),
-atomically: a kill leaves the old file or the complete new one. An output that is one of the
-inputs, or a directory, is refused before anything is read (docs/report.md).
+atomically: a kill leaves the old file or the complete new one. An output that is a
+directory, in a folder that cannot be written, or one of the source's own files is refused
+before anything is read; one that is any other file the report reads (the model and data a
+run folder's report replays: ``ReportData.inputs``) before anything is written
+(docs/report.md).
 """
 
 from __future__ import annotations
@@ -20,11 +23,10 @@ def report_strattest(result, out: Path, *, by_regime: dict | None = None) -> Pat
     """Write the report of a historical strattest result (``run_strattest``'s) to ``out``;
     ``by_regime``: its ``strattest_by_regime(...).to_dict()``, drawn as a table."""
     from sentio.report.page import require_bokeh
-    from sentio.report.sources import from_result
+    from sentio.report.sources import from_result, replay_inputs
 
     model = Path(result.model)
-    data = [Path(d) for d in result.config.data if d != "builtin"]
-    out = check_output(out, model, *_files(model), *data, flag="--report")
+    out = check_output(out, model, *replay_inputs(model, result.config.data), flag="--report")
     require_bokeh()
     return write(from_result(result, by_regime), out, flag="--report")
 
@@ -55,9 +57,11 @@ def report_audit(db: Path, out: Path, run_id: str | None = None) -> Path:
 
 
 def write(data: ReportData, out: Path, flag: str = "--out") -> Path:
-    """Render ``data`` and write it to ``out`` atomically; returns ``out``."""
+    """Render ``data`` and write it to ``out`` atomically, unless ``out`` is one of the files
+    read to make it (``data.inputs``); returns ``out``."""
     from sentio.report.page import render
 
+    out = check_output(out, *data.inputs, flag=flag)
     page, _ = render(data)
     return write_bytes_atomic(out, page.encode("utf-8"), flag=flag)
 

@@ -13,32 +13,77 @@ returns, as strattest judges them).
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from sentio.audit.read import Event, fields, load
 from sentio.audit.store import AuditError, AuditStore
 from sentio.backtest.costs import CostModel, split_fill_costs
 from sentio.backtest.metrics import (
     Verdict,
+    block_turnover,
     cost_figures,
     paired_difference,
     sample_size,
     verdict,
 )
-from sentio.core.errors import OptionError
+from sentio.core.errors import OptionError, excerpt
 from sentio.features.inputs import clock_columns
+from sentio.report.checks import Source
 from sentio.report.data import SYMBOLS, ReportData, labels
-from sentio.report.sources import banners, bar_frame, block_frame, replay, thresholds_of
+from sentio.report.sources import (
+    banners,
+    bar_frame,
+    block_frame,
+    replay,
+    replay_inputs,
+    thresholds_of,
+)
+
+
+class ReadOnlyStore(AuditStore):
+    """``AuditStore(db, create=False)`` that never creates a file: a database in WAL mode
+    whose ``-wal`` file is gone (every commit merged into the main file, no writer connected)
+    is opened ``immutable=1`` at once, because even a ``mode=ro`` connection to it creates
+    ``-wal`` and ``-shm`` beside it (sqlite.org/wal.html; ``sentio runs`` reads the same
+    way). Any other file is opened as ``saudit`` opens it."""
+
+    def _open_reader(self) -> sqlite3.Connection:
+        path = Path(self.path)
+        if not (path.is_file() and wal_mode(path) and not Path(f"{path}-wal").exists()):
+            return super()._open_reader()
+        uri = path.resolve().as_uri()
+        with self._errors():
+            self.db = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True)
+            self._check_tables(allow_new=False)
+        return self.db
+
+
+def wal_mode(path: Path) -> bool:
+    """Whether the SQLite file's header says WAL (its read version, byte 18, is 2)."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(100)
+    except OSError:
+        return False
+    return header.startswith(b"SQLite format 3\x00") and len(header) > 18 and header[18] == 2
 
 
 def open_run(db: Path, run_id: str | None) -> tuple[AuditStore, dict, list[Event]]:
-    """The database opened read-only, the run (default: the newest) and its events; a file
-    that is not an audit database names ``--audit``, an unknown run ``--run``."""
+    """The database opened read-only (:class:`ReadOnlyStore`), the run (default: the
+    newest) and its events; a file that is not an audit database names ``--audit``, an
+    unknown run ``--run``."""
+    if not db.exists():
+        raise OptionError(
+            f"{db}: no audit database here (record one with `sentio strattest --audit DB`)",
+            flag="--audit",
+        )
     try:
-        store = AuditStore(db, create=False)
+        store = ReadOnlyStore(db, create=False)
     except AuditError as exc:
         raise OptionError(str(exc), flag="--audit") from None
     try:
@@ -61,24 +106,28 @@ def from_audit(db: Path, run_id: str | None = None) -> ReportData:
 def build(store: AuditStore, run: dict, events: list[Event]) -> ReportData:
     rid = run["run_id"]
     start = run["config"]
-    with fields(rid, 0, "run_start"):
-        config = start["config"]
-        capital = float(config["capital"])
-        command = str(start.get("command", "strattest"))
-        model = str(start["model"]["path"])
+    src = Source(f"run {rid} in {store.path}", "--audit")
+    config = src.mapping(start, "config")
+    capital = src.number(start, "config.capital", positive=True)
+    src.mapping(start, "config.strategy", optional=True)
+    src.mapping(start, "model.thresholds", optional=True)
+    model = src.text(start, "model.path")
+    command = str(start.get("command", "strattest"))
     raw = bar_table(rid, events)
     if raw.empty:
         raise OptionError(f"run {rid} in {store.path} records no bar to draw", flag="--run")
-    ends = block_ends(rid, events)
+    raw = src.bars(raw)
+    src.mapping(start, "config.costs")
+    ends = src.blocks(block_ends(rid, events))
     done, notes = replay(config, model, raw, ends["buy_and_hold_return_pct"].to_numpy())
     fills = fill_table(rid, events)
-    parts, more = split_costs(fills, config, done)
+    parts, more = split_costs(fills, config, done, src)
     blocks = with_costs(ends, fills, parts, capital)
     end = next((e for e in events if e.kind == "run_end"), None)
     summary, parity = {}, None
     if end is not None:
-        with fields(rid, end.seq, "run_end"):
-            summary, parity = end.payload["summary"], end.payload["parity"]
+        summary = src.figures(end.payload, "summary")
+        parity = src.mapping(end.payload, "parity")
         # run_end's figures lack the trading days; the bars give them, as strattest counts
         # them (every run of a strattest trades the same bars), so the * marks match
         days = sample_size(clock_columns(raw["ts"].to_numpy(np.int64))[1]).to_dict()
@@ -86,8 +135,7 @@ def build(store: AuditStore, run: dict, events: list[Event]) -> ReportData:
     walk = command == "walk-forward"
     unit = "session" if walk else "block"
     judgement = judged(summary, blocks, unit, run_seed(start))
-    with fields(rid, 0, "run_start"):
-        fitted = start["model"]["thresholds"] or {}
+    fitted = start["model"].get("thresholds") or {}
     thresholds, why = thresholds_of(config.get("strategy") or {}, fitted)
     if walk:
         thresholds, why = {}, ["each fold's model trades with its own thresholds: none is drawn"]
@@ -115,6 +163,8 @@ def build(store: AuditStore, run: dict, events: list[Event]) -> ReportData:
         folds=schedule(start) if walk else None,
         notes=notes + more + why + ([] if end else [f"run {rid} never reached its run_end"]),
         banners=banners(bool(start.get("in_sample")), str(config.get("fill"))),
+        inputs=[Path(store.path), Path(f"{store.path}-wal"), Path(f"{store.path}-shm")]
+        + replay_inputs(Path(model), [d for d in config.get("data") or [] if isinstance(d, str)]),
     )
 
 
@@ -171,15 +221,12 @@ def block_ends(rid: str, events: list[Event]) -> pd.DataFrame:
         with fields(rid, e.seq, "block_end"):
             rows.append(
                 {
-                    k: p[k]
-                    for k in (
-                        "block",
-                        "start",
-                        "end",
-                        "return_pct",
-                        "fills",
-                        "buy_and_hold_return_pct",
-                    )
+                    "block": int(p["block"]),
+                    "start": p["start"],
+                    "end": p["end"],
+                    "return_pct": _float(p["return_pct"]),
+                    "fills": int(p["fills"]),
+                    "buy_and_hold_return_pct": _float(p["buy_and_hold_return_pct"]),
                 }
             )
     return pd.DataFrame(
@@ -187,11 +234,14 @@ def block_ends(rid: str, events: list[Event]) -> pd.DataFrame:
     )
 
 
-def split_costs(fills: pd.DataFrame, config: dict, done) -> tuple[dict, list[str]]:
+def split_costs(fills: pd.DataFrame, config: dict, done, src: Source) -> tuple[dict, list[str]]:
     """Each fill's commission, regulatory fees and spread (``costs.split_fill_costs``); the
     spread needs the half-spread of its instrument: the config's, or the replayed market's
     median price (the default), else it is NaN and the report says so."""
-    model = CostModel(**config["costs"])
+    try:
+        model = CostModel(**config["costs"])
+    except ValidationError as exc:
+        src.refuse("config.costs", f"breaks the cost model ({excerpt(exc, 120)})")
     if model.half_spread_bp is not None:
         half = {s: model.half_spread_bp[s] * 1e-4 for s in SYMBOLS}
     else:
@@ -223,8 +273,9 @@ def with_costs(ends: pd.DataFrame, fills: pd.DataFrame, parts: dict, capital: fl
     for name, values in parts.items():
         out[name] = per_block(values)
     out["costs"] = out["commissions"] + out["regulatory_fees"] + out["spread"]
-    notional = np.abs(fills["qty"].to_numpy(np.float64)) * fills["price"].to_numpy(np.float64)
-    out["turnover"] = per_block(notional) / capital
+    out["turnover"] = block_turnover(
+        fills["qty"].to_numpy(), fills["price"].to_numpy(), block, order, capital
+    )
     return out
 
 
@@ -278,6 +329,7 @@ def _float(value) -> float:
 
 
 __all__ = [
+    "ReadOnlyStore",
     "block_ends",
     "build",
     "chain_hashes",
@@ -287,5 +339,6 @@ __all__ = [
     "open_run",
     "schedule",
     "split_costs",
+    "wal_mode",
     "with_costs",
 ]

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from sentio.backtest.metrics import drawdown
 from sentio.core.errors import SentioError
 from sentio.features.inputs import clock_columns
 from sentio.train.samples import LabelSpec, label_bars, outside_deadzone
@@ -81,6 +83,7 @@ class ReportData:
     regimes: dict | None = None  # ``strattest --by-regime``'s report
     notes: list[str] = field(default_factory=list)  # what the report lacks, and why
     banners: list[str] = field(default_factory=list)  # IN-SAMPLE, OPTIMISTIC fills
+    inputs: list[Path] = field(default_factory=list)  # every file read: never the output
 
     def stitched_equity(self) -> np.ndarray:
         """The strategy's equity per traded bar with the blocks chained (:func:`stitched`)."""
@@ -114,16 +117,14 @@ def stitched(equity: np.ndarray, block: np.ndarray, capital: float) -> np.ndarra
 
 def drawdown_pct(equity: np.ndarray, start: float) -> np.ndarray:
     """Each point's fall from the running peak, % (<= 0), the ``start`` capital counted as
-    the first peak: the series whose minimum is the max drawdown (``backtest.metrics.
-    max_drawdown`` computes that minimum from the chained bar returns).
+    the first peak (``backtest.metrics.drawdown``): its minimum is the max drawdown.
 
     >>> drawdown_pct(np.array([110.0, 55.0, 120.0]), 100.0).tolist()
     [0.0, -50.0, 0.0]
     >>> drawdown_pct(np.array([50.0]), 100.0).tolist()
     [-50.0]
     """
-    equity = np.r_[start, np.asarray(equity, np.float64)]
-    return (100 * (equity / np.maximum.accumulate(equity) - 1))[1:]
+    return 100 * drawdown(np.r_[start, np.asarray(equity, np.float64)])[1:]
 
 
 def entries_exits(exposure: np.ndarray, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

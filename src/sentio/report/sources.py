@@ -14,7 +14,6 @@ lacks and why, and draws the rest.
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from sentio.backtest.strattest import (
 from sentio.core.errors import OptionError, SentioError, excerpt
 from sentio.core.hashing import sha256_file
 from sentio.model.artifact import load_verified, read_json
+from sentio.report.checks import EDITED, Source
 from sentio.report.data import (
     BAR_COLUMNS,
     BLOCK_COLUMNS,
@@ -77,13 +77,14 @@ def from_result(result: StrattestResult, by_regime: dict | None = None) -> Repor
         regimes=by_regime,
         notes=notes,
         banners=banners(result.in_sample, config.fill),
+        inputs=replay_inputs(Path(result.model), config.data),
     )
 
 
 def from_run_folder(folder: Path) -> ReportData:
     """The report of a ``strattest --out DIR`` folder or a walk-forward run folder;
     OptionError naming ``--run`` for a folder that is neither, or a file in it that cannot be
-    read."""
+    read or lacks or mistypes a field (``report.checks``)."""
     folder = Path(folder)
     if not folder.is_dir():
         what = "does not exist" if not folder.exists() else "is not a folder"
@@ -101,105 +102,139 @@ def from_run_folder(folder: Path) -> ReportData:
             flag="--run",
         )
     doc = read_document(folder / RUN_FILES[0])
+    run = read_summary(folder / RUN_FILES[0], doc)
     tables = {name: read_table(folder / name) for name in RUN_FILES[1:]}
-    with recorded(folder / RUN_FILES[0]):
-        config = doc["config"]
-        capital = float(config["capital"])
-        model = str(doc["model"])
-        summary, costs, verdict = doc["summary"], doc["costs"], doc["verdict"]
-        strategy, regimes = config["strategy"], doc.get("by_regime")
-        page_banners = banners(bool(doc.get("in_sample")), str(doc.get("fill")))
-        data = [str(d) for d in doc.get("data") or config.get("data") or []]
-    with recorded(folder / RUN_FILES[2]):
-        bars = tables["bars.parquet"]
-        blocks = block_frame(tables["blocks.parquet"])
-        bh = blocks["buy_and_hold_return_pct"].to_numpy()
-        done, notes = replay(config, model, bars, bh)
-        frame = bar_frame(
-            bars,
-            buy_and_hold=None if done is None else done.buy_and_hold,
-            label=None if done is None else labels(done.market, bars["ts"], done.meta["label"]),
+    blocks = block_frame(Source(str(folder / RUN_FILES[1]), "--run").blocks(tables[RUN_FILES[1]]))
+    bars = Source(str(folder / RUN_FILES[2]), "--run").bars(tables[RUN_FILES[2]])
+    if set(bars["block"]) != set(blocks["block"]):
+        raise OptionError(
+            f"{folder}: the blocks of {RUN_FILES[2]} are not those of {RUN_FILES[1]}; {EDITED}",
+            flag="--run",
         )
+    config, model, data = run["config"], run["model"], run["data"]
+    done, notes = replay(config, model, bars, blocks["buy_and_hold_return_pct"].to_numpy())
+    frame = bar_frame(
+        bars,
+        buy_and_hold=None if done is None else done.buy_and_hold,
+        label=None if done is None else labels(done.market, bars["ts"], done.meta["label"]),
+    )
+    strategy = run["strategy"]
     thresholds, more = thresholds_of(strategy, {} if done is None else done.meta["thresholds"])
     hashes = input_hashes(Path(model), data) | {
         f"run folder {name}": sha256_file(folder / name) for name in RUN_FILES
     }
-    if isinstance(doc.get("audit"), dict):
-        hashes["audit chain head"] = str(doc["audit"].get("head"))
+    if run["audit"] is not None:
+        hashes["audit chain head"] = str(run["audit"].get("head"))
     return ReportData(
-        title=f"strattest {strategy.get('rule')} rule, {len(blocks)} blocks of "
+        title=f"strattest {strategy['rule']} rule, {len(blocks)} blocks of "
         f"{config.get('block_size')} bars",
         source=f"run folder {folder} (model {model}; data {', '.join(data)})",
         unit="block",
-        capital=capital,
+        capital=run["capital"],
         blocks=blocks,
-        summary=summary,
-        costs=costs,
-        verdict=verdict,
+        summary=run["summary"],
+        costs=run["costs"],
+        verdict=run["verdict"],
         config=config,
         hashes=hashes,
         bars=frame,
         thresholds=thresholds,
-        regimes=regimes,
+        regimes=run["by_regime"],
         notes=notes + more,
-        banners=page_banners,
+        banners=banners(bool(doc.get("in_sample")), str(doc.get("fill"))),
+        inputs=_files(folder) + replay_inputs(Path(model), data),
     )
+
+
+def read_summary(path: Path, doc: dict) -> dict:
+    """The fields of a run folder's summary.json the report uses, each checked
+    (``report.checks``): config (capital, strategy), model, data, summary, costs, verdict,
+    by_regime, audit."""
+    src = Source(str(path), "--run")
+    strategy = src.mapping(doc, "config.strategy")
+    if src.text(doc, "config.strategy.rule") == "bands":
+        src.numbers(doc, "config.strategy.bands", 4)
+    return {
+        "config": src.mapping(doc, "config"),
+        "capital": src.number(doc, "config.capital", positive=True),
+        "strategy": strategy,
+        "model": src.text(doc, "model"),
+        "data": src.strings(doc, "data") or src.strings(doc, "config.data"),
+        "summary": src.figures(doc, "summary"),
+        "costs": src.figures(doc, "costs"),
+        "verdict": src.verdict(doc, "verdict"),
+        "by_regime": src.regimes(doc, "by_regime"),
+        "audit": src.mapping(doc, "audit", optional=True),
+    }
 
 
 def from_walkforward(folder: Path) -> ReportData:
     """A walk-forward run folder: walkforward.json and sessions.csv (docs/walkforward.md).
     It records sessions, not bars: the report draws the sessions, folds and gates."""
     doc = read_document(folder / WALK_FILES[0])
-    path = folder / WALK_FILES[1]
+    src = Source(str(folder / WALK_FILES[0]), "--run")
+    config = src.mapping(doc, "config")
+    capital = src.number(doc, "config.strattest.capital", positive=True)
+    policy = src.mapping(doc, "config.policy")
+    folds = src.records(doc, "folds", "fold")
+    summary, costs = src.figures(doc, "summary"), src.figures(doc, "costs")
+    verdict = src.verdict(doc, "verdict")
+    out_of_sample = src.figures(doc, "out_of_sample", optional=True) or None
+    blocks = read_sessions(folder / WALK_FILES[1])
+    return ReportData(
+        title=f"walk-forward: {len(folds)} folds, {len(blocks)} traded sessions "
+        f"(train {policy.get('train_window')}, gate on {policy.get('shadow_sessions')}, "
+        f"trade {policy.get('retrain_every')} sessions)",
+        source=f"walk-forward run folder {folder}",
+        unit="session",
+        capital=capital,
+        blocks=block_frame(blocks),
+        summary=summary,
+        costs=costs,
+        verdict=verdict,
+        config=config,
+        hashes={
+            f"fold {f['fold']} candidate manifest": str(f.get("candidate_manifest_sha256"))
+            for f in folds
+        }
+        | {f"run folder {name}": sha256_file(folder / name) for name in WALK_FILES},
+        folds=folds,
+        out_of_sample=out_of_sample,
+        notes=[
+            "a walk-forward run folder records sessions, not bars: no price, probability, "
+            "calibration or exposure plot (record the run with --audit for its bars)"
+        ],
+        banners=banners(False, str(config["strattest"].get("fill"))),
+        inputs=_files(folder),
+    )
+
+
+SESSION_COLUMNS = {  # sessions.csv column -> the block table's (docs/walkforward.md)
+    "walk_forward_return_pct": "return_pct",
+    "buy_and_hold_return_pct": "buy_and_hold_return_pct",
+    "single_return_pct": "single_return_pct",
+    "walk_forward_costs": "costs",
+    "walk_forward_turnover": "turnover",
+}
+
+
+def read_sessions(path: Path) -> pd.DataFrame:
+    """A walk-forward run's sessions.csv as a block table, one row per session, checked
+    (``report.checks``)."""
     try:
         sessions = pd.read_csv(path)
     except (OSError, ValueError) as exc:
         reason = excerpt(str(exc), 120)
         raise OptionError(f"{path}: cannot be read ({reason})", flag="--run") from None
-    with recorded(folder / WALK_FILES[0]):
-        config = doc["config"]
-        strattest = config["strattest"]
-        policy = config["policy"]
-        capital = float(strattest["capital"])
-    with recorded(path):
-        blocks = pd.DataFrame(
-            {
-                "block": np.arange(len(sessions)),
-                "start": sessions["date"].astype(str),
-                "end": sessions["date"].astype(str),
-                "return_pct": sessions["walk_forward_return_pct"].astype(float),
-                "buy_and_hold_return_pct": sessions["buy_and_hold_return_pct"].astype(float),
-                "single_return_pct": sessions["single_return_pct"].astype(float),
-                "costs": sessions["walk_forward_costs"].astype(float),
-                "turnover": sessions["walk_forward_turnover"].astype(float),
-            }
-        )
-    with recorded(folder / WALK_FILES[0]):
-        return ReportData(
-            title=f"walk-forward: {len(doc['folds'])} folds, {len(blocks)} traded sessions "
-            f"(train {policy.get('train_window')}, gate on {policy.get('shadow_sessions')}, "
-            f"trade {policy.get('retrain_every')} sessions)",
-            source=f"walk-forward run folder {folder}",
-            unit="session",
-            capital=capital,
-            blocks=block_frame(blocks),
-            summary=doc["summary"],
-            costs=doc["costs"],
-            verdict=doc["verdict"],
-            config=config,
-            hashes={
-                f"fold {f['fold']} candidate manifest": str(f.get("candidate_manifest_sha256"))
-                for f in doc["folds"]
-            }
-            | {f"run folder {name}": sha256_file(folder / name) for name in WALK_FILES},
-            folds=doc["folds"],
-            out_of_sample=doc.get("out_of_sample"),
-            notes=[
-                "a walk-forward run folder records sessions, not bars: no price, probability, "
-                "calibration or exposure plot (record the run with --audit for its bars)"
-            ],
-            banners=banners(False, str(strattest.get("fill"))),
-        )
+    src = Source(str(path), "--run")
+    if sessions.empty:
+        src.refuse("the session table", "holds no session (a run trades at least one)")
+    src.columns(sessions, ["date", *SESSION_COLUMNS], list(SESSION_COLUMNS))
+    blocks = sessions[list(SESSION_COLUMNS)].rename(columns=SESSION_COLUMNS).astype(float)
+    blocks.insert(0, "block", np.arange(len(sessions)))
+    blocks.insert(1, "start", sessions["date"].astype(str))
+    blocks.insert(2, "end", sessions["date"].astype(str))
+    return src.blocks(blocks, unit="session")
 
 
 def bar_frame(
@@ -351,6 +386,16 @@ def input_hashes(model: Path, data) -> dict[str, str]:
     return out
 
 
+def replay_inputs(model: Path, data) -> list[Path]:
+    """Every file a replay reads (``replay``): the model folder's and the data files."""
+    files = [p for p in Path(model).rglob("*") if p.is_file()] if Path(model).is_dir() else []
+    return files + [Path(d) for d in data if d != "builtin"]
+
+
+def _files(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.is_file()]
+
+
 def read_document(path: Path) -> dict:
     """A JSON object written by a run (OptionError naming ``--run`` and the file if not)."""
     try:
@@ -377,19 +422,6 @@ def read_table(path: Path) -> pd.DataFrame:
         ) from None
 
 
-@contextmanager
-def recorded(path: Path):
-    """A field a run file lacks or mistypes becomes one OptionError line naming the file."""
-    try:
-        yield
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise OptionError(
-            f"{path}: lacks or mistypes a field the report needs ({excerpt(exc, 80)}); was it "
-            "written by another sentio version, or edited?",
-            flag="--run",
-        ) from None
-
-
 __all__ = [
     "IN_SAMPLE",
     "OPTIMISTIC",
@@ -402,7 +434,10 @@ __all__ = [
     "from_walkforward",
     "input_hashes",
     "read_document",
+    "read_sessions",
+    "read_summary",
     "read_table",
     "replay",
+    "replay_inputs",
     "thresholds_of",
 ]

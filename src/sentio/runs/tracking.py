@@ -13,7 +13,8 @@
   (summary.json, the HTML report, walkforward.json) as artifacts.
 
 The URI is a local folder (or ``file:`` URI: no server, the case tests use), or an
-``http(s)://`` MLflow server. MLflow 3 refuses a file store unless
+``http(s)://`` MLflow server; any other scheme is refused by :func:`tracking_uri` before the
+command does any work (docs/tracking.md says why). MLflow 3 refuses a file store unless
 ``MLFLOW_ALLOW_FILE_STORE=true``; a local folder is what this module is for when no server
 runs, so it sets that variable for file URIs only, and only around its own calls (a value the
 user set is left alone). Around the first request to a server it sets
@@ -55,9 +56,11 @@ VALUE_LIMIT = 500  # MLflow servers before 2.x refused longer param values (3.x 
 KEY_LIMIT = 250  # MLflow's longest param, metric or tag key
 PARAMS_PER_BATCH = 100  # MLflow's log_batch limits: 100 params and tags, 1,000 metrics
 METRICS_PER_BATCH = 1000
+REASON_CHARS = 400  # of an error's message in the one line (a path is whole: ``_reason``)
 PROBE_TIMEOUT_S = 10  # the first request to a server: no retries, this timeout
 LOG_RETRIES = 3
 BACKTEST_KINDS = ("strattest", "walk-forward")
+GIVE = "give a folder, a file: URI or an http(s):// MLflow server"  # what --track takes
 _KEY_CHARS = re.compile(r"[^0-9A-Za-z_\-. /]")  # what MLflow accepts in a key
 
 
@@ -66,10 +69,24 @@ class TrackingError(SentioError):
     written, or it refused a value (one line naming the URI)."""
 
 
+class TrackingURI(str):
+    """A tracking URI that remembers where it was given (``--track`` or
+    ``SENTIO_MLFLOW_TRACKING_URI``), so that an error logging to it can say so."""
+
+    source: str = f"--track or {ENV_URI}"
+
+    def __new__(cls, uri: str, source: str) -> TrackingURI:
+        made = super().__new__(cls, uri)
+        made.source = source
+        return made
+
+
 def tracking_uri(flag: str | None) -> str | None:
     """Where to log: the ``--track`` flag, else ``SENTIO_MLFLOW_TRACKING_URI``, else None
-    (tracking off). A local folder becomes an absolute ``file:`` URI; an empty flag is an
-    OptionError naming it.
+    (tracking off). A local folder (or ``file:`` URI) becomes an absolute ``file:`` URI, an
+    ``http(s)://`` server is kept; anything else (another scheme, a ``file:`` URI of another
+    host, an empty value, a file) is an OptionError naming the flag or the variable, before
+    any work is done.
 
     >>> tracking_uri("/tmp/mlruns")
     'file:///tmp/mlruns'
@@ -81,24 +98,46 @@ def tracking_uri(flag: str | None) -> str | None:
     if value is None:
         return None
     if not value.strip():
+        raise OptionError(f"is empty; {GIVE}", flag=source)
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:  # an unclosed [IPv6] address, ...
+        raise OptionError(f"{excerpt(value)} is not a URI ({exc}); {GIVE}", flag=source) from None
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        if not parts.hostname:
+            raise OptionError(f"{excerpt(value)} names no server; {GIVE}", flag=source)
+        return TrackingURI(value, source)
+    if value.strip().lower() == "databricks":  # MLflow's name for Databricks: not a folder
+        scheme = "databricks"
+    if scheme not in ("", "file") and len(scheme) != 1:  # one letter: a Windows drive
         raise OptionError(
-            "is empty; give a folder, a file: URI or an http(s):// MLflow server", flag=source
+            f"{excerpt(value)}: sentio logs to a folder or an http(s):// MLflow server, not to "
+            f"{scheme}: (serve that store with `mlflow server --backend-store-uri ...` and give "
+            "its http:// address; a folder whose name has a colon: ./NAME)",
+            flag=source,
         )
-    parts = urlsplit(value)
-    scheme = parts.scheme
-    if scheme in ("", "file") or len(scheme) == 1:  # a path (or a Windows drive letter)
-        if scheme == "file":  # file:/x, file:///x, file://localhost/x; %20 is a space
-            if parts.netloc not in ("", "localhost"):
-                raise OptionError(
-                    f"{excerpt(value)}: a file: URI names a folder on this machine (file:///path)",
-                    flag=source,
-                )
-            value = url2pathname(parts.path)
+    return TrackingURI(_file_store(value, parts, source), source)
+
+
+def _file_store(value: str, parts, source: str) -> str:
+    """The ``file:`` URI of a local folder given as a path or a ``file:`` URI (``file:/x``,
+    ``file:///x`` and ``file://localhost/x`` name ``/x``; ``%20`` is a space)."""
+    if parts.scheme.lower() == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise OptionError(
+                f"{excerpt(value)}: a file: URI names a folder on this machine (file:///path)",
+                flag=source,
+            )
+        value = url2pathname(parts.path)
+    try:
         path = Path(value).expanduser()
-        if path.exists() and not path.is_dir():
-            raise OptionError(f"{value} is a file; MLflow's file store is a folder", flag=source)
-        return path.resolve().as_uri()
-    return value
+    except RuntimeError:  # ~user with no such user
+        user = value.split("/")[0]
+        raise OptionError(f"{excerpt(value)}: no user {user} here; {GIVE}", flag=source) from None
+    if path.exists() and not path.is_dir():
+        raise OptionError(f"{value} is a file; MLflow's file store is a folder", flag=source)
+    return path.resolve().as_uri()
 
 
 def log_training(
@@ -241,7 +280,7 @@ def _open(uri: str, experiment: str | None):
     mlflow = _mlflow()
     name = experiment or os.environ.get(ENV_EXPERIMENT) or DEFAULT_EXPERIMENT
     with _env(uri, retries=0, timeout=PROBE_TIMEOUT_S), _errors(uri):
-        client = mlflow.MlflowClient(tracking_uri=uri)
+        client = mlflow.MlflowClient(tracking_uri=str(uri))
         return client, _experiment(client, name, uri)
 
 
@@ -333,39 +372,56 @@ def _env(uri: str, retries: int, timeout: int | None) -> Iterator[None]:
 
 @contextmanager
 def _errors(uri: str) -> Iterator[None]:
-    """What MLflow or the network raise becomes one TrackingError line naming the URI."""
-    import requests
-    from mlflow.exceptions import MlflowException
-
+    """Whatever MLflow or the network raise becomes one TrackingError line naming the URI
+    and where it was given: MLflow raises arbitrary types (a file store whose meta.yaml is
+    not a mapping: a TypeError), so every Exception is caught here, around MLflow's calls
+    only; sentio's own errors pass as they are."""
     try:
         yield
-    except (MlflowException, OSError, requests.RequestException) as exc:
-        raise TrackingError(f"MLflow at {uri} (--track or {ENV_URI}): {_reason(exc)}") from None
+    except SentioError:
+        raise
+    except Exception as exc:
+        source = getattr(uri, "source", TrackingURI.source)
+        reason = _reason(exc, file_store=urlsplit(uri).scheme == "file")
+        raise TrackingError(f"MLflow at {uri} ({source}): {reason}") from None
 
 
-def _reason(exc: BaseException) -> str:
-    """The cause in a few words: the socket error when there is one (``[Errno 111]
-    Connection refused``), else the message's first 200 characters.
+def _reason(exc: BaseException, file_store: bool = False) -> str:
+    """The cause in a few words. A file the store could not read or write: the system's
+    reason and the whole path; a server: the socket error when there is one (``[Errno 111]
+    Connection refused``); else the message's first ``REASON_CHARS`` characters.
 
     >>> _reason(OSError("... (Caused by NewConnectionError(\\"...: [Errno 111] Connection refused\\"))"))
     'cannot reach the server ([Errno 111] Connection refused)'
+    >>> _reason(PermissionError(13, "Permission denied", "/srv/my runs/0"), file_store=True)
+    'Permission denied: /srv/my runs/0'
     """  # noqa: E501
-    message = " ".join(str(exc).split())
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.strerror or type(exc).__name__}: {exc.filename}"
+    message = " ".join(str(exc).split()) or type(exc).__name__
     socket = re.search(r"\[Errno -?\d+\] [^\"')]+", message)
-    if socket:
+    if socket and not file_store:
         return f"cannot reach the server ({socket.group(0).strip()})"
-    if "timed out" in message.lower():
+    if "timed out" in message.lower() and not file_store:
         return "the server did not answer in time (timed out)"
-    return message[:200] + ("..." if len(message) > 200 else "")
+    cut = message[:REASON_CHARS] + ("..." if len(message) > REASON_CHARS else "")
+    return f"{type(exc).__name__}: {cut}"
 
 
 def _key(name: str) -> str:
-    """A key MLflow accepts: other characters as ``_``, at most 250 characters.
+    """A key MLflow accepts (its characters, at most 250 of them). A name that had to change
+    ends in ``-`` and 8 hex of the name's hash, so two names do not become one key (MLflow
+    refuses a batch that logs a key twice, and a second value would overwrite the first).
 
     >>> _key("data.C:\\\\bars\\\\q.parquet")
-    'data.C__bars_q.parquet'
+    'data.C__bars_q.parquet-d7c16aeb'
+    >>> _key("model.d_model")
+    'model.d_model'
     """
-    return _KEY_CHARS.sub("_", name)[:KEY_LIMIT]
+    key = _KEY_CHARS.sub("_", name)
+    if key == name and len(key) <= KEY_LIMIT:
+        return key
+    return f"{key[: KEY_LIMIT - 9]}-{sha256_hex(name.encode('utf-8'))[:8]}"
 
 
 def _plain(obj: Any) -> Any:
@@ -395,6 +451,7 @@ __all__ = [
     "ENV_URI",
     "Record",
     "TrackingError",
+    "TrackingURI",
     "check_tracking",
     "log_backtest",
     "log_record",

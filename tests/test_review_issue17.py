@@ -1,7 +1,7 @@
 """Review of issue 17 (report, runs/tracking, api): each defect found is a test here (a strict
-xfail until it was fixed; every one passes now). The oracles are the command line (its flags and their
-limits), the run's own record (strattest's figures), the URI standard (RFC 8089) and MLflow's
-own switch for its telemetry."""
+xfail until it was fixed; every one passes now). The oracles are the command line (its flags
+and their limits), the run's own record (strattest's figures), the URI standard (RFC 8089) and
+MLflow's own switch for its telemetry."""
 
 from __future__ import annotations
 

@@ -39,6 +39,7 @@ from sentio.report.sources import (
     banners,
     bar_frame,
     block_frame,
+    counted,
     replay,
     replay_inputs,
     thresholds_of,
@@ -146,7 +147,7 @@ def build(store: AuditStore, run: dict, events: list[Event]) -> ReportData:
         label=None if done is None else labels(done.market, raw["ts"], done.meta["label"]),
     )
     return ReportData(
-        title=f"audited {command} run {rid} ({run['status']}), {len(blocks)} {unit}s",
+        title=f"audited {command} run {rid} ({run['status']}), {counted(len(blocks), unit)}",
         source=f"audit database {store.path}, run {rid}",
         unit=unit,
         capital=capital,

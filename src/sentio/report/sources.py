@@ -61,7 +61,7 @@ def from_result(result: StrattestResult, by_regime: dict | None = None) -> Repor
     document = config.model_dump(mode="json")
     thresholds, notes = thresholds_of(document["strategy"], meta.get("thresholds") or {})
     return ReportData(
-        title=f"strattest {config.strategy.rule} rule, {result.blocks_run} blocks of "
+        title=f"strattest {config.strategy.rule} rule, {counted(result.blocks_run, 'block')} of "
         f"{config.block_size} bars",
         source=f"strattest run of {result.model} on {', '.join(config.data)}",
         unit="block",
@@ -126,7 +126,7 @@ def from_run_folder(folder: Path) -> ReportData:
     if run["audit"] is not None:
         hashes["audit chain head"] = str(run["audit"].get("head"))
     return ReportData(
-        title=f"strattest {strategy['rule']} rule, {len(blocks)} blocks of "
+        title=f"strattest {strategy['rule']} rule, {counted(len(blocks), 'block')} of "
         f"{config.get('block_size')} bars",
         source=f"run folder {folder} (model {model}; data {', '.join(data)})",
         unit="block",
@@ -281,6 +281,15 @@ def block_frame(blocks: pd.DataFrame) -> pd.DataFrame:
 def banners(in_sample: bool, fill: str) -> list[str]:
     """The warnings every output of such a run carries (docs/backtest.md)."""
     return ([IN_SAMPLE] if in_sample else []) + ([OPTIMISTIC] if fill == "close" else [])
+
+
+def counted(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless one.
+
+    >>> counted(1, "block"), counted(3, "session")
+    ('1 block', '3 sessions')
+    """
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def thresholds_of(strategy: dict, fitted: dict) -> tuple[dict[str, float], list[str]]:

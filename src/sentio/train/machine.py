@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
 from sentio.core.environment import environment
 from sentio.core.errors import OptionError, SentioError
@@ -54,9 +55,16 @@ def resolve(choice: str) -> str:
 
 
 def pin_cpu(choice: str) -> str:
-    """Set the environment for ``choice`` (before torch starts); returns the resolved pin."""
+    """Set the environment for ``choice`` (before torch starts); returns the resolved pin.
+
+    Torch reads the pin once, when it starts: in a process where it has started already the
+    environment is left as it is (``training_platform`` then refuses a pin torch does not
+    run), because a pin set afterwards would reach only child processes. Ray workers inherit
+    this process's environment, and with a stale pin they ran other kernels than this
+    process and wrote other bytes (a walk-forward sweep on Ray against the local backend)."""
     pinned = resolve(choice)
-    os.environ.update(PINS.get(pinned, {}))
+    if "torch" not in sys.modules:
+        os.environ.update(PINS.get(pinned, {}))
     return pinned
 
 

@@ -32,6 +32,7 @@ import logging
 import os
 import re
 import socket
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -77,9 +78,26 @@ def worker_env() -> dict[str, str]:
     True
     """
     env = {name: os.environ[name] for name in sorted(ENV_FOR_WORKERS) if name in os.environ}
-    if not any(name in env for name in BLAS_THREADS):
+    running = _blas_threads()
+    if running is not None:  # what this process's BLAS runs, whatever its environment says now
+        env.update(dict.fromkeys(BLAS_THREADS, str(running)))
+    elif not any(name in env for name in BLAS_THREADS):
         env["OMP_NUM_THREADS"] = str(os.cpu_count() or 1)
     return env
+
+
+def _blas_threads() -> int | None:
+    """The threads numpy's BLAS runs in this process (threadpoolctl, the train extra), or None
+    when it cannot be asked. A variable set after the BLAS started (a library, a test) would
+    otherwise hand the workers another count than this process computes with."""
+    if "numpy" not in sys.modules:
+        return None
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    counts = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    return max(counts) if counts else None
 
 
 def probe_address(address: str) -> None:

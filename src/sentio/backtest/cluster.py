@@ -34,6 +34,7 @@ import re
 import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from sentio.core.errors import OptionError, SentioError, excerpt
@@ -96,8 +97,12 @@ def _blas_threads() -> int | None:
         from threadpoolctl import threadpool_info
     except ImportError:
         return None
-    counts = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-    return max(counts) if counts else None
+    numpy_blas = [  # numpy's own (torch brings other thread pools, set by the trainer)
+        pool["num_threads"]
+        for pool in threadpool_info()
+        if pool["user_api"] == "blas" and "numpy" in Path(pool["filepath"]).parent.name
+    ]
+    return max(numpy_blas) if numpy_blas else None
 
 
 def probe_address(address: str) -> None:

@@ -233,6 +233,44 @@ def sample_size(day: np.ndarray) -> SampleSize:
     return SampleSize(days, days < MIN_DAYS)
 
 
+# The rows of every figures table, (label, key): one list for the CLI's tables, saudit's and
+# the HTML report's. SUMMARY_FIGURES: Summary's figures as every audit run records them;
+# COST_FIGURES: CostFigures; STRATTEST_FIGURES: strattest's table (the trading days before the
+# annualised figures, the costs whole in place of fees, which left the spread out).
+SUMMARY_FIGURES = [
+    ("mean RPB %", "mean_rpb_pct"),
+    ("RPB 95% CI %", "rpb_ci95_pct"),
+    ("ARB %", "arb_pct"),
+    ("MPR %", "mpr_pct"),
+    ("Sharpe (daily)", "sharpe"),
+    ("Sortino", "sortino"),
+    ("max drawdown %", "max_drawdown_pct"),
+    ("Calmar", "calmar"),
+    ("trades", "trades"),
+    ("win rate %", "win_rate_pct"),
+    ("profit factor", "profit_factor"),
+    ("avg holding (bars)", "avg_holding_bars"),
+    ("exposure %", "exposure_pct"),
+    ("turnover / block", "turnover"),
+    ("fees $", "fees"),
+]
+COST_FIGURES = [
+    ("fills", "fills"),
+    ("commissions $", "commissions"),
+    ("regulatory fees $", "regulatory_fees"),
+    ("spread $", "spread"),
+    ("costs $ (the three)", "costs"),
+    ("costs / block % of capital", "costs_per_block_pct"),
+]
+STRATTEST_FIGURES = [
+    *SUMMARY_FIGURES[:4],
+    ("trading days", "days"),
+    *(f for f in SUMMARY_FIGURES[4:] if f[1] != "fees"),
+    *COST_FIGURES,
+]
+ANNUALISED = ("sharpe", "sortino", "calmar")  # from daily returns: marked when days are few
+
+
 @dataclass(frozen=True)
 class CostFigures:
     """What trading cost a run, whole (currency; ``costs_per_block_pct``: of the capital)."""
@@ -428,9 +466,13 @@ def _number(value) -> float:
 
 
 __all__ = [
+    "ANNUALISED",
+    "COST_FIGURES",
     "CostFigures",
     "MIN_DAYS",
     "MIN_VERDICT_BLOCKS",
+    "STRATTEST_FIGURES",
+    "SUMMARY_FIGURES",
     "SampleSize",
     "Summary",
     "Verdict",

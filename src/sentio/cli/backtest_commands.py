@@ -16,10 +16,10 @@ from pathlib import Path
 import typer
 
 from sentio.backtest import flags
+from sentio.backtest.metrics import STRATTEST_FIGURES, SUMMARY_FIGURES
 from sentio.backtest.strattest import StrattestConfig
 from sentio.cli.configfile import Resolved, config_option, resolve, show_option
 from sentio.cli.output import (
-    COST_FIGURES,
     console,
     figure,
     figure_rows,
@@ -34,31 +34,8 @@ from sentio.cli.recording import check_report, report_option, track_option, trac
 from sentio.core.errors import OptionError, OutputError, excerpt
 from sentio.core.files import atomic_output, check_output, write_bytes_atomic
 
-FIGURES = [  # the Summary's figures, as every audit run records them (saudit summary too)
-    ("mean RPB %", "mean_rpb_pct"),
-    ("RPB 95% CI %", "rpb_ci95_pct"),
-    ("ARB %", "arb_pct"),
-    ("MPR %", "mpr_pct"),
-    ("Sharpe (daily)", "sharpe"),
-    ("Sortino", "sortino"),
-    ("max drawdown %", "max_drawdown_pct"),
-    ("Calmar", "calmar"),
-    ("trades", "trades"),
-    ("win rate %", "win_rate_pct"),
-    ("profit factor", "profit_factor"),
-    ("avg holding (bars)", "avg_holding_bars"),
-    ("exposure %", "exposure_pct"),
-    ("turnover / block", "turnover"),
-    ("fees $", "fees"),
-]
-# strattest's table: the trading days before the annualised figures, and costs whole in place
-# of fees (commissions + regulatory fees, which left the spread out)
-REPORT_FIGURES = [
-    *FIGURES[:4],
-    ("trading days", "days"),
-    *(f for f in FIGURES[4:] if f[1] != "fees"),
-    *COST_FIGURES,
-]
+FIGURES = SUMMARY_FIGURES  # saudit summary reads them from here too
+REPORT_FIGURES = STRATTEST_FIGURES
 MODES = ("historical", "simulation", "walk-forward")
 OUT_FILES = ("blocks.parquet", "bars.parquet", "fills.parquet", "summary.json")
 MAX_TRACKS = 100

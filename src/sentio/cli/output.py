@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from sentio.backtest.metrics import MIN_DAYS
+from sentio.backtest.metrics import ANNUALISED, MIN_DAYS
 from sentio.core.clock import ny_minute as new_york  # noqa: F401  (re-exported for the commands)
 from sentio.infer.ranges import describe as describe_ranges
 
@@ -72,18 +72,6 @@ def figure(value: Any) -> str:
     if isinstance(value, float):
         return "n/a" if value != value else f"{value:.3f}"  # NaN: the figure is undefined
     return "n/a" if value is None else str(value)
-
-
-ANNUALISED = ("sharpe", "sortino", "calmar")  # from daily returns: marked when days are few
-# The cost rows of every backtest figures table (metrics.CostFigures; docs/metrics.md).
-COST_FIGURES = [
-    ("fills", "fills"),
-    ("commissions $", "commissions"),
-    ("regulatory fees $", "regulatory_fees"),
-    ("spread $", "spread"),
-    ("costs $ (the three)", "costs"),
-    ("costs / block % of capital", "costs_per_block_pct"),
-]
 
 
 SMALL = "*"  # the mark of a figure annualised from too few days

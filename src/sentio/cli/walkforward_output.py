@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sentio.backtest.metrics import COST_FIGURES
 from sentio.cli.output import (
-    COST_FIGURES,
     console,
     figure,
     figure_rows,

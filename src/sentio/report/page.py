@@ -13,36 +13,13 @@ import html
 import json
 import math
 
-from sentio.backtest.metrics import MIN_DAYS
+from sentio.backtest.metrics import ANNUALISED, MIN_DAYS, STRATTEST_FIGURES
 from sentio.core.clock import ny_minute
 from sentio.report.data import ReportData, ReportError
 from sentio.report.figures import Plot, plots
 
 EXTRA = "pip install 'sentio[report]'"
-ANNUALISED = ("sharpe", "sortino", "calmar")  # marked when annualised from too few days
-FIGURES = [  # (label, key) of the figures table: metrics.Summary, SampleSize, CostFigures
-    ("mean return per block %", "mean_rpb_pct"),
-    ("95% CI of the mean %", "rpb_ci95_pct"),
-    ("ARB %", "arb_pct"),
-    ("MPR %", "mpr_pct"),
-    ("trading days", "days"),
-    ("Sharpe (daily)", "sharpe"),
-    ("Sortino", "sortino"),
-    ("max drawdown %", "max_drawdown_pct"),
-    ("Calmar", "calmar"),
-    ("trades", "trades"),
-    ("win rate %", "win_rate_pct"),
-    ("profit factor", "profit_factor"),
-    ("avg holding (bars)", "avg_holding_bars"),
-    ("exposure %", "exposure_pct"),
-    ("turnover / block", "turnover"),
-    ("fills", "fills"),
-    ("commissions $", "commissions"),
-    ("regulatory fees $", "regulatory_fees"),
-    ("spread $", "spread"),
-    ("costs $ (the three)", "costs"),
-    ("costs / block % of capital", "costs_per_block_pct"),
-]
+FIGURES = STRATTEST_FIGURES  # strattest's own table, row for row
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px;
        padding: 0 1em; color: #222; display: block; height: auto; }

@@ -30,7 +30,14 @@ from sentio.cli.output import (
     small_sample_note,
     table,
 )
-from sentio.cli.recording import check_report, report_option, track_option, tracking, wrote
+from sentio.cli.recording import (
+    check_report,
+    check_tracking,
+    report_option,
+    track_option,
+    tracking_uri,
+    wrote,
+)
 from sentio.core.errors import OptionError, OutputError, excerpt
 from sentio.core.files import atomic_output, check_output, write_bytes_atomic
 
@@ -267,7 +274,7 @@ def strattest_command(
         run.show()
         return
     s = run.settings
-    record = _recording(job, report, track, out, audit, run.settings)
+    record = _recording(job, report, track, out, audit, run)
     if job.mode == "walk-forward":
         from sentio.cli.walkforward_output import walk_forward
 
@@ -276,6 +283,7 @@ def strattest_command(
     elif job.mode == "simulation":
         _simulation(job.config, job.tracks, job.regimes, json_out)
     else:
+        record.check()
         _historical_run(strategy, job.config, s, out, audit, json_out, record)
 
 
@@ -291,9 +299,17 @@ class Recording:
         """The files to log with the run: those written (summary, report)."""
         return [p for p in (*paths, self.report) if p is not None and Path(p).is_file()]
 
+    def check(self) -> None:
+        """The tracking store reachable and writable: called after the run's own outputs
+        are checked and before its work (a refused run leaves no store behind)."""
+        if self.uri is not None:
+            check_tracking(self.uri)
 
-def _recording(job, report, track, out, audit, settings: dict) -> Recording:
-    """--report and --track checked before any work (a simulation writes nothing)."""
+
+def _recording(job, report, track, out, audit, run: Resolved) -> Recording:
+    """--report checked before any work, --track's URI read (a simulation writes nothing).
+    The report is none of the run's inputs (the --config file included) and none of the
+    files it writes (--out's, the audit's with its -wal and -shm)."""
     if job.mode == "simulation":
         for flag, given in (("--report", report), ("--track", track)):
             if given is not None:
@@ -301,12 +317,24 @@ def _recording(job, report, track, out, audit, settings: dict) -> Recording:
                     "applies to --mode historical and walk-forward; simulation records nothing",
                     flag=flag,
                 )
-        return Recording(None, None, settings)
+        return Recording(None, None, run.settings)
+    written = [] if audit is None else [audit, *(Path(f"{audit}{x}") for x in ("-wal", "-shm"))]
     if job.mode == "walk-forward":  # the fold models do not exist yet: the data and outputs
-        check_report(report, *(Path(d) for d in job.config.data if d != "builtin"), out, audit)
+        inputs = [Path(d) for d in job.config.data if d != "builtin"]
+        _report_outside(report, out, "the walk-forward run folder (new or empty)")
     else:
-        check_report(report, *_inputs(job.config), out, audit)
-    return Recording(report, tracking(track), settings)
+        inputs = _inputs(job.config)
+        written += [] if out is None else [out / name for name in OUT_FILES]
+    config_file = None if run.file is None else Path(run.file.path)
+    check_report(report, *inputs, config_file, out, *written)
+    return Recording(report, tracking_uri(track), run.settings)
+
+
+def _report_outside(report: Path | None, folder: Path | None, what: str) -> None:
+    if report is None or folder is None:
+        return
+    if Path(folder).resolve() in Path(report).resolve().parents:
+        raise OptionError(f"{report} lies in {what}; write it beside the folder", flag="--report")
 
 
 # What stays on the command line: outputs and how the result is shown (docs/config.md).

@@ -8,7 +8,7 @@ import typer
 
 from sentio.cli.configfile import Resolved, config_option, resolve, show_option
 from sentio.cli.output import console, new_york, print_json, table
-from sentio.cli.recording import track_option, tracking, wrote
+from sentio.cli.recording import check_tracking, track_option, tracking_uri, wrote
 from sentio.core.errors import OptionError, excerpt
 from sentio.data.synth.generate import SynthConfig
 from sentio.infer.ranges import describe as describe_ranges
@@ -196,8 +196,10 @@ def train_command(
     if show_config:
         run.show()
         return
-    uri = tracking(track)  # a store that cannot be written costs no training
+    uri = tracking_uri(track)  # its form now; the store once the outputs are fine
     ready(training)  # paths, CPU pin and the train extra, before any bar is read
+    if uri is not None:
+        check_tracking(uri)  # a store that cannot be written costs no training
     metrics = _train_with_progress(training, progress)
     _print_training(metrics, training, output)
     if uri is not None:

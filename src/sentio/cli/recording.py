@@ -34,14 +34,20 @@ def track_option():
     )
 
 
-def tracking(track: str | None) -> str | None:
-    """The MLflow URI of ``--track`` (or the environment), checked now; None: not tracked."""
-    from sentio.runs.tracking import check_tracking, tracking_uri
+def tracking_uri(track: str | None) -> str | None:
+    """The MLflow URI of ``--track`` (or the environment), read and checked for its form
+    (nothing is contacted or created); None: not tracked."""
+    from sentio.runs.tracking import tracking_uri as read_uri
 
-    uri = tracking_uri(track)
-    if uri is not None:
-        check_tracking(uri)
-    return uri
+    return read_uri(track)
+
+
+def check_tracking(uri: str) -> None:
+    """The store reachable and writable (creates its experiment): call it after the run's
+    own outputs are checked, so that a refused run leaves no store behind."""
+    from sentio.runs.tracking import check_tracking as check
+
+    check(uri)
 
 
 def check_report(report: Path | None, *inputs: Path | str | None) -> None:

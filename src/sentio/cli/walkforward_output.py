@@ -52,6 +52,8 @@ def walk_forward(strattest, flags: dict, out: Path, audit: Path | None, backend:
         check_output(audit, *inputs, out, flag="--audit")
         if Path(audit).exists():  # an existing database is checked now, a new one made after
             _open_store(audit).close()
+    if record is not None:
+        record.check()  # the tracking store, once the run's own outputs are known to be fine
     with Progress(console=console, transient=True, disable=json_out) as bar:
         tasks: dict[str, int] = {}
 

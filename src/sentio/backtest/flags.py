@@ -134,11 +134,25 @@ def half_spreads(items: list[str], symbols: tuple[str, ...]) -> dict[str, float]
     return spreads
 
 
+def exists(path: Path, flag: str) -> bool:
+    """Whether ``path`` exists; a name the system refuses to look up (longer than its limit)
+    is refused in one short line naming ``flag``.
+
+    >>> exists(Path("x" * 5000), "--model")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    sentio.core.errors.OptionError: --model: 'xxx...x... (5002 characters): File name too long
+    """
+    try:
+        return path.exists()
+    except OSError as exc:
+        raise OptionError(f"{excerpt(str(path))}: {exc.strerror or exc}", flag=flag) from None
+
+
 def model_dir(path: Path | None) -> Path | None:
     """``--model``: an existing artifact directory (one with a manifest.json), or None."""
     if path is None:
         return None
-    if not path.exists():
+    if not exists(path, "--model"):
         raise OptionError(f"{path} does not exist; give an artifact directory", flag="--model")
     if not path.is_dir():
         raise OptionError(f"{path} is not a directory; give an artifact directory", flag="--model")
@@ -162,7 +176,7 @@ def data_files(items: list[str]) -> tuple[str, ...]:
         )
     for item in items:
         path = Path(item)
-        if not path.exists():
+        if not exists(path, "--data"):
             raise OptionError(f"{excerpt(item, 1000)} does not exist", flag="--data")
         if not path.is_file():
             raise OptionError(
@@ -203,6 +217,7 @@ __all__ = [
     "WALK_FORWARD",
     "choice",
     "data_files",
+    "exists",
     "half_spreads",
     "model_dir",
     "option_error",

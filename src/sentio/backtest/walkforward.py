@@ -56,7 +56,7 @@ from sentio.features import FeatureEngine
 from sentio.features.inputs import as_input, clock_columns
 from sentio.infer import SequenceContext
 from sentio.model.artifact import load_verified
-from sentio.model.config import TFAConfig, preset
+from sentio.model.config import ModelConfigError, TFAConfig, preset
 from sentio.model.windows import valid_windows
 from sentio.train.config import TrainConfig
 from sentio.train.evaluate import auc, log_loss, session_auc_interval
@@ -175,13 +175,7 @@ class WalkForwardConfig:
         return cls(
             policy=policy,
             strattest=strattest,
-            model=preset(
-                preset_name,
-                seq_len=sequence_length,
-                d_model=d_model,
-                nhead=nhead,
-                num_layers=num_layers,
-            ),  # fmt: skip
+            model=network(preset_name, sequence_length, d_model, nhead, num_layers),
             train=TrainConfig(
                 epochs=epochs or 3,
                 batch_size=batch_size,
@@ -207,6 +201,31 @@ class WalkForwardConfig:
             "validation_share": self.validation_share,
             "cpu_capability": self.cpu_capability,
         }
+
+
+def network(
+    preset_name: str, seq_len: int | None, d_model: int | None, nhead: int | None,
+    num_layers: int | None,
+) -> TFAConfig:  # fmt: skip
+    """The folds' network: a preset with the sizes given; a bad one is an OptionError naming
+    its flag (so that a value from a settings file is told as the file's setting).
+
+    >>> network("quick", None, 0, None, None)
+    Traceback (most recent call last):
+    ...
+    sentio.core.errors.OptionError: --d-model: must be an integer in [1, 4096], got 0
+    """
+    try:
+        return preset(
+            preset_name, seq_len=seq_len, d_model=d_model, nhead=nhead, num_layers=num_layers
+        )
+    except ModelConfigError as exc:
+        message = str(exc)
+        if message.startswith("--"):  # "--d-model: must be ..."
+            flag, _, message = message.partition(": ")
+        else:  # d_model not divisible by nhead
+            flag = "--d-model/--nhead" if d_model is not None else "--nhead"
+        raise OptionError(message, flag=flag) from None
 
 
 @dataclass

@@ -150,7 +150,8 @@ def _run(application: typer.Typer, prog: str) -> None:
         if exc.errno == errno.EPIPE:  # the reader of our output went away (`| head`)
             sys.stderr.close()
             sys.exit(1)
-        target = f"{exc.filename}: " if exc.filename else ""
+        name = str(exc.filename)  # a 5,000-character name is cut, not echoed in full
+        target = "" if not exc.filename else f"{name if len(name) <= 200 else excerpt(name, 200)}: "
         _fail(f"{target}{exc.strerror or exc}")
     except UnicodeError as exc:  # a file name or text that is not valid UTF-8
         _fail(f"a file name or value is not valid UTF-8 text ({exc.reason}); rename it")

@@ -38,8 +38,8 @@ try:  # typer >= 0.20 vendors click (the locked version)
 except ImportError:  # pragma: no cover - typer on top of click
     from click.exceptions import BadParameter
 
-from sentio.core.errors import OptionError
-from sentio.core.settings import Setting, SettingsFile, read_settings_file, toml_text
+from sentio.core.errors import OptionError, excerpt
+from sentio.core.settings import Setting, SettingsFile, read_settings_file, toml_text, utf8
 
 GIVEN = ("COMMANDLINE", "ENVIRONMENT", "PROMPT")  # click's sources of a value the user typed
 OWN = ("config", "show_config")  # this module's options: never settings
@@ -105,7 +105,15 @@ class Resolved:
             raise told from None
 
     def toml(self) -> str:
-        """The resolved settings as a file ``--config`` reads back to the same settings."""
+        """The resolved settings as a file ``--config`` reads back to the same settings; a
+        value no UTF-8 file can hold (a file name's stray byte) is refused naming its flag."""
+        for name, value in self.settings.items():
+            if not utf8(value):
+                raise OptionError(
+                    f"{excerpt(value)} is not UTF-8 text, which a settings file cannot hold; "
+                    "rename the file",
+                    flag=self.table[name].flag if name in self.table else None,
+                )
         origin = f"then {self.file.path} (sha256 {self.file.sha256[:16]}), " if self.file else ""
         notes = {k: f"from the {v}" for k, v in self.source.items() if v != "default"}
         header = [
@@ -147,7 +155,8 @@ def resolve(
         derived = [setting(p) for name, p in params.items() if name not in left_out]
         table = {s.name: s for s in derived}
     param_of = {s.name: _param_named(params, s) for s in table.values()}
-    doc = read_settings_file(config, table) if config is not None else {}
+    others = _others(params, param_of, table)
+    doc = read_settings_file(config, table, command_line=others) if config is not None else {}
     values = dict(ctx.params)
     settings, source = {}, {}
     for name, param in param_of.items():
@@ -161,6 +170,18 @@ def resolve(
         settings[name] = plain(values[param.name])
     file = SettingsFile.of(config) if config is not None else None
     return Resolved(ctx.command_path, settings, source, values, file, dict(table))
+
+
+def _others(params: dict[str, Any], param_of: dict[str, Any], table: Mapping) -> dict[str, str]:
+    """The command's options that are no setting (``out``, ``json``...): by parameter name
+    and by flag name, each to its flag, so that a file naming one is told it stays a flag."""
+    used = {p.name for p in param_of.values()} | set(OWN)
+    others = {}
+    for name, param in params.items():
+        if name not in used:
+            flag = setting(param)
+            others.update({name: flag.flag, flag.name: flag.flag})
+    return {name: flag for name, flag in others.items() if name not in table}
 
 
 def setting(param: Any) -> Setting:

@@ -88,7 +88,7 @@ def import_command(
     if show_config:
         run.show()
         return
-    check_output(out, *files)
+    check_output(out, *files, config)  # the settings file is an input too
     options = ReadOptions(symbol=s["symbol"], ts_col=s["ts_col"], tz=s["tz"], ts_unit=s["ts_unit"])
     with run.checking():  # --tz, --ts-unit... are checked as the files are read
         bars, report = import_files(
@@ -391,19 +391,19 @@ def synth_command(
     show_config: bool = show_option(),
 ) -> None:
     """Generate the built-in market: QQQ and simulated TQQQ, SQQQ, PSQ, with regime labels."""
-    from sentio.data.synth import SIBLINGS, generate, load_params, write_market
+    from sentio.data.synth import SIBLINGS, generate, write_market
 
     run = resolve(ctx, config, command_line_only=("out",))
     calibration = run.params["calibration"]
     with run.checking():
-        params = load_params(calibration)
+        params = _calibration(calibration)
         synth = _synth_config(run, params.regimes.names)
     if show_config:
         run.show()
         return
-    check_output(out, calibration, directory=True)
+    check_output(out, calibration, config, directory=True)
     for name in ["QQQ", *(sib.symbol for sib in SIBLINGS), "regimes"]:
-        check_output(out / f"{name}.parquet", calibration)
+        check_output(out / f"{name}.parquet", calibration, config)
     market = generate(synth, params)
     paths = write_market(market, out)
     console.print(_synth_line(synth, params.regimes.names, len(market.bars["QQQ"].frame)))
@@ -428,6 +428,18 @@ def _synth_line(c, names: tuple[str, ...], bars: int) -> str:
         + f", drift {'on' if c.drift else 'off'}, regime {c.regime}; "
         "every table is SIMULATED"
     )
+
+
+def _calibration(path: Path | None):
+    """The market's parameters of ``--calibration`` (the shipped ones when unset); a file that
+    cannot be read or checked is refused naming the flag (or the file's setting)."""
+    from sentio.core.errors import SynthError
+    from sentio.data.synth import load_params
+
+    try:
+        return load_params(path)
+    except SynthError as exc:
+        raise OptionError(str(exc), flag="--calibration") from None
 
 
 def _synth_config(run: Resolved, names: tuple[str, ...]):

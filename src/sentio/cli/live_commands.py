@@ -209,6 +209,7 @@ def live_command(
 
 
 def run_live(config: LiveConfig, *, audit, state, allow_model_change, adopt, json_out) -> None:
+    from sentio.audit.store import AuditError
     from sentio.live.loop import LiveLoop
 
     line = StatusLine(json_out)
@@ -224,6 +225,8 @@ def run_live(config: LiveConfig, *, audit, state, allow_model_change, adopt, jso
                 adopt_broker_positions=adopt,
             )
             result = loop.run()
+    except AuditError as exc:  # only the --audit database raises it: name the flag
+        raise OptionError(str(exc), flag="--audit") from None
     finally:
         if loop is not None and loop.store is not None:
             loop.store.close()

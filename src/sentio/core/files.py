@@ -198,9 +198,51 @@ def read_settings(path: str | Path, flag: str) -> dict:
         raise OptionError(f"{path}: the key {duplicate} is given twice", flag=flag) from None
     except (OSError, UnicodeError) as exc:
         raise OptionError(f"{path}: cannot be read ({exc})", flag=flag) from None
+    except RecursionError:  # the readers recurse on each [ or {
+        raise _too_deep_error(path, flag) from None
     except (ValueError, tomllib.TOMLDecodeError) as exc:
         message = " ".join(str(exc).split())
         raise OptionError(f"{path}: not valid {kind} ({message})", flag=flag) from None
+    if _too_deep(doc):
+        raise _too_deep_error(path, flag)
     if not isinstance(doc, dict):
         raise OptionError(f"{path}: must hold a table of settings", flag=flag)
     return doc
+
+
+MAX_DEPTH = 32  # lists and tables within lists and tables: far more than any settings file needs
+
+
+def _too_deep(doc: object) -> bool:
+    """True when ``doc`` nests lists or tables more than MAX_DEPTH deep (checked without
+    recursion, so that nothing later recurses past Python's limit on it).
+
+    >>> _too_deep({"a": [[1]]}), _too_deep({"a": _nest(MAX_DEPTH)}), _too_deep(_nest(40))
+    (False, False, True)
+    """
+    level = [doc] if isinstance(doc, dict | list) else []
+    for _ in range(MAX_DEPTH + 1):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return bool(level)
+
+
+def _too_deep_error(path: Path, flag: str) -> OptionError:
+    return OptionError(
+        f"{path}: values nested more than {MAX_DEPTH} deep; a setting is a value or a list",
+        flag=flag,
+    )
+
+
+def _nest(depth: int) -> list:
+    """A list within a list... ``depth`` deep: ``_nest(2) == [[]]``."""
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value

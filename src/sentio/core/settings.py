@@ -121,18 +121,34 @@ class SettingsFile(BaseModel):
 
 
 def read_settings_file(
-    path: str | Path, settings: Mapping[str, Setting], flag: str = "--config"
+    path: str | Path,
+    settings: Mapping[str, Setting],
+    flag: str = "--config",
+    command_line: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The settings a TOML or JSON file holds, each known and of its setting's type.
 
     Refused in one line naming ``flag``, the file and the setting: a missing file or a folder,
     a file that is not valid TOML (its line and column) or JSON, a key given twice, an unknown
-    setting (with the closest name and the list), a value of the wrong type.
+    setting (with the closest name and the list), a value of the wrong type or JSON's null.
+    ``command_line``: name -> flag of the command's options that are no setting (its outputs):
+    such a key is refused saying that it stays on the command line.
     """
     doc = read_settings(path, flag)
     for name, value in doc.items():
+        if name not in settings and name in (command_line or {}):
+            raise OptionError(
+                f"{path}: {name} is no setting: it stays on the command line as "
+                f"{command_line[name]} (docs/config.md)",
+                flag=flag,
+            )
         if name not in settings:
             raise unknown_setting(path, name, list(settings), flag)
+        if value is None:  # JSON's null: TOML has none, and "unset" is a setting left out
+            raise OptionError(
+                f"{path}: {name} is null; give a value, or leave the setting out for its default",
+                flag=flag,
+            )
         problem = settings[name].problem(value)
         if problem:
             got = toml_value(value) if isinstance(value, bool) else excerpt(value)
@@ -186,8 +202,8 @@ def toml_text(
     """Settings as a TOML file that reads back to the same values: one ``name = value`` line
     each, in order; an unset (``None``) setting as a comment; ``notes`` as end-of-line
     comments (where a value came from) and ``header`` as comment lines on top."""
-    notes = notes or {}
-    lines = [f"# {line}" for line in header or []]
+    notes = {name: comment(note) for name, note in (notes or {}).items()}
+    lines = [f"# {comment(line)}" for line in header or []]
     for name, value in values.items():
         if value is None:
             lines.append(f"# {name}: not set")
@@ -197,12 +213,45 @@ def toml_text(
     return "\n".join(lines) + "\n"
 
 
+def comment(text: str) -> str:
+    r"""``text`` as one TOML comment line: control characters (a newline in a file name) as
+    backslash escapes, and a name's bytes that are not UTF-8 as ``\udcff``.
+
+    >>> comment("from a\nb.toml"), comment("x\udcffy")
+    ('from a\\nb.toml', 'x\\udcffy')
+    """
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c.encode("unicode_escape").decode() if _control(c) else c for c in text)
+
+
+def _control(c: str) -> bool:
+    return (c < " " and c != "\t") or c == "\x7f"
+
+
+def utf8(value: Any) -> bool:
+    r"""Whether ``value`` (text, a number, a list of them) can be written into a UTF-8 file:
+    a Linux file name may hold bytes that are not UTF-8 (``\udcff`` to Python), TOML cannot.
+
+    >>> utf8(["a.parquet", 3]), utf8("x\udcffy.parquet")
+    (True, False)
+    """
+    if isinstance(value, list | tuple):
+        return all(utf8(v) for v in value)
+    try:
+        str(value).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 __all__ = [
     "KINDS",
     "Setting",
     "SettingsFile",
+    "comment",
     "read_settings_file",
     "toml_text",
     "toml_value",
     "unknown_setting",
+    "utf8",
 ]

@@ -159,7 +159,7 @@ def launch(pool: ThreadPoolExecutor, plan: Plan, size: int, models: list | None 
     cursor, seen, jobs = first.engine.stream(), 0, []
     for block, start, stop in chunks(plan.spans, size):
         model = loaded[paths[block]]
-        cut = max(start - model.seq_len, seen)
+        cut = max(start - model.reach, seen)
         cursor.catch_up(data.slice(seen, cut))
         seen = cut
         job = pool.submit(stream_chunk, model, cursor.copy(), data, plan.qqq, cut, start, stop)

@@ -106,7 +106,7 @@ def stream_rows(model, data: BarInput, frame, rows: np.ndarray) -> np.ndarray:
         while j + 1 < len(rows) and rows[j + 1] == rows[j] + 1:
             j += 1
         start, stop = int(rows[i]), int(rows[j]) + 1
-        cut = max(start - model.seq_len, seen)
+        cut = max(start - model.reach, seen)
         cursor.catch_up(data.slice(seen, cut))
         seen = cut
         context = StreamContext.resuming(model, cursor.copy(), data.slice(cut, start))

@@ -3,7 +3,9 @@
 Features over the series (the engine's batch), a window for every bar whose rows t-T+1..t are
 valid (the training rule, ``sentio.model.windows.valid_windows``), ONNX Runtime over the windows
 in batches, probability = sigmoid(logit); NaN ("missing"), never a fake 0.5, where no valid
-window exists. Probabilities are cached on disk under (manifest hash, data hash, spec hash),
+window exists. A causal model runs its compiled step over every row of the series instead
+(``CausalNet.series``), the very code the stream context runs one row at a time.
+Probabilities are cached on disk under (manifest hash, data hash, spec hash),
 each file checked against its key and checksum before it is used (``sentio.infer.cache``).
 
 After each call, :meth:`SequenceContext.range_report` counts the scored bars whose features left
@@ -75,7 +77,7 @@ class SequenceContext:
         self._scored = (frame.values, valid)  # counted when range_report() asks (35 ms on
         self._report = None  # 33,255 bars), so a cache hit stays as fast as it was
         if self.cache is None:
-            return self._compute(frame.values, valid)
+            return self._compute(frame.values, valid, frame.ready, data.segment)
         hashes = (self.model.manifest_hash, data_hash(data), self.model.spec_hash)
         key = cache_key(*hashes)
         cached, why = self.cache.load(key, valid)
@@ -84,7 +86,7 @@ class SequenceContext:
             return cached
         if why is not None:
             self.cache_rejected.append(f"{self.cache.path(key)} {why}")
-        out = self._compute(frame.values, valid)
+        out = self._compute(frame.values, valid, frame.ready, data.segment)
         try:
             self.cache.store(key, out, hashes)
         except OutputError as exc:  # a cache is an optimisation: report it, do not fail the run
@@ -118,10 +120,14 @@ class SequenceContext:
             self._report = counter.get().to_dict()
         return dict(self._report)
 
-    def _compute(self, features: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    def _compute(self, features, valid, ready, segment) -> np.ndarray:
         model = self.model
-        rows = np.flatnonzero(valid)
         out = np.full(len(valid), np.nan)
+        if model.causal:
+            logits = model.net.series(features, ready, segment)
+            out[valid] = probability(logits[valid])
+            return out
+        rows = np.flatnonzero(valid)
         for start in range(0, len(rows), BATCH):
             chunk = rows[start : start + BATCH]
             logits = model.onnx.logits(windows(features, chunk, model.seq_len))
@@ -138,10 +144,18 @@ def probabilities_after(
     rule over the ring's rows and the new ones, ONNX Runtime over all windows in batches.
     NaN where no valid window exists. The live loop runs it at each session's end and records
     both paths' probabilities (they must agree bit for bit)."""
-    features, ring, filled, segment = snapshot
+    features, ring, filled, segment, state = snapshot
     values, ready = features.preview(bars)
+    if model.causal:  # the caches carry on from the snapshot's
+        seg = bars.segment.astype(np.int64)
+        reset = np.r_[
+            segment is not None and len(seg) > 0 and seg[0] != segment, seg[1:] != seg[:-1]
+        ]
+        logits = model.net.run(state.copy(), values, ready, reset[: len(seg)])
+        return np.where(np.isnan(logits), np.nan, probability(logits))
     t = model.seq_len
     k = t - 1
+    ring = ring[len(ring) - t :]  # a ring longer than T (kept for a causal model): its tail
     prefix_ready = np.arange(k) >= k - min(filled, k)  # the ring's trailing valid rows
     prefix_segment = np.full(k, -1 if segment is None else segment, dtype=np.int64)
     rows = np.vstack([ring[len(ring) - k :], values]) if k else values

@@ -6,6 +6,12 @@ the batch path, ``valid_windows``, since readiness only grows within a segment).
 through ONNX Runtime on one thread gives the same bits as that window inside a batch, so the
 two paths agree bit for bit (tests/infer). Loaded through the legacy ``metadata.json``.
 
+A causal model (docs/model.md, "The causal presets") keeps its per-layer caches instead of
+running a window: ``push`` feeds each ready row through one step of the causal runtime (the
+same compiled step the sequence context loops over, so the paths agree bit for bit), and the
+ring keeps the model's ``reach`` rows, from which a switched-to causal model rebuilds its
+caches exactly.
+
 Each bar that gets a probability is also checked against what the model was trained on (one
 vectorised comparison of its feature row, ``sentio.infer.ranges``): ``range_report()`` gives the
 same counts the sequence context gives over the same bars, counted since the context was made
@@ -26,6 +32,7 @@ from sentio.features.state import StreamState
 from sentio.infer.ranges import RangeCounter, limits_of
 from sentio.infer.registry import LoadedModel, load_model
 from sentio.infer.seq import probability
+from sentio.model.causal_runtime import CausalState
 
 STREAM_FORMAT = "sentio.stream-context/1"
 
@@ -41,10 +48,12 @@ class StreamContext:
             else load_model(artifact, door="metadata.json")
         )
         self.features = state or self.model.engine.stream()
-        t, f = self.model.seq_len, len(self.model.feature_names)
-        self.ring = np.zeros((t, f), dtype=np.float32)
-        self.filled = 0  # consecutive ready rows of this segment, capped at T
+        rows, f = self.model.reach, len(self.model.feature_names)
+        self.ring = np.zeros((rows, f), dtype=np.float32)  # the last ``reach`` feature rows
+        self.filled = 0  # consecutive ready rows of this segment, capped at the ring's length
         self.segment: int | None = None
+        self.net_state = self.model.net.state() if self.model.causal else None
+        self.logit = np.float32(np.nan)  # a causal model's logit of the last pushed row
         self.ranges = self._counter()
         self._counted = True  # the last pushed bar is in ``ranges`` (or there is none)
 
@@ -62,14 +71,14 @@ class StreamContext:
             if isinstance(artifact, LoadedModel)
             else load_model(artifact, door="metadata.json")
         )
-        cut = max(len(history) - model.seq_len, 0)
+        cut = max(len(history) - model.reach, 0)
         features = model.engine.stream(history.slice(0, cut))
         return cls.resuming(model, features, history.slice(cut, len(history)))
 
     @classmethod
     def resuming(cls, model: LoadedModel, features: StreamState, tail: BarInput) -> StreamContext:
         """A context whose feature state has seen every bar before ``tail``; ``tail`` (its
-        last T bars fill the ring) is pushed bar by bar."""
+        last ``reach`` bars fill the ring, and a causal model's caches) is pushed bar by bar."""
         context = cls(model, state=features)
         context.segment = features.segment
         rows, ts = tail.rows, tail.ts
@@ -85,16 +94,21 @@ class StreamContext:
         return self.predict()
 
     def push(self, bar: Bar) -> None:
-        """Advance the features and the window ring by one bar without running the model
-        (what a live loop does with history before it starts deciding)."""
-        if self.segment is not None and bar.segment != self.segment:
+        """Advance the features and the window ring by one bar without running a window
+        model (what a live loop does with history before it starts deciding); a causal model
+        takes its one step here, as its caches must see every row."""
+        new_segment = self.segment is not None and bar.segment != self.segment
+        if new_segment:
             self.filled = 0
         self.segment = bar.segment
         row = self.features.update(bar)
         ready = self.features.all_ready
         self.ring[:-1] = self.ring[1:]
         self.ring[-1] = row
-        self.filled = min(self.filled + 1, self.model.seq_len) if ready else 0
+        self.filled = min(self.filled + 1, len(self.ring)) if ready else 0
+        if self.net_state is not None:
+            flags = np.array([ready]), np.array([new_segment])
+            self.logit = self.model.net.run(self.net_state, self.ring[-1:], *flags)[0]
         self._counted = False
 
     def predict(self) -> float:
@@ -105,7 +119,10 @@ class StreamContext:
         if not self._counted and self.ranges is not None:
             self.ranges.update(self.ring[-1:])
         self._counted = True
-        return float(probability(self.model.onnx.logits(self.ring[None])[0]))
+        if self.net_state is not None:
+            return float(probability(self.logit))
+        window = self.ring[len(self.ring) - self.model.seq_len :]
+        return float(probability(self.model.onnx.logits(window[None])[0]))
 
     def range_report(self) -> dict | None:
         """Out-of-distribution counts over the bars this context gave a probability
@@ -114,13 +131,16 @@ class StreamContext:
         return None if self.ranges is None else self.ranges.get().to_dict()
 
     def snapshot(self) -> tuple:
-        """(feature state copy, ring copy, valid rows, segment): what
-        ``seq.probabilities_after`` needs to run the sequence path over the bars that follow."""
-        return self.features.copy(), self.ring.copy(), self.filled, self.segment
+        """(feature state copy, ring copy, valid rows, segment, causal state copy or None):
+        what ``seq.probabilities_after`` needs to run the sequence path over the bars that
+        follow."""
+        net = None if self.net_state is None else self.net_state.copy()
+        return self.features.copy(), self.ring.copy(), self.filled, self.segment, net
 
     def switch(self, artifact) -> None:
         """Serve another artifact from the next bar on, keeping the feature state; refused
-        unless it uses the same feature spec and a window no longer than this one's."""
+        unless it uses the same feature spec and needs no more rows than the ring keeps (a
+        causal model rebuilds its caches from them)."""
         new = (
             artifact
             if isinstance(artifact, LoadedModel)
@@ -131,29 +151,46 @@ class StreamContext:
                 f"cannot switch: the new model's spec is {new.spec_hash}, the "
                 f"feature state belongs to {self.model.spec_hash}"
             )
-        if new.seq_len > self.model.seq_len:
+        if new.reach > len(self.ring):
             raise ParityError(
-                f"cannot switch: the new model needs T={new.seq_len} rows, this "
-                f"context keeps {self.model.seq_len}"
+                f"cannot switch: the new model needs {new.reach} rows, this "
+                f"context keeps {len(self.ring)}"
             )
-        self.ring = self.ring[-new.seq_len :].copy()
-        self.filled = min(self.filled, new.seq_len)
+        self.ring = self.ring[-new.reach :].copy()
+        self.filled = min(self.filled, new.reach)
         self.model = new
+        self.net_state, self.logit = self._rebuilt()
         self.ranges = self._counter()  # another model, other limits: counted afresh
+
+    def _rebuilt(self) -> tuple[CausalState | None, np.float32]:
+        """A causal model's state rebuilt from the ring's trailing ready rows (the model's
+        reach, or all since its segment's ready rows began): bit for bit the state it would
+        have had, had it seen the whole segment."""
+        if not self.model.causal:
+            return None, np.float32(np.nan)
+        state = self.model.net.state()
+        rows = self.ring[len(self.ring) - self.filled :] if self.filled else self.ring[:0]
+        logits = self.model.net.run(state, rows)
+        return state, logits[-1] if len(logits) else np.float32(np.nan)
 
     def to_json(self) -> str:
         """Feature state, ring and counters as JSON (no pickle)."""
-        return json.dumps(
-            {
-                "format": STREAM_FORMAT,
-                "manifest_hash": self.model.manifest_hash,
-                "features": self.features.to_json(),
-                "ring": base64.b64encode(self.ring.astype("<f4").tobytes()).decode("ascii"),
-                "filled": self.filled,
-                "segment": self.segment,
-            },
-            sort_keys=True,
-        )
+        doc = {
+            "format": STREAM_FORMAT,
+            "manifest_hash": self.model.manifest_hash,
+            "features": self.features.to_json(),
+            "ring": _b64(self.ring),
+            "filled": self.filled,
+            "segment": self.segment,
+        }
+        if self.net_state is not None:  # a causal model's caches, clock and last logit
+            doc["causal"] = {
+                "keys": _b64(self.net_state.keys),
+                "values": _b64(self.net_state.values),
+                "clock": [int(v) for v in self.net_state.clock],
+                "logit": _b64(np.array([self.logit])),
+            }
+        return json.dumps(doc, sort_keys=True)
 
     @classmethod
     def from_json(cls, artifact, text: str, *, other_model: bool = False) -> StreamContext:
@@ -176,16 +213,45 @@ class StreamContext:
             )
         context = cls(model, state=StreamState.from_json(model.engine, doc["features"]))
         ring = np.frombuffer(base64.b64decode(doc["ring"]), dtype="<f4")
-        width, seq_len = len(model.feature_names), model.seq_len
+        width, rows = len(model.feature_names), model.reach
         saved = ring.size // width
-        if saved < seq_len:
-            raise StateError(
-                f"the saved window ring holds {saved} rows; this model needs {seq_len}"
-            )
-        context.ring = ring.reshape(saved, width)[saved - seq_len :].astype(np.float32)
-        context.filled = min(int(doc["filled"]), seq_len)
+        if saved < rows:
+            raise StateError(f"the saved window ring holds {saved} rows; this model needs {rows}")
+        context.ring = ring.reshape(saved, width)[saved - rows :].astype(np.float32)
+        context.filled = min(int(doc["filled"]), rows)
         context.segment = doc["segment"]
+        mine = doc["manifest_hash"] == model.manifest_hash
+        if model.causal and mine and isinstance(doc.get("causal"), dict):
+            context.net_state = _causal_state(doc["causal"], context.net_state)
+            context.logit = _unb64(doc["causal"]["logit"], (1,))[0]
+        elif model.causal:  # saved under another model: its caches are rebuilt exactly
+            context.net_state, context.logit = context._rebuilt()
         return context
+
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array, dtype="<f4").tobytes()).decode("ascii")
+
+
+def _unb64(text: str, shape: tuple) -> np.ndarray:
+    data = np.frombuffer(base64.b64decode(text), dtype="<f4")
+    if data.size != int(np.prod(shape)):
+        raise StateError(f"a saved causal cache holds {data.size} values, expected {shape}")
+    return data.reshape(shape).astype(np.float32)
+
+
+def _causal_state(doc: dict, empty: CausalState) -> CausalState:
+    """The saved caches of a causal model, shaped as ``empty`` (StateError if they differ)."""
+    try:
+        clock = np.array([int(v) for v in doc["clock"]], np.int64)
+        keys = _unb64(doc["keys"], empty.keys.shape)
+        values = _unb64(doc["values"], empty.values.shape)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StateError(f"the saved causal state is damaged ({exc})") from exc
+    t = empty.keys.shape[2]
+    if clock.shape != (2,) or not (0 <= clock[0] < t and 0 <= clock[1] <= t):
+        raise StateError(f"the saved causal clock {clock.tolist()} is not one of T={t} slots")
+    return CausalState(keys, values, clock)
 
 
 __all__ = ["STREAM_FORMAT", "StreamContext"]

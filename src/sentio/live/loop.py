@@ -685,11 +685,11 @@ class LiveLoop:
             meta = load_verified(path)
             model = load_model(path, door="metadata.json")
             payload.update(version=version, to=str(path), to_manifest=model.manifest_hash)
-            if model.spec_hash != self.model.spec_hash or model.seq_len > self.model.seq_len:
+            if model.spec_hash != self.model.spec_hash or model.reach > self.model.reach:
                 raise ParityError(
-                    f"{version} needs feature spec {model.spec_hash[:12]}... and {model.seq_len} "
+                    f"{version} needs feature spec {model.spec_hash[:12]}... and {model.reach} "
                     f"rows; the running context has {self.model.spec_hash[:12]}... and "
-                    f"{self.model.seq_len}: start a new --state for it"
+                    f"{self.model.reach}: start a new --state for it"
                 )
         except SentioError as exc:
             self.count("swaps_refused")

@@ -45,6 +45,16 @@ FILES = (
     "metrics.json",
     "parity_windows.npy",
 )
+# A causal model (docs/model.md, "The causal presets") has no ONNX graph, TorchScript or legacy
+# metadata.json: its weights for the torch-free causal runtime, and recorded stretches of rows.
+CAUSAL_FILES = (
+    "model.safetensors",
+    "model.meta.json",
+    "feature_spec.json",
+    "metrics.json",
+    "parity_rows.npy",
+)
+CAUSAL_TYPE = "TFA-causal"  # model.meta.json model_type of a causal artifact
 PARITY_TOLERANCE = 1e-5  # max |logit difference| between eager, TorchScript and ONNX Runtime
 
 # metadata.json's clip for the original C++ ModelRegistryTS, which applies it after
@@ -105,7 +115,7 @@ def write_artifact(
     into ``directory`` atomically: everything goes into a temporary sibling directory that is
     renamed into place at the end."""
     directory = Path(directory)
-    missing = set(FILES) - set(files)
+    missing = set(CAUSAL_FILES if "model.safetensors" in files else FILES) - set(files)
     if missing:
         raise ArtifactError(f"artifact lacks {sorted(missing)}", file=str(directory))
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
@@ -249,7 +259,7 @@ def _read_signature(directory: Path) -> dict | None:
 def check_manifest(directory: Path, manifest: dict | None = None) -> Check:
     """Every listed file exists with its sha256, and nothing unlisted is there."""
     listed = (manifest or read_manifest(directory))["files"]
-    for name in FILES:
+    for name in CAUSAL_FILES if "model.safetensors" in listed else FILES:
         if name not in listed:
             return Check("manifest", False, f"{name} is not listed in {MANIFEST}")
     present = {p.name for p in directory.iterdir() if p.is_file()} - {MANIFEST, SIGNATURE}
@@ -304,10 +314,78 @@ def _legacy_problems(legacy: dict) -> list[str]:
     return problems
 
 
+def is_causal(meta: dict) -> bool:
+    """A causal artifact (model.meta.json ``model_type``)."""
+    return meta.get("model_type") == CAUSAL_TYPE
+
+
+def causal_net(directory: Path, meta: dict):
+    """The torch-free causal runtime of the artifact, its weights' names and shapes checked
+    against model.meta.json (ArtifactError naming model.safetensors otherwise)."""
+    from sentio.model.causal_runtime import WEIGHTS, CausalNet
+    from sentio.model.weights import from_bytes
+
+    path = directory / "model.safetensors"
+    weights = from_bytes(path.read_bytes(), str(path))
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    f, d, layers = meta["feature_count"], meta["d_model"], meta["num_layers"]
+    h, t, ff = meta["nhead"], meta["sequence_length"], config.get("ff_mult", 4) * meta["d_model"]
+    shapes = {
+        "mean": (f,), "std": (f,), "embed_w": (f, d), "embed_b": (d,),
+        "ln1_w": (layers, d), "ln1_b": (layers, d), "qkv_w": (layers, d, 3 * d),
+        "qkv_b": (layers, 3 * d), "rel": (layers, h, t), "proj_w": (layers, d, d),
+        "proj_b": (layers, d), "ln2_w": (layers, d), "ln2_b": (layers, d),
+        "fc_w": (layers, d, ff), "fc_b": (layers, ff), "out_w": (layers, ff, d),
+        "out_b": (layers, d), "lnf_w": (d,), "lnf_b": (d,), "head_w": (d,), "head_b": (1,),
+    }  # fmt: skip
+    if set(weights) != set(WEIGHTS):
+        raise ArtifactError(
+            f"tensors {sorted(set(weights) ^ set(WEIGHTS))} missing or unexpected", file=str(path)
+        )
+    for name, shape in shapes.items():
+        if weights[name].shape != shape:
+            raise ArtifactError(
+                f"tensor {name!r} has shape {weights[name].shape}, model.meta.json implies {shape}",
+                file=str(path),
+            )
+    if not all(np.isfinite(v).all() for v in weights.values()):
+        raise ArtifactError("a weight is not finite", file=str(path))
+    return CausalNet(weights, t, h, float(config.get("clip", 10.0)))
+
+
+def _causal_metadata(directory: Path, meta: dict, spec) -> Check:
+    expects = meta["expects"]
+    problems = [f"model.meta.json {p}" for p in meta_problems(meta)]
+    if expects["spec_hash"] != spec.content_hash:
+        problems.append(
+            f"expects.spec_hash {expects['spec_hash']} != feature_spec.json {spec.content_hash}"
+        )
+    if list(expects["feature_names"]) != list(spec.names):
+        problems.append("expects.feature_names differ from feature_spec.json's names")
+    if len({expects["input_dim"], meta["feature_count"], len(spec.names)}) != 1:
+        problems.append("feature counts disagree")
+    if expects["seq_len"] != meta["sequence_length"]:
+        problems.append("sequence lengths disagree")
+    if not isinstance(meta.get("config"), dict) or meta["config"].get("family") != "causal":
+        problems.append("config.family must be 'causal' for model_type TFA-causal")
+    if problems:
+        return Check("metadata", False, "; ".join(problems))
+    causal_net(directory, meta)  # the weights fit the metadata
+    return Check(
+        "metadata",
+        True,
+        f"spec {spec.content_hash[:19]}..., F={len(spec.names)}, T={meta['sequence_length']}, "
+        "causal",
+    )
+
+
 def check_metadata(directory: Path) -> Check:
     """model.meta.json's values are in range, and it, metadata.json, feature_spec.json and the
-    ONNX graph agree."""
+    ONNX graph (a causal artifact: its weights) agree."""
     meta = read_meta(directory)
+    if is_causal(meta):
+        spec = parse_spec(read_json(directory, "feature_spec.json"), origin="feature_spec.json")
+        return _causal_metadata(directory, meta, spec)
     legacy = read_json(directory, "metadata.json", LEGACY_KEYS)
     spec = parse_spec(read_json(directory, "feature_spec.json"), origin="feature_spec.json")
     expects = meta["expects"]
@@ -353,6 +431,8 @@ def check_metadata(directory: Path) -> Check:
 def check_legacy(directory: Path) -> Check:
     """metadata.json is the identity for the original loader: mean 0, std 1 and a clip that
     cannot bind after ``(x - mean) / std`` (issue 12 section 5)."""
+    if is_causal(read_meta(directory)):
+        return Check("legacy metadata.json", True, "none: a causal artifact has no legacy loader")
     legacy = read_json(directory, "metadata.json", LEGACY_KEYS)
     if _legacy_problems(legacy):  # reported once, by the metadata check
         return Check("legacy metadata.json", True, "clip not checked (see metadata)", False)
@@ -402,9 +482,46 @@ def _compare(name: str, got: np.ndarray, expected: np.ndarray) -> Check:
     return Check(name, ok, detail)
 
 
+def _causal_parity(directory: Path, meta: dict) -> Check:
+    """The causal runtime, from an empty state over each recorded stretch of rows, reproduces
+    the recorded logits of the stretch's rows T..C."""
+    path = directory / "parity_rows.npy"
+    try:
+        stretches = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"not a readable .npy array ({exc})", file=str(path)) from exc
+    logits = meta["parity"].get("logits_eager")
+    if not isinstance(logits, list) or not all(is_number(v) for v in logits):
+        raise ArtifactError(
+            "key 'parity.logits_eager' must be a list of numbers",
+            file=str(directory / "model.meta.json"),
+        )
+    t = meta["sequence_length"]
+    if (
+        stretches.ndim != 3
+        or stretches.dtype != np.float32
+        or stretches.shape[2] != meta["feature_count"]
+        or len(stretches) * max(stretches.shape[1] - t + 1, 0) != len(logits)
+    ):
+        raise ArtifactError(
+            f"shape {stretches.shape} {stretches.dtype} does not match the {len(logits)} "
+            "recorded logits (expected (K, C, F) float32, C - T + 1 logits per stretch)",
+            file=str(path),
+        )
+    net = causal_net(directory, meta)
+    got = [net.run(net.state(), rows)[t - 1 :] for rows in stretches]
+    worst = _compare("runtime parity", np.concatenate(got), np.array(logits, np.float64))
+    return Check("runtime parity", worst.passed, worst.detail.replace("windows", "rows"))
+
+
 def check_parity(directory: Path) -> Check:
-    """ONNX Runtime (one thread) on the recorded windows reproduces the recorded logits."""
+    """ONNX Runtime (one thread) on the recorded windows reproduces the recorded logits; for
+    a causal artifact, the causal runtime on the recorded stretches of rows."""
     from sentio.model.runtime import OnnxModel
+
+    meta = read_meta(directory)
+    if is_causal(meta):
+        return _causal_parity(directory, meta)
 
     windows, expected = _recorded(directory)
     try:
@@ -419,6 +536,8 @@ def check_parity(directory: Path) -> Check:
 def check_torchscript(directory: Path) -> Check:
     """TorchScript (model.pt) on the recorded windows reproduces the recorded logits, when
     torch is installed; otherwise a check that says it did not run."""
+    if is_causal(read_meta(directory)):
+        return Check("torchscript parity", True, "none: a causal artifact has no model.pt", False)
     try:
         import torch
     except ImportError:
@@ -610,7 +729,11 @@ def model_rows(meta: dict, ts: np.ndarray, session: np.ndarray) -> tuple[int, in
 
 __all__ = [
     "model_rows",
+    "CAUSAL_FILES",
+    "CAUSAL_TYPE",
     "FILES",
+    "causal_net",
+    "is_causal",
     "LEGACY_CLIP",
     "MANIFEST",
     "Check",

@@ -1,7 +1,7 @@
 """The TFA network's configuration and presets (torch-free: artifacts and loaders read it).
 
->>> preset("quick").d_model, preset("default", nhead=4).nhead
-(64, 4)
+>>> preset("quick").d_model, preset("default", nhead=4).nhead, preset("causal-quick").causal
+(64, 4, True)
 """
 
 from __future__ import annotations
@@ -40,6 +40,11 @@ class TFAConfig:
     # K regime experts: the head gives K logits, mixed by the last K input columns of the
     # decision row (the regime probabilities of --multi-regime); 0: one plain head
     regime_experts: int = 0
+    # "window": every bar runs its own window of T rows through the network (the original
+    # system's model, sentio.model.tfa); "causal": every row attends to itself and the T-1 rows
+    # before it at every layer, so serving keeps per-layer caches and a bar costs one row
+    # (sentio.model.causal, docs/model.md "The causal presets")
+    family: str = "window"
 
     def __post_init__(self) -> None:
         for name, high in LIMITS.items():
@@ -63,19 +68,43 @@ class TFAConfig:
                 f"got {k!r}"
             )
 
+        if self.family not in FAMILIES:
+            raise ModelConfigError(
+                f"family: must be one of {', '.join(FAMILIES)}, got {excerpt(self.family)}"
+            )
+
+    @property
+    def causal(self) -> bool:
+        return self.family == "causal"
+
+    @property
+    def reach(self) -> int:
+        """Feature rows that decide one bar's logit: T for a window model; L (T - 1) + 1
+        for a causal one (each layer looks T - 1 rows further back). Embargoes use it.
+
+        >>> TFAConfig(seq_len=48).reach, TFAConfig(seq_len=48, num_layers=2, family="causal").reach
+        (48, 95)
+        """
+        return self.num_layers * (self.seq_len - 1) + 1 if self.causal else self.seq_len
+
     def to_dict(self) -> dict:
-        """The fields as a dict; ``regime_experts`` only when set, so a plain config's dict
-        (stored in artifacts and compared by warm starts) is the one written before the
-        field existed."""
+        """The fields as a dict; ``regime_experts`` and ``family`` only when set, so a plain
+        window config's dict (stored in artifacts and compared by warm starts) is the one
+        written before the fields existed."""
         out = asdict(self)
         if not self.regime_experts:
             del out["regime_experts"]
+        if self.family == "window":
+            del out["family"]
         return out
 
 
+FAMILIES = ("window", "causal")
 PRESETS = {
     "quick": TFAConfig(d_model=64, nhead=4, num_layers=2, seq_len=48),
     "default": TFAConfig(d_model=128, nhead=8, num_layers=3, seq_len=48),
+    "causal-quick": TFAConfig(d_model=64, nhead=4, num_layers=2, seq_len=48, family="causal"),
+    "causal-default": TFAConfig(d_model=128, nhead=8, num_layers=3, seq_len=48, family="causal"),
 }
 
 
@@ -92,4 +121,4 @@ def preset(name: str, **overrides: int | float | None) -> TFAConfig:
     return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
 
 
-__all__ = ["MAX_EXPERTS", "PRESETS", "ModelConfigError", "TFAConfig", "preset"]
+__all__ = ["FAMILIES", "MAX_EXPERTS", "PRESETS", "ModelConfigError", "TFAConfig", "preset"]

@@ -133,4 +133,35 @@ def export(
     return onnx_bytes, pt_bytes, report
 
 
-__all__ = ["PARITY_TOLERANCE", "export", "to_onnx", "to_torchscript"]
+def export_causal(model: torch.nn.Module, stretches: np.ndarray) -> tuple[bytes, dict]:
+    """(model.safetensors bytes, parity report) of a causal model, checked before anything is
+    written: the torch-free runtime (``sentio.model.causal_runtime``) run from an empty state
+    over each recorded stretch of feature rows (K, C, F) must reproduce eager torch's logits
+    of the stretch's rows T..C (max |diff| <= PARITY_TOLERANCE); else ArtifactError."""
+    from sentio.model.causal import runtime_weights
+    from sentio.model.causal_runtime import CausalNet
+    from sentio.model.weights import from_bytes, to_bytes
+
+    model = model.cpu().eval()
+    blob = to_bytes(runtime_weights(model))
+    t = model.cfg.seq_len
+    with torch.no_grad():
+        eager = model(torch.from_numpy(stretches))[:, t - 1 :].reshape(-1).numpy()
+    net = CausalNet(from_bytes(blob, "model.safetensors"), t, model.cfg.nhead, model.cfg.clip)
+    served = np.concatenate([net.run(net.state(), rows)[t - 1 :] for rows in stretches])
+    worst = float(np.abs(served.astype(np.float64) - eager).max())
+    report = {
+        "stretches": len(stretches),
+        "tolerance": PARITY_TOLERANCE,
+        "max_abs_diff_runtime": worst,
+        "logits_eager": [float(v) for v in eager],
+    }
+    if not worst <= PARITY_TOLERANCE:
+        raise ArtifactError(
+            f"export parity failed: eager vs the causal runtime {worst:.3g} (tolerance "
+            f"{PARITY_TOLERANCE}); nothing was written"
+        )
+    return blob, report
+
+
+__all__ = ["PARITY_TOLERANCE", "export", "export_causal", "to_onnx", "to_torchscript"]

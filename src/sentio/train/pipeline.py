@@ -33,6 +33,7 @@ from sentio.model.artifact import (
 )
 from sentio.model.config import TFAConfig
 from sentio.model.signing import SigningKey
+from sentio.train.chunks import run_starts
 from sentio.train.config import CHECKPOINT, TrainConfig
 from sentio.train.costrule import decision_bars, fit_cost_rule
 from sentio.train.evaluate import (
@@ -68,6 +69,19 @@ from sentio.train.samples import (
 )
 
 PARITY_WINDOWS = 256
+CAUSAL_PARITY_ROWS = 64  # logits per recorded stretch of a causal model (4 stretches: 256)
+
+
+def causal_stretch_starts(starts: np.ndarray, rows: np.ndarray, length: int) -> np.ndarray:
+    """First rows of up to 4 stretches of ``length`` ready rows, each ending at one of
+    ``rows`` (evenly spread) and lying in one run of ready rows."""
+    fits = rows[starts[rows] <= rows - length + 1]
+    if not len(fits):
+        raise SampleError(f"no run of {length} ready rows ends in the test part")
+    ends = fits[np.linspace(0, len(fits) - 1, min(4, len(fits))).astype(int)]
+    return ends - length + 1
+
+
 ARTIFACT_SCHEMA = "2.0"
 
 
@@ -125,6 +139,12 @@ class Prepared:
     data_record: dict
     regime: np.ndarray | None = None  # (N,) regime index per bar (NAMES order), -1: none yet
     block: RegimeBlock | None = None  # the fitted labeller
+    ready: np.ndarray | None = None  # (N,) bool: every feature past its warm-up
+
+    def starts(self) -> np.ndarray:
+        """Each row's first row of its run of ready rows (``chunks.run_starts``): where a
+        causal model's context may begin."""
+        return run_starts(self.frame["segment"].to_numpy(np.int64), self.ready)
 
 
 def load_bars(run: TrainRun) -> tuple[pd.DataFrame, dict]:
@@ -185,10 +205,12 @@ def prepare(run: TrainRun) -> Prepared:
         run.model.seq_len,
         run.label,
     )
-    embargo = run.label.horizon + run.model.seq_len
+    embargo = run.label.horizon + run.model.reach  # no label or context shared across parts
     split = split_by_session(samples, session, run.fractions, embargo)
     report.removed["embargo between splits"] = split.embargoed
-    prep = Prepared(engine, frame, computed.values, samples, report, split, record)
+    prep = Prepared(
+        engine, frame, computed.values, samples, report, split, record, ready=computed.ready
+    )
     if not (run.regime_labeller or run.multi_regime):
         return prep
     # --regime-labeller, else the spec's own block's labeller, else rules
@@ -235,7 +257,14 @@ def with_regimes(
             raise SampleError("a part has no samples past the regime labeller's warm-up")
         prep = dataclasses.replace(prep, samples=samples, split=split)
     prep.report.removed["before the regime labeller's warm-up"] = dropped
-    return dataclasses.replace(prep, engine=engine, features=features, regime=regime, block=block)
+    return dataclasses.replace(
+        prep,
+        engine=engine,
+        features=features,
+        regime=regime,
+        block=block,
+        ready=labelled.ready,
+    )
 
 
 def covered_rows(n: int, rows: np.ndarray, seq_len: int) -> np.ndarray:
@@ -352,6 +381,17 @@ def check_regimes(run: TrainRun) -> None:
         raise OptionError("a regime experts head needs --multi-regime", flag="--regime-model")
     if run.model.regime_experts not in (0, len(NAMES)):
         raise OptionError(f"an experts head has {len(NAMES)} experts", flag="--regime-model")
+    if run.model.causal and run.model.regime_experts:
+        raise OptionError(
+            "the causal presets have one plain head; use --regime-model embedding or a "
+            "window preset",
+            flag="--regime-model",
+        )
+    if run.model.causal and run.synthetic_mix:
+        raise OptionError(
+            "tops up window samples; the causal presets train on chunks of real rows",
+            flag="--synthetic-mix",
+        )
 
 
 def ready(run: TrainRun) -> str:
@@ -397,8 +437,15 @@ def start_from(model, run: TrainRun, spec_hash: str) -> None:
             "needs the same preset, sequence length and feature spec",
             flag="--warm-start",
         )
-    scripted = torch.jit.load(io.BytesIO((Path(run.warm_start) / "model.pt").read_bytes()))
-    weights = {k: v for k, v in scripted.state_dict().items() if k not in ("mean", "std")}
+    if run.model.causal:
+        from sentio.model.causal import state_from_runtime
+        from sentio.model.weights import from_bytes
+
+        path = Path(run.warm_start) / "model.safetensors"
+        weights = state_from_runtime(from_bytes(path.read_bytes(), str(path)))
+    else:
+        scripted = torch.jit.load(io.BytesIO((Path(run.warm_start) / "model.pt").read_bytes()))
+        weights = {k: v for k, v in scripted.state_dict().items() if k not in ("mean", "std")}
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if set(missing) != {"mean", "std"} or unexpected:
         raise ArtifactError(
@@ -499,7 +546,8 @@ def fit_cost_rule_on_validation(run: TrainRun, prep: Prepared, model, seed: int)
     segment = prep.frame["segment"].to_numpy(np.int64)
     bars, has = decision_bars(prep.samples.rows[prep.split.validation], segment, T)
     p_bars = np.full(len(bars), np.nan)
-    p_bars[has] = sigmoid(predict_logits(model, prep.features, bars[has], T, "cpu"))
+    starts = prep.starts() if run.model.causal else None
+    p_bars[has] = sigmoid(predict_logits(model, prep.features, bars[has], T, "cpu", starts=starts))
     return fit_cost_rule(
         p_bars,
         prep.frame["close"].to_numpy(np.float64)[bars],
@@ -515,7 +563,8 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
     pinned = ready(run)
     import torch
 
-    from sentio.model.export import export
+    from sentio.model.causal import CausalTFA
+    from sentio.model.export import export, export_causal
     from sentio.model.tfa import TFA
     from sentio.train.trainer import predict_logits, setup_determinism, train
 
@@ -531,7 +580,9 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
         mean[-len(NAMES) :], std[-len(NAMES) :] = 0.0, 1.0
     mix = regime_mix(run, prep, cfg.seed)
     setup_determinism(cfg.seed, cfg.threads)
-    model = TFA(run.model, torch.from_numpy(mean), torch.from_numpy(std))
+    network = CausalTFA if run.model.causal else TFA
+    model = network(run.model, torch.from_numpy(mean), torch.from_numpy(std))
+    starts = prep.starts() if run.model.causal else None
     if run.warm_start is not None:
         start_from(model, run, prep.engine.content_hash)
     fingerprint = content_hash(
@@ -563,6 +614,7 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
         resume=run.resume,
         report=report,
         weights=mix.weights,
+        starts=starts,
     )
     model.load_state_dict(result.state)
     model.cpu().eval()
@@ -574,7 +626,7 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
     parts, probabilities = {}, {}
     for name in ("validation", "test"):
         rows, y = samples.rows[getattr(split, name)], samples.labels[getattr(split, name)]
-        p_model = sigmoid(predict_logits(model, prep.features, rows, T, "cpu"))
+        p_model = sigmoid(predict_logits(model, prep.features, rows, T, "cpu", starts=starts))
         probabilities[name] = p_model
         parts[name] = (y.astype(np.float64), p_model, predict_logistic(weights, last_rows[rows]))
     train_rate = float(samples.labels[split.train].mean())
@@ -601,7 +653,6 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
     pick = test_rows[
         np.linspace(0, len(test_rows) - 1, min(PARITY_WINDOWS, len(test_rows))).astype(int)
     ]
-    parity_windows = windows(prep.features, pick, T)
     saved_at = build_time().isoformat()
     spec = prep.engine.spec
     version = f"tfa-{fingerprint[7:19]}"
@@ -613,20 +664,37 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
         "feature_count": str(len(spec.names)),
         "output": "logit",
     }
-    onnx_bytes, pt_bytes, parity = export(model, parity_windows, onnx_meta, onnx_meta)
-    parity["rows"] = [int(r) for r in pick]
+    if run.model.causal:  # recorded stretches of rows instead of windows, no ONNX graph
+        length = T + CAUSAL_PARITY_ROWS - 1  # T - 1 rows fill the cache, then 64 logits
+        first = causal_stretch_starts(starts, test_rows, length)
+        recorded = windows(prep.features, first + length - 1, length)
+        weights_bytes, parity = export_causal(model, recorded)
+        parity["rows"] = [int(r) for r in first]
+        model_files = {"model.safetensors": weights_bytes, "parity_rows.npy": npy_bytes(recorded)}
+        model_type, framework = "TFA-causal", "pytorch -> sentio causal runtime (numba)"
+    else:
+        recorded = windows(prep.features, pick, T)
+        onnx_bytes, pt_bytes, parity = export(model, recorded, onnx_meta, onnx_meta)
+        parity["rows"] = [int(r) for r in pick]
+        model_files = {
+            "model.onnx": onnx_bytes,
+            "model.pt": pt_bytes,
+            "parity_windows.npy": npy_bytes(recorded),
+        }
+        model_type, framework = "TFA", "pytorch -> onnx + torchscript"
     meta = {
-        "model_type": "TFA",
+        "model_type": model_type,
         "version": version,
         "schema_version": ARTIFACT_SCHEMA,
         "saved_at": saved_at,
-        "framework": "pytorch -> onnx + torchscript",
+        "framework": framework,
         "feature_count": len(spec.names),
         "sequence_length": T,
         "d_model": run.model.d_model,
         "nhead": run.model.nhead,
         "num_layers": run.model.num_layers,
         "config": run.model.to_dict(),
+        **({"reach_rows": run.model.reach} if run.model.causal else {}),
         "train_config": cfg.to_dict(),
         "expects": {
             "input_dim": len(spec.names),
@@ -667,7 +735,7 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
             "rows": len(prep.frame),
             "splits": ranges(prep),
             "fractions": list(run.fractions),
-            "embargo_bars": run.label.horizon + T,
+            "embargo_bars": run.label.horizon + run.model.reach,
         },
         "seed": cfg.seed,
         **({"invocation": run.invocation} if run.invocation is not None else {}),
@@ -713,13 +781,11 @@ def run_training(run: TrainRun, report: Callable[[str, dict], None] | None = Non
         "format": "torchscript",
     }
     files = {
-        "model.onnx": onnx_bytes,
-        "model.pt": pt_bytes,
+        **model_files,
         "model.meta.json": json_bytes(meta),
-        "metadata.json": json_bytes(legacy),
+        **({} if run.model.causal else {"metadata.json": json_bytes(legacy)}),
         "feature_spec.json": spec.to_json().encode("utf-8"),
         "metrics.json": json_bytes(metrics),
-        "parity_windows.npy": npy_bytes(parity_windows),
     }
     _write(run, files)
     return metrics

@@ -24,9 +24,15 @@ from torch import nn
 
 from sentio.core.errors import SentioError
 from sentio.core.seeding import rng_for
+from sentio.train.chunks import gather, plan_chunks
 from sentio.train.config import CHECKPOINT, TrainConfig
 from sentio.train.evaluate import auc, log_loss, sigmoid
 from sentio.train.samples import Samples, Split, windows
+
+# Causal presets: a chunk holds at most this many consecutive labelled rows (after its
+# context); a training batch takes ceil(batch_size / SPAN) chunks, so about batch_size labels.
+SPAN = 64
+EVAL_SPAN = 1024  # chunks when only predicting: longer, less context recomputed
 
 
 class CheckpointError(SentioError):
@@ -58,6 +64,15 @@ def _schedule(cfg: TrainConfig, total_steps: int) -> Callable[[int], float]:
     return factor
 
 
+def is_causal(model: nn.Module) -> bool:
+    return bool(getattr(model.cfg, "causal", False))
+
+
+def context_of(model: nn.Module) -> int:
+    """Rows that decide a causal model's logit of a row (``causal_runtime.context_rows``)."""
+    return model.cfg.num_layers * (model.cfg.seq_len - 1) + 1
+
+
 def predict_logits(
     model: nn.Module,
     features: np.ndarray,
@@ -65,15 +80,81 @@ def predict_logits(
     seq_len: int,
     device: str,
     batch: int = 1024,
+    *,
+    starts: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Eval-mode logits (float64) for the windows ending at ``rows``."""
+    """Eval-mode logits (float64) of ``rows``: the windows ending there, or for a causal
+    model the rows themselves, each with its context (``starts``: ``chunks.run_starts`` of
+    the feature rows, required then)."""
     model.eval()
+    if is_causal(model):
+        return _causal_logits(model, features, rows, starts, device)
     out = []
     with torch.no_grad():
         for start in range(0, len(rows), batch):
             x = torch.from_numpy(windows(features, rows[start : start + batch], seq_len))
             out.append(model(x.to(device)).reshape(-1).double().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
+
+
+def _causal_logits(model, features, rows, starts, device) -> np.ndarray:
+    if starts is None:
+        raise ValueError("a causal model's logits need the rows' run starts")
+    plan = plan_chunks(rows, starts, context_of(model), EVAL_SPAN)
+    out = np.zeros(len(rows))
+    with torch.no_grad():
+        for k in range(len(plan.bounds)):  # one chunk at a time: chunks differ in length
+            x = torch.from_numpy(gather(features, plan.bounds[k : k + 1])).to(device)
+            logits = model(x)[0].double().cpu().numpy()  # (C,)
+            mine = plan.chunk == k
+            out[mine] = logits[plan.position[mine]]
+    return out
+
+
+class WindowFeeder:
+    """Training batches of the window presets: one window per labelled row."""
+
+    def __init__(self, features: np.ndarray, rows: np.ndarray, seq_len: int) -> None:
+        self.features, self.rows, self.seq_len = features, rows, seq_len
+
+    def steps(self, batch_size: int) -> int:
+        return math.ceil(len(self.rows) / batch_size)
+
+    def batches(self, order: np.ndarray, batch_size: int):
+        """(x (B, T, F), sample indices (B,), pick) per step; ``pick(logits) -> (B,)``."""
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            x = torch.from_numpy(windows(self.features, self.rows[batch], self.seq_len))
+            yield x, batch, lambda logits: logits.reshape(-1)  # (B, 1) -> (B,)
+
+
+class ChunkFeeder:
+    """Training batches of the causal presets: chunks of consecutive rows, every labelled
+    row of a chunk in the loss (``sentio.train.chunks``). The order shuffles chunks."""
+
+    def __init__(self, features, rows, starts, context: int) -> None:
+        self.features = features
+        self.plan = plan_chunks(rows, starts, context, SPAN)
+
+    def steps(self, batch_size: int) -> int:
+        return math.ceil(len(self.plan.bounds) / math.ceil(batch_size / SPAN))
+
+    def batches(self, order: np.ndarray, batch_size: int):
+        """``order`` permutes chunks; yields (x (K, C, F), sample indices (S,), pick)."""
+        per = math.ceil(batch_size / SPAN)
+        for start in range(0, len(order), per):
+            chosen = order[start : start + per]  # chunk numbers
+            x = torch.from_numpy(gather(self.features, self.plan.bounds[chosen]))
+            slot = np.full(len(self.plan.bounds), -1)
+            slot[chosen] = np.arange(len(chosen))
+            samples = np.flatnonzero(slot[self.plan.chunk] >= 0)  # labelled rows in them
+            where = torch.from_numpy(slot[self.plan.chunk[samples]])
+            at = torch.from_numpy(self.plan.position[samples])
+            yield (
+                x,
+                samples,
+                lambda logits, w=where, a=at: logits[w.to(logits.device), a.to(logits.device)],
+            )
 
 
 def train(
@@ -88,11 +169,16 @@ def train(
     resume: bool = False,
     report: Callable[[str, dict], None] | None = None,
     weights: np.ndarray | None = None,
+    starts: np.ndarray | None = None,
 ) -> TrainResult:
     """Train ``model`` on the training windows; keep the weights of the best validation epoch.
 
     ``weights`` (one per training sample, mean 1) scales each sample's loss (``--multi-regime``
     balances regimes with it); None: every sample counts once.
+
+    A causal model (``model.cfg.causal``) trains on chunks: every labelled row of a chunk
+    contributes to the loss of one forward pass; ``starts`` (``chunks.run_starts`` of the
+    feature rows) says where each row's run of ready rows begins.
 
     ``fingerprint`` identifies data + configuration; a checkpoint from another run is refused.
     ``report(event, values)`` receives "start", "step" and "epoch" events (for progress bars).
@@ -119,7 +205,12 @@ def train(
         ],
         lr=cfg.learning_rate,
     )
-    steps_per_epoch = math.ceil(len(train_rows) / cfg.batch_size)
+    if is_causal(model):
+        feeder = ChunkFeeder(features, train_rows, starts, context_of(model))
+        units = len(feeder.plan.bounds)  # the epoch shuffles chunks
+    else:
+        feeder, units = WindowFeeder(features, train_rows, seq_len), len(train_rows)
+    steps_per_epoch = feeder.steps(cfg.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _schedule(cfg, cfg.epochs * steps_per_epoch)
     )
@@ -143,13 +234,11 @@ def train(
     report("start", {"steps": cfg.epochs * steps_per_epoch, "done": first_epoch * steps_per_epoch})
     for epoch in range(first_epoch, cfg.epochs):
         model.train()
-        order = rng_for(cfg.seed, f"train.shuffle.epoch{epoch}").permutation(len(train_rows))
-        total = 0.0
-        for start in range(0, len(order), cfg.batch_size):
-            batch = order[start : start + cfg.batch_size]
-            x = torch.from_numpy(windows(features, train_rows[batch], seq_len)).to(device)
+        order = rng_for(cfg.seed, f"train.shuffle.epoch{epoch}").permutation(units)
+        total, seen = 0.0, 0
+        for x, batch, pick in feeder.batches(order, cfg.batch_size):
             y = torch.from_numpy(train_y[batch]).to(device)
-            loss = loss_fn(model(x).reshape(-1), y)  # (B,) logits vs 0/1 labels
+            loss = loss_fn(pick(model(x.to(device))), y)  # (B,) logits vs 0/1 labels
             if weights is not None:
                 loss = (loss * weights_t[torch.from_numpy(batch)]).mean()
             optimizer.zero_grad(set_to_none=True)
@@ -158,12 +247,14 @@ def train(
             optimizer.step()
             scheduler.step()
             value = float(loss.detach())
-            total += value * len(batch)
+            total, seen = total + value * len(batch), seen + len(batch)
             report("step", {"loss": value})
-        val_p = sigmoid(predict_logits(model, features, val_rows, seq_len, cfg.device))
+        val_p = sigmoid(
+            predict_logits(model, features, val_rows, seq_len, cfg.device, starts=starts)
+        )
         row = {
             "epoch": epoch,
-            "train_loss_weighted": total / len(order),
+            "train_loss_weighted": total / max(seen, 1),
             "val_log_loss": log_loss(val_y, val_p),
             "val_auc": auc(val_y, val_p),
             "lr": float(scheduler.get_last_lr()[0]),
@@ -225,4 +316,12 @@ def load_checkpoint(directory: Path, fingerprint: str) -> dict:
     return saved
 
 
-__all__ = ["CheckpointError", "TrainConfig", "TrainResult", "predict_logits", "train"]
+__all__ = [
+    "ChunkFeeder",
+    "CheckpointError",
+    "TrainConfig",
+    "TrainResult",
+    "WindowFeeder",
+    "predict_logits",
+    "train",
+]

@@ -127,3 +127,23 @@ def test_a_pin_that_did_not_happen_is_refused_not_recorded(monkeypatch):
     record = training_platform("native", "native")
     assert record["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert record["pinned"] == "native" and record["pin_env"] == {}
+
+
+@pytest.mark.parametrize(
+    ("extra", "flag", "words"),
+    [
+        (["--multi-regime", "--regime-model", "experts"], "--regime-model", "one plain head"),
+        (["--multi-regime", "--synthetic-mix", "1"], "--synthetic-mix", "chunks of real rows"),
+        (["--preset", "causal-huge"], "--preset", "unknown preset"),
+    ],
+)
+def test_what_the_causal_presets_refuse_is_one_line_naming_the_flag(tmp_path, extra, flag, words):
+    args = ["--preset", "causal-quick", *extra] if extra[0] != "--preset" else extra
+    done = subprocess.run(
+        [sys.executable, "-m", "sentio", "train", *args, "--output", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and flag in done.stderr and words in done.stderr
+    assert not (tmp_path / "o").exists()

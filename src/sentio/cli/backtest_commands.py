@@ -186,7 +186,8 @@ def strattest_command(
     preset_name: str | None = typer.Option(
         None,
         "--preset",
-        help="Walk-forward: model preset of every fold, quick or default (default quick).",
+        help="Walk-forward: model preset of every fold: quick, default, causal-quick or "
+        "causal-default (default quick).",
     ),
     epochs: int | None = typer.Option(
         None, "--epochs", help="Walk-forward: training epochs per fold (default 3)."

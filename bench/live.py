@@ -11,7 +11,9 @@
    arrival-to-sent less the four stages (the session check at a session's first minute, the
    segment rule, the broker's poll). A session's first minute is shown apart. Goal: p99
    arrival-to-sent <= 1 ms for the quick preset. Reference: the ONNX Runtime call alone
-   (``session.run`` on one window, one thread, the loop's own session), p50.
+   (``session.run`` on one window, one thread, the loop's own session), p50; for a causal
+   artifact (``bench/causal.py``) its compiled step alone on one row, which the loop runs in
+   the stream push (its "model" stage only reads the step's logit).
 2. Soak. A year of built-in-market bars (``sentio data synth --days 252`` with the next seed,
    starting after the model's data ended, so every bar is out of sample and no
    ``--allow-in-sample`` is needed) through the loop at @max with state and audit, in this
@@ -45,12 +47,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import print_table
+from common import print_machine, print_table
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from sentio.audit.store import AuditStore
-from sentio.core.environment import environment
 from sentio.data.synth import SynthConfig, generate, write_market
 from sentio.features.inputs import clock_columns
 from sentio.live.config import DEFAULTS, LiveConfig
@@ -115,13 +116,26 @@ def us(seconds: np.ndarray, q: float) -> float:
 
 
 def ort_call(loop: LiveLoop) -> np.ndarray:
-    """Seconds per call of the loop's own ONNX Runtime session on its last window."""
-    onnx = loop.model.onnx
-    feed = {onnx.input_name: np.ascontiguousarray(loop.stream.ring[None], dtype=np.float32)}
+    """Seconds per call of the loop's own model runtime alone: its ONNX Runtime session on its
+    last window, or for a causal model (no ONNX graph) its compiled step on the last row, from
+    a copy of the loop's state (full: each call advances the copy, which stays full)."""
+    net = loop.model.net
+    if net is not None:
+        state, row = loop.stream.net_state.copy(), np.ascontiguousarray(loop.stream.ring[-1:])
+
+        def call() -> None:
+            net.run(state, row)
+    else:
+        onnx = loop.model.onnx
+        feed = {onnx.input_name: np.ascontiguousarray(loop.stream.ring[None], dtype=np.float32)}
+
+        def call() -> None:
+            onnx.session.run(None, feed)
+
     times = []
     for i in range(ORT_REPEATS + 50):
         start = time.perf_counter()
-        onnx.session.run(None, feed)
+        call()
         if i >= 50:
             times.append(time.perf_counter() - start)
     return np.array(times)
@@ -175,6 +189,7 @@ def latency(name: str, model: Path, work: Path) -> dict:
         "profile": profile,
         "opening": opening,
         "ort": ort,
+        "causal": loop.model.causal,
         "wall": wall,
         "result": result,
         "parts": parts,
@@ -189,11 +204,15 @@ def cells(x: np.ndarray) -> tuple[str, str, str]:
 
 def latency_rows(run: dict) -> list[tuple[str, ...]]:
     p, name, opening = run["profile"], run["name"], run["opening"]
+    causal = run.get("causal", False)  # the step runs in the push; predict reads its logit
     a2s = p[:, ARRIVAL_TO_SENT]
     other = a2s - p[:, [PUSH, PREDICT, STRATEGY, SEND]].sum(axis=1)
     stages = [
-        ("features (stream push)", p[:, PUSH]),
-        ("model (predict)", p[:, PREDICT]),
+        (
+            "features + causal step (stream push)" if causal else "features (stream push)",
+            p[:, PUSH],
+        ),
+        ("model (predict: the step's logit)" if causal else "model (predict)", p[:, PREDICT]),
         ("strategy (decide, allocate, sizing)", p[:, STRATEGY]),
         ("order send (bar event, risk, paper broker)", p[:, SEND]),
         ("other (session check, segment, broker poll)", other),
@@ -209,9 +228,11 @@ def latency_rows(run: dict) -> list[tuple[str, ...]]:
             x = a2s[rows_of]
             rows.append((name, f"  of which {label} ({len(x):,})", *cells(x), ""))
     ort = run["ort"]
-    rows.append((name, "peer: ONNX Runtime call alone", *cells(ort), ""))
+    peer = "causal step (CausalNet.run, one row)" if causal else "ONNX Runtime call"
+    rows.append((name, f"peer: {peer} alone", *cells(ort), ""))
     ratio = us(a2s, 50) / us(ort, 50)
-    rows.append((name, "ratio: arrival-to-sent / ORT call, p50", f"{ratio:.2f}x", "", "", ""))
+    short = "step" if causal else "ORT call"
+    rows.append((name, f"ratio: arrival-to-sent / {short}, p50", f"{ratio:.2f}x", "", "", ""))
     state = p[:, STATE_AND_AUDIT] - p[:, AUDIT]
     rows.append((name, "after sending: state write", *cells(state), ""))
     rows.append((name, "after sending: audit write", *cells(p[:, AUDIT]), ""))
@@ -416,15 +437,7 @@ def print_reproduce(models: dict, s: dict) -> None:
         f"sentio live --model {shown['quick']} --feed replay:$WORK/market/QQQ.parquet@max "
         "--audit $WORK/soak.db --state $WORK/soak-state"
     )
-    env = environment()
-    print("\nmachine:")
-    for key in ("machine", "system", "cpu_model", "cpu_count", "python"):
-        print(f"  {key}: {env[key]}")
-    print(f"  cpu_isa: {' '.join(env['cpu_isa'])}")
-    print(f"  numpy_simd: {' '.join(env['numpy_simd'])}")
-    print("  packages: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items()))
-    if env["env"]:
-        print("  env: " + ", ".join(f"{k}={v}" for k, v in env["env"].items()))
+    print_machine()
 
 
 def main() -> None:

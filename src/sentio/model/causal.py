@@ -29,7 +29,12 @@ from sentio.model.config import ModelConfigError, TFAConfig
 
 
 class CausalAttention(nn.Module):
-    """Multi-head attention from each row to itself and the T-1 rows before it."""
+    """Multi-head attention from each row to itself and the T-1 rows before it.
+
+    Computed by blocks of T rows: a block's queries see its own keys and the previous
+    block's (2T keys, the out-of-window ones masked), so a chunk of C rows costs 2 C T per head
+    and not C^2. No dropout on the attention weights (on a C x C or T x 2T matrix it costs more
+    than it is worth); the projection's output has it, as every block's MLP does."""
 
     def __init__(self, cfg: TFAConfig) -> None:
         super().__init__()
@@ -42,19 +47,23 @@ class CausalAttention(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, distance: torch.Tensor) -> torch.Tensor:
-        """(B, C, D) -> (B, C, D); ``distance`` (C, C) int64: i - j, or -1 outside the window."""
+        """(B, C, D) -> (B, C, D), C a multiple of T; ``distance`` (T, 2T) int64 from
+        :func:`band_distance`."""
         b, c, d = x.shape
-        h, hd = self.nhead, self.head_dim
+        h, hd, t = self.nhead, self.head_dim, self.seq_len
+        n = c // t  # blocks
         q, k, v = self.qkv(x).split(d, dim=2)
-        q = q.reshape(b, c, h, hd).transpose(1, 2)  # (B, H, C, D/H)
-        k = k.reshape(b, c, h, hd).transpose(1, 2)
-        v = v.reshape(b, c, h, hd).transpose(1, 2)
-        inside = distance >= 0  # (C, C)
-        bias = self.rel[:, distance.clamp(min=0)]  # (H, C, C)
-        bias = bias.masked_fill(~inside, float("-inf"))
-        att = (q @ k.transpose(-2, -1)) * self.scale + bias  # (B, H, C, C)
-        att = self.drop(F.softmax(att, dim=-1))
-        y = (att @ v).transpose(1, 2).reshape(b, c, d)  # (B, C, D)
+        q = q.reshape(b, n, t, h, hd).permute(0, 3, 1, 2, 4)  # (B, H, N, T, D/H)
+        k = k.reshape(b, n, t, h, hd).permute(0, 3, 1, 2, 4)
+        v = v.reshape(b, n, t, h, hd).permute(0, 3, 1, 2, 4)
+        k = torch.cat([F.pad(k, (0, 0, 0, 0, 1, 0))[:, :, :-1], k], dim=3)  # (B, H, N, 2T, D/H)
+        v = torch.cat([F.pad(v, (0, 0, 0, 0, 1, 0))[:, :, :-1], v], dim=3)
+        bias = self.rel[:, distance.clamp(min=0)].masked_fill(distance < 0, float("-inf"))
+        bias = bias[:, None].expand(h, n, t, 2 * t).clone()  # (H, N, T, 2T)
+        bias[:, 0, :, :t] = float("-inf")  # the first block has no block before it
+        att = (q @ k.transpose(-2, -1)) * self.scale + bias  # (B, H, N, T, 2T)
+        y = F.softmax(att, dim=-1) @ v  # (B, H, N, T, D/H)
+        y = y.permute(0, 2, 3, 1, 4).reshape(b, c, d)  # (B, C, D)
         return self.drop(self.proj(y))
 
 
@@ -79,15 +88,16 @@ class CausalBlock(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
-def window_distance(chunk: int, seq_len: int) -> torch.Tensor:
-    """(C, C) int64: i - j where row j is within T-1 rows before row i (or i itself), else -1.
+def band_distance(seq_len: int) -> torch.Tensor:
+    """(T, 2T) int64: for query row i of a block and key j of the previous block followed by
+    this one, the distance i + T - j when it is 0..T-1 (j within the window), else -1.
 
-    >>> window_distance(3, 2).tolist()
-    [[0, -1, -1], [1, 0, -1], [-1, 1, 0]]
+    >>> band_distance(2).tolist()
+    [[-1, 1, 0, -1], [-1, -1, 1, 0]]
     """
-    i = torch.arange(chunk)[:, None]
-    j = torch.arange(chunk)[None, :]
-    gap = i - j
+    i = torch.arange(seq_len)[:, None]
+    j = torch.arange(2 * seq_len)[None, :]
+    gap = i + seq_len - j
     return torch.where((gap >= 0) & (gap < seq_len), gap, torch.full_like(gap, -1))
 
 
@@ -113,12 +123,14 @@ class CausalTFA(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, F) raw feature rows of chunks -> (B, C) logits, one per row."""
-        distance = window_distance(x.shape[1], self.cfg.seq_len).to(x.device)
-        z = ((x - self.mean) / self.std).clamp(-self.cfg.clip, self.cfg.clip)  # (B, C, F)
-        h = self.drop(self.embed(z))  # (B, C, D)
+        c, t = x.shape[1], self.cfg.seq_len
+        distance = band_distance(t).to(x.device)
+        x = F.pad(x, (0, 0, 0, -c % t))  # rows after the chunk up to a multiple of T: no
+        z = ((x - self.mean) / self.std).clamp(-self.cfg.clip, self.cfg.clip)  # real row sees them
+        h = self.drop(self.embed(z))  # (B, C', D)
         for block in self.blocks:
             h = block(h, distance)
-        return self.head(self.ln_f(h)).squeeze(-1)  # (B, C)
+        return self.head(self.ln_f(h)).squeeze(-1)[:, :c]  # (B, C)
 
 
 def _init(module: nn.Module) -> None:
@@ -211,5 +223,5 @@ __all__ = [
     "causal_flops_per_row",
     "runtime_weights",
     "state_from_runtime",
-    "window_distance",
+    "band_distance",
 ]

@@ -68,6 +68,7 @@ bench: $(STAMP)
 	$(PY) bench/import.py
 	$(PY) bench/features.py
 	$(PY) bench/train.py
+	$(PY) bench/causal.py
 	$(PY) bench/backtest.py
 	$(PY) bench/audit.py
 	$(PY) bench/live.py

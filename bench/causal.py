@@ -316,7 +316,8 @@ def print_train(rows: list) -> None:
     print(
         f"(forward + backward + AdamW, fastest of {TRAIN_STEPS} steps after one warm-up; MFLOP "
         "per labelled sample: the forward pass's matrix products, a chunk's context rows and "
-        "its full rows x rows attention included, so their ratio is the one the goal could "
+        "its banded attention (blocks of T rows against 2T keys, the chunk padded to whole "
+        "blocks) included, so their ratio is the one the goal could "
         "reach at equal arithmetic rates; GFLOP/s: 3x the forward FLOPs per second)"
     )
 

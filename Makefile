@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c $(LOCK) -e '.[dev]'
+	$(PY) -m sentio.features.warm
 	touch $(STAMP)
 
 # The main job on the built-in default data: generate the synthetic market, summarise it, train
@@ -33,6 +34,7 @@ $(DEMO_STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c $(LOCK) -e '.[train,report]'
+	$(PY) -m sentio.features.warm
 	touch $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)

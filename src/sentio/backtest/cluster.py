@@ -51,7 +51,13 @@ CONNECT_TIMEOUT_S = 5.0
 # runs as it does here, where Ray would set 1).
 BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 ENV_FOR_WORKERS = frozenset(
-    {"SOURCE_DATE_EPOCH", "PYTHONHASHSEED", "CUBLAS_WORKSPACE_CONFIG", *BLAS_THREADS}
+    {
+        "SOURCE_DATE_EPOCH",
+        "PYTHONHASHSEED",
+        "CUBLAS_WORKSPACE_CONFIG",
+        "NUMBA_NUM_THREADS",
+        *BLAS_THREADS,
+    }
     | {name for pin in PINS.values() for name in pin}
 )
 _ADDRESS = re.compile(r"^(?:ray://)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")

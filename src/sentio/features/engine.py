@@ -17,15 +17,17 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sentio.core.errors import SpecError
+from sentio.core.errors import OptionError, SpecError
 from sentio.data.schema import Bars
 from sentio.features.inputs import BarInput, as_input
-from sentio.features.program import Program, compile_spec, run_batch
+from sentio.features.parallel import feature_threads, run_batch
+from sentio.features.program import Program, compile_spec
 from sentio.features.spec import FeatureSpec, load_spec
 from sentio.features.state import StreamState
 
@@ -70,12 +72,21 @@ class FeatureEngine:
     ``compat=True`` applies the spec's ``alignment_policy`` (rows before ``emit_from_index``
     of each segment become ``pad_value``, later non-finite values 0), as the original engine
     did before inference; the default returns the raw values and reports warm-up instead.
+    ``threads``: how many threads a batch may split its features over (None: the
+    environment's, ``parallel.feature_threads``); the values are the same bits whatever it is.
     """
 
-    def __init__(self, spec: FeatureSpec | str | Path, *, compat: bool = False) -> None:
+    def __init__(
+        self, spec: FeatureSpec | str | Path, *, compat: bool = False, threads: int | None = None
+    ) -> None:
         self.spec = spec if isinstance(spec, FeatureSpec) else load_spec(spec)
         self.program: Program = compile_spec(self.spec)
         self.compat = compat
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, Integral) or threads < 1
+        ):
+            raise OptionError(f"threads must be a whole number >= 1, got {threads!r}")
+        self.threads = None if threads is None else int(threads)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -124,17 +135,16 @@ class FeatureEngine:
         state = p.init.copy() if state is None else state
         if n:
             run_batch(
-                p.codes,
-                p.fparams,
-                p.init,
+                p,
                 state,
-                data.rows,
-                data.segment,
+                np.ascontiguousarray(data.rows, dtype=np.float64),
+                np.ascontiguousarray(data.segment, dtype=np.int64),
                 values,
                 counters,
                 self.spec.emit_from,
                 np.float32(self.spec.pad_value),
                 self.compat,
+                threads=feature_threads() if self.threads is None else self.threads,
             )
         return values, counters, state
 

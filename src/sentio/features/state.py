@@ -1,8 +1,9 @@
 """The streaming driver: one engine state advanced bar by bar, saved and restored as JSON.
 
-``update`` calls the same compiled ``advance`` as the batch loop, so a stream and a batch over
-the same bars agree bit for bit. The state is one float64 vector (program.py); it is saved as
-base64 bytes inside a JSON document with the spec hash and a checksum, never pickled.
+``update`` runs the same compiled driver as the batch (``program.run_part``, over one row), so
+a stream and a batch over the same bars agree bit for bit. The state is one float64 vector
+(program.py); it is saved as base64 bytes inside a JSON document with the spec hash and a
+checksum, never pickled.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from sentio.core.errors import SpecError, StateError, excerpt
 from sentio.core.hashing import sha256_hex
 from sentio.data.trading_calendar import locate
 from sentio.features.inputs import minutes_since_open
-from sentio.features.ops.base import H_N, H_SESSIONS
-from sentio.features.program import ROW_WIDTH, advance
+from sentio.features.ops.base import H_N, H_SESSIONS, HEADER
+from sentio.features.program import ROW_WIDTH, run_part
 
 if TYPE_CHECKING:
     from sentio.features.engine import FeatureEngine
@@ -38,11 +39,17 @@ class StreamState:
     def __init__(self, engine: FeatureEngine) -> None:
         self.engine = engine
         program = engine.program
-        self._codes, self._fparams = program.codes, program.fparams
+        self._codes, self._fparams, self._init = program.codes, program.fparams, program.init
         self._state = program.init.copy()
         self._segment: int | None = None
         self._session: tuple[int, int, int] | None = None  # (open_ns, close_ns, number)
         self._row = np.empty((1, ROW_WIDTH), dtype=np.float64)
+        # The driver's arguments for one row, made once: the header advanced in place (a view
+        # of the state, which is only ever written in place), the row's segment (one row holds
+        # no segment change) and no warm-up counters.
+        self._header = self._state[:HEADER]
+        self._one_segment = np.zeros(1, dtype=np.int64)
+        self._no_counters = np.empty((0, 2), dtype=np.int64)
         self._emit_from = engine.spec.emit_from
         self._pad = np.float32(engine.spec.pad_value)
         self._warm = (  # the longest warm-up, for all_ready
@@ -71,14 +78,21 @@ class StreamState:
         if self._segment is not None and segment != self._segment:
             self._state[:] = self.engine.program.init
         self._segment = segment
-        out = np.empty((1, len(self.engine.names)), dtype=np.float32)
-        advance(
+        out = np.empty((1, len(self._codes)), dtype=np.float32)
+        run_part(
             self._codes,
             self._fparams,
-            self._state,
-            rows,
-            out,
             0,
+            len(self._codes),
+            self._init,
+            self._state,
+            self._header,
+            rows,
+            self._one_segment,
+            0,
+            1,
+            out,
+            self._no_counters,
             self._emit_from,
             self._pad,
             self.engine.compat,

@@ -1,4 +1,4 @@
-"""Features: the original spec format, every op, one compiled step for batch and stream."""
+"""Features: the original spec format, every op, one compiled driver for batch and stream."""
 
 from sentio.features.engine import FeatureEngine, FeatureFrame, segment_starts
 from sentio.features.inputs import BarInput, as_input, from_arrays, from_frame

@@ -450,12 +450,11 @@ def check_legacy(directory: Path) -> Check:
     )
 
 
-def _recorded(directory: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The recorded windows (B, T, F) float32 and their eager logits (B,) float64."""
-    meta = read_meta(directory)
-    path = directory / "parity_windows.npy"
+def _inputs_and_logits(directory: Path, meta: dict, name: str) -> tuple[np.ndarray, list]:
+    """The recorded inputs (``name``, a .npy file) and model.meta.json's recorded logits."""
+    path = directory / name
     try:
-        windows = np.load(path, allow_pickle=False)
+        inputs = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"not a readable .npy array ({exc})", file=str(path)) from exc
     logits = meta["parity"].get("logits_eager")
@@ -464,6 +463,13 @@ def _recorded(directory: Path) -> tuple[np.ndarray, np.ndarray]:
             "key 'parity.logits_eager' must be a list of numbers",
             file=str(directory / "model.meta.json"),
         )
+    return inputs, logits
+
+
+def _recorded(directory: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The recorded windows (B, T, F) float32 and their eager logits (B,) float64."""
+    path = directory / "parity_windows.npy"
+    windows, logits = _inputs_and_logits(directory, read_meta(directory), path.name)
     if windows.ndim != 3 or len(windows) != len(logits) or windows.dtype != np.float32:
         raise ArtifactError(
             f"shape {windows.shape} {windows.dtype} does not match the {len(logits)} recorded "
@@ -486,16 +492,7 @@ def _causal_parity(directory: Path, meta: dict) -> Check:
     """The causal runtime, from an empty state over each recorded stretch of rows, reproduces
     the recorded logits of the stretch's rows T..C."""
     path = directory / "parity_rows.npy"
-    try:
-        stretches = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(f"not a readable .npy array ({exc})", file=str(path)) from exc
-    logits = meta["parity"].get("logits_eager")
-    if not isinstance(logits, list) or not all(is_number(v) for v in logits):
-        raise ArtifactError(
-            "key 'parity.logits_eager' must be a list of numbers",
-            file=str(directory / "model.meta.json"),
-        )
+    stretches, logits = _inputs_and_logits(directory, meta, path.name)
     t = meta["sequence_length"]
     if (
         stretches.ndim != 3

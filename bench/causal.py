@@ -130,7 +130,7 @@ def single_bar(window: OnnxModel, net: CausalNet, seq_len: int) -> dict[str, tup
     turn = [0]
 
     def step() -> None:  # the next row: the state stays full
-        net.run(state, pool[turn[0] % len(pool)])
+        net.step(state, pool[turn[0] % len(pool)], True, False)  # what the stream context calls
         turn[0] += 1
 
     fns = {"window": lambda: window.logits(x), "causal": step}

@@ -124,7 +124,7 @@ def ort_call(loop: LiveLoop) -> np.ndarray:
         state, row = loop.stream.net_state.copy(), np.ascontiguousarray(loop.stream.ring[-1:])
 
         def call() -> None:
-            net.run(state, row)
+            net.step(state, row, True, False)
     else:
         onnx = loop.model.onnx
         feed = {onnx.input_name: np.ascontiguousarray(loop.stream.ring[None], dtype=np.float32)}

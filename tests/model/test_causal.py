@@ -96,6 +96,14 @@ def test_one_row_at_a_time_gives_the_bits_of_the_whole_series():
         reset = np.array([i == 50])
         one.append(net.run(state, x[i : i + 1], ready[i : i + 1], reset)[0])
     np.testing.assert_array_equal(np.array(one), batch)  # NaN where NaN, equal bits elsewhere
+    # step (the stream context's call: no per-call dispatch once compiled) gives the same bits,
+    # also for a read-only row, which takes the dispatched path
+    state, stepped = net.state(), []
+    for i in range(80):
+        row = x[i : i + 1].copy()
+        row.flags.writeable = i % 7 != 3
+        stepped.append(net.step(state, row, bool(ready[i]), i == 50))
+    np.testing.assert_array_equal(np.array(stepped), batch)
     # NaN exactly where the window rule says there is no window
     from sentio.model.windows import valid_windows
 

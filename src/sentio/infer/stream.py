@@ -107,8 +107,7 @@ class StreamContext:
         self.ring[-1] = row
         self.filled = min(self.filled + 1, len(self.ring)) if ready else 0
         if self.net_state is not None:
-            flags = np.array([ready]), np.array([new_segment])
-            self.logit = self.model.net.run(self.net_state, self.ring[-1:], *flags)[0]
+            self.logit = self.model.net.step(self.net_state, self.ring[-1:], ready, new_segment)
         self._counted = False
 
     def predict(self) -> float:

@@ -198,6 +198,15 @@ def _run(
         out[i] = acc + head_b[0]
 
 
+def _plain(row: np.ndarray) -> bool:
+    """A row of the type the fast path was compiled for: (1, F) float32, C-contiguous and
+    writable (numba types a read-only array differently). The state's arrays are always so:
+    :meth:`CausalNet.state`, :meth:`CausalState.copy` and the stream context's restore make
+    them."""
+    flags = row.flags
+    return flags.c_contiguous and flags.writeable and row.dtype == np.float32 and row.ndim == 2
+
+
 @dataclass
 class CausalState:
     """What the network remembers between rows: the caches and the clock."""
@@ -227,6 +236,11 @@ class CausalNet:
         self.features = self.weights["mean"].shape[0]
         self._args = tuple(self.weights[k] for k in WEIGHTS)
         self._args = self._args[:2] + (np.float32(self.clip),) + self._args[2:]
+        # one row at a time (the stream context): buffers made once, and the compiled
+        # function called without numba's per-call type dispatch, which measured about as
+        # long as the step itself with this many arguments (the types are fixed by now)
+        self._one = (np.ones(1, np.bool_), np.zeros(1, np.bool_), np.empty(1, np.float32))
+        self._entry = None
 
     @property
     def context_rows(self) -> int:
@@ -259,6 +273,20 @@ class CausalNet:
         out = np.empty(n, np.float32)
         _run(*self._args, state.keys, state.values, state.clock, rows, feed, reset, out)
         return out
+
+    def step(self, state: CausalState, row: np.ndarray, ready: bool, reset: bool) -> np.float32:
+        """The logit of one feature row (1, F) float32 C-contiguous and writable (NaN before T
+        rows are held), advancing ``state``: :meth:`run` on one row, the same compiled code."""
+        feed, new, out = self._one
+        feed[0], new[0] = ready, reset
+        args = (*self._args, state.keys, state.values, state.clock, row, feed, new, out)
+        if self._entry is not None and _plain(row):
+            self._entry(*args)
+        else:
+            _run(*args)  # dispatched: compiled or loaded, every type checked
+            if _plain(row):
+                self._entry = _run.overloads[tuple(_run.typeof_pyval(a) for a in args)].entry_point
+        return out[0]
 
     def series(self, rows: np.ndarray, ready: np.ndarray, segment: np.ndarray) -> np.ndarray:
         """(N,) float32 logits over a whole series from an empty state: a segment change

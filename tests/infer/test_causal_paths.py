@@ -225,3 +225,69 @@ def test_a_warm_start_from_a_causal_artifact(tmp_path, causal):
     run_training(run)
     meta = json.loads((tmp_path / "warm" / "model.meta.json").read_text())
     assert meta["warm_start"]["manifest_sha256"] == sha256_file(causal / MANIFEST)
+
+
+def test_one_net_stepped_from_several_threads_gives_each_its_own_bits(causal):
+    """The audit steps one loaded model from a thread pool (review of issue 18): each
+    thread's states must not share buffers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    net = load_model(causal).net
+    rng = np.random.default_rng(4)
+    series = [rng.normal(0, 1, (3000, net.features)).astype(np.float32) for _ in range(4)]
+    want = [net.run(net.state(), rows) for rows in series]
+
+    def stepped(rows):
+        state = net.state()
+        return np.array([net.step(state, rows[i : i + 1], True, False) for i in range(len(rows))])
+
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(stepped, series))
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda c: c.pop("logit"),
+        lambda c: c.update(logit="abc"),
+        lambda c: c.update(keys="AAAA"),
+        lambda c: c.update(clock=[99, 1]),
+    ],
+)
+def test_a_damaged_saved_causal_state_is_one_state_error(causal, builtin_qqq, damage):
+    context = StreamContext(causal)
+    stream_probabilities(context, builtin_qqq.iloc[:1200])
+    doc = json.loads(context.to_json())
+    damage(doc["causal"])
+    with pytest.raises(StateError, match="saved causal"):
+        StreamContext.from_json(causal, json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda m: m["config"].update(clip="x"), "config.clip"),
+        (lambda m: m["config"].update(ff_mult=None), "config.ff_mult"),
+        # T = 0: refused before any array is sized (the recorded rows no longer fit)
+        (lambda m: m.update(sequence_length=0), "sequence_length|C - T \\+ 1"),
+    ],
+)
+def test_bad_values_in_a_causal_meta_are_one_line_naming_the_file(tmp_path, causal, change, words):
+    forged = tmp_path / "forged"
+    shutil.copytree(causal, forged)
+    meta = json.loads((forged / "model.meta.json").read_text())
+    change(meta)
+    (forged / "model.meta.json").write_text(json.dumps(meta))
+    manifest = json.loads((forged / MANIFEST).read_text())
+    manifest["files"]["model.meta.json"] = sha256_file(forged / "model.meta.json")
+    (forged / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=f"(model.meta.json|parity_rows.npy): .*({words})"):
+        load_model(forged)
+    done = subprocess.run(
+        [sys.executable, "-m", "sentio", "model", "verify", str(forged)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0 and "Traceback" not in done.stdout + done.stderr

@@ -538,14 +538,17 @@ class Retrainer:
             return CheckResult("first", f"promoted {version}: {reason}", number, version,
                                new_sessions=new)  # fmt: skip
         incumbent = registry.path(current)
-        theirs, mine = load_verified(incumbent)["expects"], load_verified(candidate)["expects"]
+        old, new_meta = load_verified(incumbent), load_verified(candidate)
+        theirs, mine = old["expects"], new_meta["expects"]
+        # rows a running stream context must hold for the model: T, or a causal model's reach
+        rows = [m.get("reach_rows", m["expects"]["seq_len"]) for m in (new_meta, old)]
         gate = None
-        if mine["spec_hash"] != theirs["spec_hash"] or mine["seq_len"] > theirs["seq_len"]:
+        if mine["spec_hash"] != theirs["spec_hash"] or rows[0] > rows[1]:
             promote = False
             reason = (
                 f"kept the incumbent: a running live loop cannot take the candidate over (spec "
-                f"{mine['spec_hash'][:12]}.../{mine['seq_len']} rows vs the incumbent's "
-                f"{theirs['spec_hash'][:12]}.../{theirs['seq_len']}); promote it by hand and "
+                f"{mine['spec_hash'][:12]}.../{rows[0]} rows vs the incumbent's "
+                f"{theirs['spec_hash'][:12]}.../{rows[1]}); promote it by hand and "
                 "start sentio live with a new --state"
             )
         else:  # the walk-forward backtest's gate, on the bars up to the shadow sessions' end

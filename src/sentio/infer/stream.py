@@ -26,7 +26,7 @@ import json
 import numpy as np
 
 from sentio.core.domain import Bar
-from sentio.core.errors import ParityError, StateError
+from sentio.core.errors import ParityError, StateError, excerpt
 from sentio.features.inputs import BarInput
 from sentio.features.state import StreamState
 from sentio.infer.ranges import RangeCounter, limits_of
@@ -221,8 +221,7 @@ class StreamContext:
         context.segment = doc["segment"]
         mine = doc["manifest_hash"] == model.manifest_hash
         if model.causal and mine and isinstance(doc.get("causal"), dict):
-            context.net_state = _causal_state(doc["causal"], context.net_state)
-            context.logit = _unb64(doc["causal"]["logit"], (1,))[0]
+            context.net_state, context.logit = _causal_state(doc["causal"], context.net_state)
         elif model.causal:  # saved under another model: its caches are rebuilt exactly
             context.net_state, context.logit = context._rebuilt()
         return context
@@ -239,18 +238,20 @@ def _unb64(text: str, shape: tuple) -> np.ndarray:
     return data.reshape(shape).astype(np.float32)
 
 
-def _causal_state(doc: dict, empty: CausalState) -> CausalState:
-    """The saved caches of a causal model, shaped as ``empty`` (StateError if they differ)."""
+def _causal_state(doc: dict, empty: CausalState) -> tuple[CausalState, np.float32]:
+    """The saved caches of a causal model, shaped as ``empty``, and its last logit
+    (StateError if anything is missing, malformed or shaped otherwise)."""
     try:
         clock = np.array([int(v) for v in doc["clock"]], np.int64)
         keys = _unb64(doc["keys"], empty.keys.shape)
         values = _unb64(doc["values"], empty.values.shape)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise StateError(f"the saved causal state is damaged ({exc})") from exc
+        logit = _unb64(doc["logit"], (1,))[0]
+    except (KeyError, TypeError, ValueError) as exc:  # binascii.Error is a ValueError
+        raise StateError(f"the saved causal state is damaged ({excerpt(str(exc))})") from exc
     t = empty.keys.shape[2]
     if clock.shape != (2,) or not (0 <= clock[0] < t and 0 <= clock[1] <= t):
         raise StateError(f"the saved causal clock {clock.tolist()} is not one of T={t} slots")
-    return CausalState(keys, values, clock)
+    return CausalState(keys, values, clock), logit
 
 
 __all__ = ["STREAM_FORMAT", "StreamContext"]

@@ -326,10 +326,18 @@ def causal_net(directory: Path, meta: dict):
     from sentio.model.weights import from_bytes
 
     path = directory / "model.safetensors"
-    weights = from_bytes(path.read_bytes(), str(path))
     config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    ff_mult, clip = config.get("ff_mult", 4), config.get("clip", 10.0)
+    problems = meta_problems(meta, only=("shape", "expects"))  # before any array is sized
+    if isinstance(ff_mult, bool) or not isinstance(ff_mult, int) or not 1 <= ff_mult <= 16:
+        problems.append(f"config.ff_mult must be an integer in [1, 16], got {excerpt(ff_mult)}")
+    if not is_number(clip) or not 0 < clip <= 1e6:
+        problems.append(f"config.clip must be a number in (0, 1e6], got {excerpt(clip)}")
+    if problems:
+        raise ArtifactError("; ".join(problems), file=str(directory / "model.meta.json"))
+    weights = from_bytes(path.read_bytes(), str(path))
     f, d, layers = meta["feature_count"], meta["d_model"], meta["num_layers"]
-    h, t, ff = meta["nhead"], meta["sequence_length"], config.get("ff_mult", 4) * meta["d_model"]
+    h, t, ff = meta["nhead"], meta["sequence_length"], ff_mult * meta["d_model"]
     shapes = {
         "mean": (f,), "std": (f,), "embed_w": (f, d), "embed_b": (d,),
         "ln1_w": (layers, d), "ln1_b": (layers, d), "qkv_w": (layers, d, 3 * d),
@@ -350,7 +358,7 @@ def causal_net(directory: Path, meta: dict):
             )
     if not all(np.isfinite(v).all() for v in weights.values()):
         raise ArtifactError("a weight is not finite", file=str(path))
-    return CausalNet(weights, t, h, float(config.get("clip", 10.0)))
+    return CausalNet(weights, t, h, float(clip))
 
 
 def _causal_metadata(directory: Path, meta: dict, spec) -> Check:

@@ -236,10 +236,10 @@ class CausalNet:
         self.features = self.weights["mean"].shape[0]
         self._args = tuple(self.weights[k] for k in WEIGHTS)
         self._args = self._args[:2] + (np.float32(self.clip),) + self._args[2:]
-        # one row at a time (the stream context): buffers made once, and the compiled
-        # function called without numba's per-call type dispatch, which measured about as
-        # long as the step itself with this many arguments (the types are fixed by now)
-        self._one = (np.ones(1, np.bool_), np.zeros(1, np.bool_), np.empty(1, np.float32))
+        # one row at a time (the stream context): the compiled function called without
+        # numba's per-call type dispatch, which measured about as long as the step itself
+        # with this many arguments (the types are fixed by now); the audit steps one net from
+        # several threads, so each call has its own one-element buffers
         self._entry = None
 
     @property
@@ -277,8 +277,8 @@ class CausalNet:
     def step(self, state: CausalState, row: np.ndarray, ready: bool, reset: bool) -> np.float32:
         """The logit of one feature row (1, F) float32 C-contiguous and writable (NaN before T
         rows are held), advancing ``state``: :meth:`run` on one row, the same compiled code."""
-        feed, new, out = self._one
-        feed[0], new[0] = ready, reset
+        feed, new = np.array([ready], np.bool_), np.array([reset], np.bool_)
+        out = np.empty(1, np.float32)
         args = (*self._args, state.keys, state.values, state.clock, row, feed, new, out)
         if self._entry is not None and _plain(row):
             self._entry(*args)

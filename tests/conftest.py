@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,26 @@ def ray_calls(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(cluster, "run_on_ray", spy)
     return calls
+
+
+def compare_without_torch(artifact: Path) -> tuple[bool, int]:
+    """(identical, bars compared) of both inference paths over 4 built-in sessions, run in a
+    process where importing torch fails (production inference must not need it)."""
+    code = f"""
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked in this test")
+sys.meta_path.insert(0, NoTorch())
+from sentio.data.synth.generate import SynthConfig, generate
+from sentio.infer import compare
+frame = generate(SynthConfig(seed=5, days=4)).bars["QQQ"].of("QQQ")
+report, _, _ = compare({str(artifact)!r}, frame)
+assert "torch" not in sys.modules
+print(report.identical, report.compared)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    identical, compared = done.stdout.split()
+    return identical == "True", int(compared)

@@ -28,7 +28,7 @@ from sentio.infer.seq import probabilities_after  # noqa: E402
 from sentio.model import MANIFEST  # noqa: E402
 from sentio.model.config import TFAConfig  # noqa: E402
 from sentio.train.pipeline import run_training  # noqa: E402
-from tests.conftest import real_file, tiny_run  # noqa: E402
+from tests.conftest import compare_without_torch, real_file, tiny_run  # noqa: E402
 
 REAL_QQQ = [
     "ibkr/QQQ_1min.csv",
@@ -198,24 +198,8 @@ def test_damaged_weights_are_refused_by_name(tmp_path, causal):
 
 
 def test_both_paths_run_where_torch_cannot_be_imported(causal):
-    code = f"""
-import sys
-class NoTorch:
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ImportError("torch is blocked in this test")
-sys.meta_path.insert(0, NoTorch())
-from sentio.data.synth.generate import SynthConfig, generate
-from sentio.infer import compare
-frame = generate(SynthConfig(seed=5, days=4)).bars["QQQ"].of("QQQ")
-report, _, _ = compare({str(causal)!r}, frame)
-assert "torch" not in sys.modules
-print(report.identical, report.compared)
-"""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    identical, compared = done.stdout.split()
-    assert identical == "True" and int(compared) > 500
+    identical, compared = compare_without_torch(causal)
+    assert identical and compared > 500
 
 
 def test_a_warm_start_from_a_causal_artifact(tmp_path, causal):

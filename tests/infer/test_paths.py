@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,7 +17,7 @@ from sentio.data.synth.generate import SynthConfig, generate
 from sentio.infer import SequenceContext, StreamContext, compare, load_model
 from sentio.infer.parity import stream_probabilities
 from sentio.model import MANIFEST
-from tests.conftest import real_file
+from tests.conftest import compare_without_torch, real_file
 
 REAL_QQQ = [
     "ibkr/QQQ_1min.csv",
@@ -152,24 +150,8 @@ def test_refusals_name_what_differs(tmp_path, artifact):
 
 
 def test_both_paths_run_where_torch_cannot_be_imported(artifact):
-    code = f"""
-import sys
-class NoTorch:
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ImportError("torch is blocked in this test")
-sys.meta_path.insert(0, NoTorch())
-from sentio.data.synth.generate import SynthConfig, generate
-from sentio.infer import compare
-frame = generate(SynthConfig(seed=5, days=4)).bars["QQQ"].of("QQQ")
-report, _, _ = compare({str(artifact)!r}, frame)
-assert "torch" not in sys.modules
-print(report.identical, report.compared)
-"""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    identical, compared = done.stdout.split()
-    assert identical == "True" and int(compared) > 500
+    identical, compared = compare_without_torch(artifact)
+    assert identical and compared > 500
 
 
 def test_a_context_started_from_history_continues_bit_for_bit(artifact):

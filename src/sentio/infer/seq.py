@@ -147,12 +147,7 @@ def probabilities_after(
     features, ring, filled, segment, state = snapshot
     values, ready = features.preview(bars)
     if model.causal:  # the caches carry on from the snapshot's
-        seg = bars.segment.astype(np.int64)
-        reset = np.r_[
-            segment is not None and len(seg) > 0 and seg[0] != segment, seg[1:] != seg[:-1]
-        ]
-        logits = model.net.run(state.copy(), values, ready, reset[: len(seg)])
-        return np.where(np.isnan(logits), np.nan, probability(logits))
+        return probability(model.net.series(values, ready, bars.segment, state.copy(), segment))
     t = model.seq_len
     k = t - 1
     ring = ring[len(ring) - t :]  # a ring longer than T (kept for a causal model): its tail

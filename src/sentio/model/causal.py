@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
 from sentio.model.config import ModelConfigError, TFAConfig
+from sentio.model.tfa import _init  # the one weight initialisation of both families
 
 
 class CausalAttention(nn.Module):
@@ -131,12 +132,6 @@ class CausalTFA(nn.Module):
         for block in self.blocks:
             h = block(h, distance)
         return self.head(self.ln_f(h)).squeeze(-1)[:, :c]  # (B, C)
-
-
-def _init(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
-        nn.init.normal_(module.weight, std=0.02)
-        nn.init.zeros_(module.bias)
 
 
 def runtime_weights(model: CausalTFA) -> dict:

@@ -18,9 +18,6 @@ float32 and ``clock`` int64 [next slot, rows held (<= T)]. A prediction is valid
 ready rows of a segment have been fed (the window rule of the window family). Rows further
 back than :func:`context_rows` no longer change anything: a state rebuilt from the last
 ``context_rows`` rows of a segment equals, bit for bit, one that saw the whole segment.
-
->>> context_rows(num_layers=2, seq_len=48)
-95
 """
 
 from __future__ import annotations
@@ -30,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
+
+from sentio.model.config import context_rows
 
 # The weights, in the order the kernel takes them; each (name, shape) is checked on load.
 # Matrices are stored input-major, (in, out): y[j] = b[j] + sum_k x[k] W[k, j].
@@ -57,12 +56,6 @@ WEIGHTS = (
     "head_b",  # (1,)
 )
 LN_EPS = 1e-5  # torch.nn.LayerNorm's default
-
-
-def context_rows(num_layers: int, seq_len: int) -> int:
-    """Feature rows that decide the state: L (T - 1) + 1 (each layer reaches T - 1 rows
-    further back)."""
-    return num_layers * (seq_len - 1) + 1
 
 
 kernel = njit(cache=True, error_model="numpy", nogil=True)
@@ -288,13 +281,22 @@ class CausalNet:
                 self._entry = _run.overloads[tuple(_run.typeof_pyval(a) for a in args)].entry_point
         return out[0]
 
-    def series(self, rows: np.ndarray, ready: np.ndarray, segment: np.ndarray) -> np.ndarray:
-        """(N,) float32 logits over a whole series from an empty state: a segment change
-        resets, a row in warm-up is not fed; NaN where fewer than T ready rows are held (the
-        window rule, ``sentio.model.windows.valid_windows``)."""
-        segment = np.asarray(segment)
-        reset = np.r_[True, segment[1:] != segment[:-1]] if len(segment) else np.zeros(0, bool)
-        return self.run(self.state(), rows, ready, reset)
+    def series(
+        self,
+        rows: np.ndarray,
+        ready: np.ndarray,
+        segment: np.ndarray,
+        state: CausalState | None = None,
+        before: int | None = None,
+    ) -> np.ndarray:
+        """(N,) float32 logits over a series: a segment change resets, a row in warm-up is not
+        fed; NaN where fewer than T ready rows are held (the window rule,
+        ``sentio.model.windows.valid_windows``). From an empty state, or carrying ``state`` on
+        (advanced in place) from a row of segment ``before``."""
+        segment = np.asarray(segment, dtype=np.int64)
+        first = state is None or (before is not None and len(segment) and segment[0] != before)
+        reset = np.r_[bool(first), segment[1:] != segment[:-1]][: len(segment)]
+        return self.run(self.state() if state is None else state, rows, ready, reset)
 
 
 __all__ = ["WEIGHTS", "CausalNet", "CausalState", "context_rows"]

@@ -85,7 +85,7 @@ class TFAConfig:
         >>> TFAConfig(seq_len=48).reach, TFAConfig(seq_len=48, num_layers=2, family="causal").reach
         (48, 95)
         """
-        return self.num_layers * (self.seq_len - 1) + 1 if self.causal else self.seq_len
+        return context_rows(self.num_layers, self.seq_len) if self.causal else self.seq_len
 
     def to_dict(self) -> dict:
         """The fields as a dict; ``regime_experts`` and ``family`` only when set, so a plain
@@ -97,6 +97,17 @@ class TFAConfig:
         if self.family == "window":
             del out["family"]
         return out
+
+
+def context_rows(num_layers: int, seq_len: int) -> int:
+    """Feature rows that decide a causal model's logit of a row: L (T - 1) + 1 (each layer
+    reaches T - 1 rows further back). The one formula: training's chunks and embargo, the
+    runtime's state rebuild and the stream context's ring all use it.
+
+    >>> context_rows(num_layers=2, seq_len=48)
+    95
+    """
+    return num_layers * (seq_len - 1) + 1
 
 
 FAMILIES = ("window", "causal")
@@ -121,4 +132,12 @@ def preset(name: str, **overrides: int | float | None) -> TFAConfig:
     return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
 
 
-__all__ = ["FAMILIES", "MAX_EXPERTS", "PRESETS", "ModelConfigError", "TFAConfig", "preset"]
+__all__ = [
+    "FAMILIES",
+    "MAX_EXPERTS",
+    "PRESETS",
+    "context_rows",
+    "ModelConfigError",
+    "TFAConfig",
+    "preset",
+]

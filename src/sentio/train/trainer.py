@@ -68,11 +68,6 @@ def is_causal(model: nn.Module) -> bool:
     return bool(getattr(model.cfg, "causal", False))
 
 
-def context_of(model: nn.Module) -> int:
-    """Rows that decide a causal model's logit of a row (``causal_runtime.context_rows``)."""
-    return model.cfg.num_layers * (model.cfg.seq_len - 1) + 1
-
-
 def predict_logits(
     model: nn.Module,
     features: np.ndarray,
@@ -100,7 +95,7 @@ def predict_logits(
 def _causal_logits(model, features, rows, starts, device) -> np.ndarray:
     if starts is None:
         raise ValueError("a causal model's logits need the rows' run starts")
-    plan = plan_chunks(rows, starts, context_of(model), EVAL_SPAN)
+    plan = plan_chunks(rows, starts, model.cfg.reach, EVAL_SPAN)
     out = np.zeros(len(rows))
     with torch.no_grad():
         for k in range(len(plan.bounds)):  # one chunk at a time: chunks differ in length
@@ -206,7 +201,7 @@ def train(
         lr=cfg.learning_rate,
     )
     if is_causal(model):
-        feeder = ChunkFeeder(features, train_rows, starts, context_of(model))
+        feeder = ChunkFeeder(features, train_rows, starts, model.cfg.reach)
         units = len(feeder.plan.bounds)  # the epoch shuffles chunks
     else:
         feeder, units = WindowFeeder(features, train_rows, seq_len), len(train_rows)

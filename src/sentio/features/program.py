@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit
 
 from sentio.features.ops.base import (
+    F0,
     H_LAST_SESSION,
     H_LOGRET,
     H_N,
@@ -41,12 +42,14 @@ from sentio.features.ops.oscillators import (
     adx,
     cci,
     mfi,
-    rsi,
+    moves,
+    rsi_step,
     stochastic_d,
     stochastic_k,
+    wilder,
     williams_r,
 )
-from sentio.features.ops.prices import ema, logret, logret_n, macd, momentum, roc
+from sentio.features.ops.prices import ema_step, logret, logret_n, macd, momentum, roc
 from sentio.features.ops.regime import regime
 from sentio.features.ops.session import hl_range, rel_volume, vwap_dist
 from sentio.features.ops.volatility import (
@@ -54,8 +57,9 @@ from sentio.features.ops.volatility import (
     bollinger,
     garman_klass,
     parkinson,
+    prefix_sums,
     volatility,
-    zwin,
+    zscore,
 )
 from sentio.features.ops.volume import (
     ad_line,
@@ -253,8 +257,162 @@ def header(hdr, rows, r0, r1, src, idx, start, sessions):
         hdr[H_N] = i + 1
 
 
+# The three ops of most features (EMA, RSI, ZWIN) do not go through the per-feature loop below.
+# EMA and RSI run as lanes: a run's states are read once per block into contiguous arrays,
+# every row advances them all in one loop over the features that LLVM compiles to SIMD
+# instructions (8 float32 at a time), and the states are written back after the block; a row
+# where some RSI still seeds (i <= p) takes each feature's whole step (``rsi_step``) instead.
+# ZWIN runs one feature at a time over the block's rows: its prefix sums are a scan, but its
+# z-scores are independent across rows, so that loop is the SIMD one (4 float64 at a time).
+# Every path calls the ops' own formulas (``ema_step``, ``moves`` and ``wilder``,
+# ``prefix_sums`` and ``zscore``) with the same float32 and float64 operations in the same
+# order: where the values live changes, not a bit of them (tests/features/test_lanes.py,
+# test_golden.py). ZWIN's ring slot advances by one a row instead of an integer modulo a row
+# (i mod w: ~30 cycles, most of its former cost).
+LANE = 8  # SIMD width in float32: scratch rows are padded to a multiple of it
+
+
 @inlined
-def run_op(op, codes, fparams, g0, g1, state, rows, r0, n, src, idx, start, sessions, out, base):
+def lanes_of(m):
+    """Scratch slots for m lanes: m rounded up to a multiple of LANE (LLVM's SIMD loop runs
+    only whole multiples of its width; the padding lanes compute harmless zeros)."""
+    return (m + LANE - 1) // LANE * LANE
+
+
+@inlined
+def common(codes, g0, m, column, step):
+    """``codes[g0 + f, column]`` when it is ``codes[g0, column] + f * step`` for every f (one
+    source for all: step 0; adjacent output columns: step 1), else -1."""
+    first = codes[g0, column]
+    for f in range(1, m):
+        if codes[g0 + f, column] != first + f * step:
+            return -1
+    return first
+
+
+@inlined
+def sources(codes, g0, m, src, k, x, s0):
+    """``x[f]``: the source value of feature g0 + f at block row k (all ``s0`` unless -1)."""
+    if s0 >= 0:
+        v = src[k, s0]
+        for f in range(m):
+            x[f] = v
+    else:
+        for f in range(m):
+            x[f] = src[k, codes[g0 + f, C_SRC]]
+
+
+@inlined
+def put(out, row, codes, g0, m, y, c0):
+    """Write ``y[f]`` to feature g0 + f's output column of ``out[row]`` (c0 + f unless -1)."""
+    if c0 >= 0:
+        for f in range(m):
+            out[row, c0 + f] = y[f]
+    else:
+        for f in range(m):
+            out[row, codes[g0 + f, C_COL]] = y[f]
+
+
+@inlined
+def ema_lanes(codes, fparams, g0, g1, state, n, src, idx, out, base, lane32):
+    """EMA features g0..g1-1 over a block. State: [e] each."""
+    m = g1 - g0
+    e, alpha, x = lane32[0], lane32[1], lane32[2]
+    s0, c0 = common(codes, g0, m, C_SRC, 0), common(codes, g0, m, C_COL, 1)
+    for f in range(m):
+        e[f] = np.float32(state[codes[g0 + f, C_OFF]])
+        alpha[f] = np.float32(fparams[g0 + f, 0])
+    for k in range(n):
+        sources(codes, g0, m, src, k, x, s0)
+        i = idx[k]
+        for f in range(m):
+            e[f] = ema_step(e[f], x[f], alpha[f], i)
+        put(out, base + k, codes, g0, m, e, c0)
+    for f in range(m):
+        state[codes[g0 + f, C_OFF]] = e[f]
+
+
+@inlined
+def rsi_lanes(codes, g0, g1, state, n, src, idx, out, base, lane32):
+    """RSI features g0..g1-1 over a block. State: [prev x, RU, RD] each."""
+    m, mp = g1 - g0, lanes_of(g1 - g0)
+    s0, c0 = common(codes, g0, m, C_SRC, 0), common(codes, g0, m, C_COL, 1)
+    prev, ru, rd, x, y = lane32[0], lane32[1], lane32[2], lane32[3], lane32[4]
+    keep, period = lane32[5], lane32[6]
+    seeded = 0  # from this row on every feature is past its seed
+    for f in range(mp):
+        if f < m:
+            o, p = codes[g0 + f, C_OFF], codes[g0 + f, C_W]
+            prev[f], ru[f], rd[f] = state[o], state[o + 1], state[o + 2]
+            keep[f], period[f] = p - 1, p
+            seeded = max(seeded, p + 1)
+        else:
+            prev[f] = ru[f] = rd[f] = x[f] = F0
+            keep[f], period[f] = 1, 1
+    for k in range(n):
+        sources(codes, g0, m, src, k, x, s0)
+        i = idx[k]
+        if i >= seeded:
+            for f in range(m):
+                up, down = moves(prev[f], x[f])
+                ru[f], rd[f], y[f] = wilder(ru[f], rd[f], up, down, keep[f], period[f])
+                prev[f] = x[f]
+        else:
+            for f in range(m):
+                p = codes[g0 + f, C_W]
+                ru[f], rd[f], y[f] = rsi_step(prev[f], ru[f], rd[f], x[f], p, i)
+                prev[f] = x[f]
+        put(out, base + k, codes, g0, m, y, c0)
+    for f in range(m):
+        o = codes[g0 + f, C_OFF]
+        state[o], state[o + 1], state[o + 2] = prev[f], ru[f], rd[f]
+
+
+@inlined
+def zwin_rows(codes, g0, g1, state, n, src, idx, out, base, rows64, x, y):
+    """ZWIN features g0..g1-1 over a block, one feature at a time, SIMD across the rows.
+    State: [S, Q, ring(w) of S, ring(w) of Q] each; row i's ring slot is i mod w (as
+    ``ring_index``), and holds S and Q of row i - w until row i writes its own.
+
+    Per feature: the prefix sums of the block's rows (a scan, ``prefix_sums``), S and Q of
+    w rows before each row (from the block itself, or from the ring for its first w rows), then
+    every row's ``zscore`` in one loop with no dependence between rows."""
+    total, squares, old_total, old_squares = rows64[0], rows64[1], rows64[2], rows64[3]
+    i0 = idx[0]
+    for f in range(g0, g1):
+        o, w, s, j = codes[f, C_OFF], codes[f, C_W], codes[f, C_SRC], codes[f, C_COL]
+        ring = o + 2
+        t, q = state[o], state[o + 1]
+        for k in range(n):
+            x[k] = src[k, s]
+            t, q = prefix_sums(t, q, x[k])
+            total[k], squares[k] = t, q
+        state[o], state[o + 1] = t, q
+        slot = i0 % w  # ring slot of row i0 + k, advanced with k
+        for k in range(min(n, w)):
+            old_total[k], old_squares[k] = state[ring + slot], state[ring + w + slot]
+            slot = slot + 1 if slot + 1 < w else 0
+        for k in range(w, n):
+            old_total[k], old_squares[k] = total[k - w], squares[k - w]
+        first = min(n, max(0, w - i0))  # rows before it have no full window yet: 0
+        for k in range(first):
+            y[k] = F0
+        for k in range(first, n):
+            y[k] = zscore(total[k], squares[k], old_total[k], old_squares[k], x[k], w)
+        for k in range(n):
+            out[base + k, j] = y[k]
+        k0 = max(0, n - w)  # the ring keeps the last w rows
+        slot = (i0 + k0) % w
+        for k in range(k0, n):
+            state[ring + slot], state[ring + w + slot] = total[k], squares[k]
+            slot = slot + 1 if slot + 1 < w else 0
+
+
+@inlined
+def run_op(
+    op, codes, fparams, g0, g1, state, rows, r0, n, src, idx, start, sessions, out, base, lane32,
+    rows64, rows32
+):  # fmt: skip
     """Features g0..g1-1, all of op ``op``, over the n rows of a block from row r0, row
     ``r0 + k`` written to ``out[base + k]``: the ONE dispatch from op code to op kernel.
 
@@ -263,22 +421,13 @@ def run_op(op, codes, fparams, g0, g1, state, rows, r0, n, src, idx, start, sess
     cost a quarter of the batch (0.55 against 0.41 s of CPU, 55 features, 1,000,000 bars).
     """
     if op == EMA:
-        for k in range(n):
-            for f in range(g0, g1):
-                s, j, x = codes[f, C_OFF], codes[f, C_COL], src[k, codes[f, C_SRC]]
-                out[base + k, j] = ema(state, s, x, np.float32(fparams[f, 0]), idx[k])
+        ema_lanes(codes, fparams, g0, g1, state, n, src, idx, out, base, lane32)
     elif op == RSI:
-        for k in range(n):
-            for f in range(g0, g1):
-                s, w = codes[f, C_OFF], codes[f, C_W]
-                j, x = codes[f, C_COL], src[k, codes[f, C_SRC]]
-                out[base + k, j] = rsi(state, s, x, w, idx[k])
+        rsi_lanes(codes, g0, g1, state, n, src, idx, out, base, lane32)
+    elif op == ZWIN and n == BLOCK:  # a full block: LLVM compiles the loops for 128 rows
+        zwin_rows(codes, g0, g1, state, BLOCK, src, idx, out, base, rows64, rows32[0], rows32[1])
     elif op == ZWIN:
-        for k in range(n):
-            for f in range(g0, g1):
-                s, w = codes[f, C_OFF], codes[f, C_W]
-                j, x = codes[f, C_COL], src[k, codes[f, C_SRC]]
-                out[base + k, j] = zwin(state, s, x, w, idx[k])
+        zwin_rows(codes, g0, g1, state, n, src, idx, out, base, rows64, rows32[0], rows32[1])
     elif op == IDENT:
         for k in range(n):
             for f in range(g0, g1):
@@ -394,6 +543,9 @@ def run_part(
     idx = np.empty(size, dtype=np.int64)
     start = np.empty(size, dtype=np.bool_)
     sessions = np.empty(size, dtype=np.float64)
+    lane32 = np.empty((7, lanes_of(max(count, 1))), dtype=np.float32)  # scratch: lanes
+    rows64 = np.empty((4, size), dtype=np.float64)  # and rows
+    rows32 = np.empty((2, size), dtype=np.float32)
     # Part of the features shares every output row with the other parts' threads: it fills a
     # block of its own and copies it out, run by run of adjacent columns. Two threads writing
     # side by side into one array took ~1.4x the time of two writing into separate arrays
@@ -421,7 +573,7 @@ def run_part(
                 g1 += 1
             op = codes[g0, C_OP]
             run_op(op, codes, fparams, g0, g1, state, rows, r0, n, src, idx, start, sessions,
-                   block, base)  # fmt: skip
+                   block, base, lane32, rows64, rows32)  # fmt: skip
             g0 = g1
         if compat:
             for k in range(n):

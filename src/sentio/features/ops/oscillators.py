@@ -30,30 +30,40 @@ CCI_SCALE = np.float32(0.015)
 
 
 @kernel
-def rsi(s, o, x, p, i):
-    """Wilder RSI; rows 0..p are 0 (row p is not emitted); no down moves gives 0, not 100.
+def moves(prev, x):
+    """(up, down) move of x from ``prev``; a NaN stays NaN, as std::max did."""
+    d = x - prev
+    return cmax(d, F0), cmax(-d, F0)
 
-    Seed RU_p = (float32 left-to-right sum of up_1..up_p)/p, likewise RD; then
-    RU_i = (RU_{i-1}(p-1) + up_i)/p. rs = RU/RD if RD > 1e-12 else 0. State: [prev x, RU, RD].
+
+@kernel
+def wilder(ru, rd, up, down, keep, period):
+    """One Wilder step of RSI after its seed: RU_i = (RU_{i-1} keep + up_i)/period, likewise
+    RD (keep = p - 1, period = p, float32); rs = RU/RD if RD > 1e-12 else 0 (no down moves
+    gives 0, not 100). Returns (RU, RD, RSI)."""
+    ru = (ru * keep + up) / period
+    rd = (rd * keep + down) / period
+    rs = ru / rd if rd > EPS_RSI else F0
+    return ru, rd, F100 - F100 / (np.float32(1.0) + rs)
+
+
+@kernel
+def rsi_step(prev, ru, rd, x, p, i):
+    """Wilder RSI; rows 0..p are 0 (row p is not emitted).
+
+    Seed RU_p = (float32 left-to-right sum of up_1..up_p)/p, likewise RD; then ``wilder``.
+    The formula on values (float32 ``prev`` x, RU and RD before row i): returns (RU, RD, y).
     """
     y = F0
     if i > 0:
-        d = x - np.float32(s[o])
-        up, down = cmax(d, F0), cmax(-d, F0)  # NaN stays NaN, as std::max did
-        ru, rd = np.float32(s[o + 1]), np.float32(s[o + 2])
+        up, down = moves(prev, x)
         if i < p:
             ru, rd = ru + up, rd + down
         elif i == p:
             ru, rd = (ru + up) / np.float32(p), (rd + down) / np.float32(p)
         else:
-            keep, period = np.float32(p - 1), np.float32(p)
-            ru = (ru * keep + up) / period
-            rd = (rd * keep + down) / period
-            rs = ru / rd if rd > EPS_RSI else F0
-            y = F100 - F100 / (np.float32(1.0) + rs)
-        s[o + 1], s[o + 2] = ru, rd
-    s[o] = x
-    return y
+            ru, rd, y = wilder(ru, rd, up, down, np.float32(p - 1), np.float32(p))
+    return ru, rd, y
 
 
 @kernel
@@ -266,4 +276,15 @@ OPS = [
     ),
 ]
 
-__all__ = ["OPS", "adx", "cci", "highest_lowest", "mfi", "rsi", "stochastic_d", "stochastic_k"]
+__all__ = [
+    "OPS",
+    "adx",
+    "cci",
+    "highest_lowest",
+    "mfi",
+    "moves",
+    "rsi_step",
+    "stochastic_d",
+    "stochastic_k",
+    "wilder",
+]

@@ -45,9 +45,16 @@ def logret_n(s, o, x, h, i):
 
 
 @kernel
+def ema_step(e, x, alpha, i):
+    """e_0 = x_0; e_i = a*x_i + (1-a)*e_{i-1}, each product and the sum rounded to float32.
+    ``e``: e_{i-1} (float32). The formula on values, for ``ema`` and the batch's lanes."""
+    return x if i == 0 else alpha * x + (F1 - alpha) * e
+
+
+@kernel
 def ema(s, o, x, alpha, i):
-    """e_0 = x_0; e_i = a*x_i + (1-a)*e_{i-1}, each product and the sum rounded to float32."""
-    e = x if i == 0 else alpha * x + (F1 - alpha) * np.float32(s[o])
+    """EMA over its state: [e_{i-1}]."""
+    e = ema_step(np.float32(s[o]), x, alpha, i)
     s[o] = e
     return e
 
@@ -204,4 +211,4 @@ OPS = [
     ),
 ]
 
-__all__ = ["OPS", "ema", "logret", "logret_n", "macd", "momentum", "roc", "window_sma"]
+__all__ = ["OPS", "ema", "ema_step", "logret", "logret_n", "macd", "momentum", "roc", "window_sma"]

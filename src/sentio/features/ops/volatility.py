@@ -30,27 +30,24 @@ HALF = np.float32(0.5)
 
 
 @kernel
-def zwin(s, o, x, w, i):
-    """Rolling z-score of x over x_{i-w+1..i} (current bar included), population variance.
+def prefix_sums(total, squares, x):
+    """ZWIN, the rolling z-score of x over x_{i-w+1..i} (current bar included, population
+    variance; 0 for i < w), keeps prefix sums in double: S_i = sum x_j, Q_i = sum
+    float32(x_j * x_j). This is one step: (S_i, Q_i) from (S_{i-1}, Q_{i-1}) and x_i.
+    ``program.zwin_rows`` runs it and ``zscore`` over a block."""
+    return total + np.float64(x), squares + np.float64(x * x)
 
-    Prefix sums in double: S_i = sum x_j, Q_i = sum float32(x_j * x_j); mu = (S_i - S_{i-w})/w,
-    var = max(0, (Q_i - Q_{i-w})/w - mu^2), sd = float32(sqrt(var)), z = float32((x - mu)/sd)
-    if sd > 1e-8 else 0; 0 for i < w. State: [S, Q, ring(w) of S, ring(w) of Q].
-    """
-    total = s[o] + np.float64(x)
-    squares = s[o + 1] + np.float64(x * x)
-    s[o], s[o + 1] = total, squares
-    k = ring_index(o + 2, i, w)
-    z = F0
-    if i >= w:
-        mu = (total - s[k]) / w
-        var = (squares - s[k + w]) / w - mu * mu
-        var = var if var > 0.0 else 0.0
-        sd = np.float32(math.sqrt(var))
-        if sd > EPS_DEN:
-            z = np.float32((x - mu) / sd)
-    s[k], s[k + w] = total, squares
-    return z
+
+@kernel
+def zscore(total, squares, old_total, old_squares, x, w):
+    """ZWIN's value at row i >= w: mu = (S_i - S_{i-w})/w,
+    var = max(0, (Q_i - Q_{i-w})/w - mu^2), sd = float32(sqrt(var)),
+    z = float32((x - mu)/sd) if sd > 1e-8 else 0."""
+    mu = (total - old_total) / w
+    var = (squares - old_squares) / w - mu * mu
+    var = var if var > 0.0 else 0.0
+    sd = np.float32(math.sqrt(var))
+    return np.float32((x - mu) / sd) if sd > EPS_DEN else F0
 
 
 @kernel
@@ -212,4 +209,14 @@ OPS = [
     _bollinger("BOLLINGER_LOWER", 15, "SMA_w (current bar in) - k * VOLATILITY_w (current out)."),
 ]
 
-__all__ = ["OPS", "atr", "bollinger", "garman_klass", "parkinson", "true_range", "volatility"]
+__all__ = [
+    "OPS",
+    "atr",
+    "bollinger",
+    "garman_klass",
+    "parkinson",
+    "prefix_sums",
+    "true_range",
+    "volatility",
+    "zscore",
+]

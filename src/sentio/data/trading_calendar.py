@@ -13,7 +13,6 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
-import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 
@@ -52,6 +51,10 @@ FIRST_YEAR = 1995  # the schedule always starts here, so session numbers are com
 
 @lru_cache(maxsize=2)
 def _schedule_until(last_year: int) -> pd.DataFrame:
+    # Imported here, not at the top: the package builds every exchange's calendar class when
+    # imported (~0.17 s), which every `sentio` process would pay, a refused command included.
+    import exchange_calendars as xcals
+
     try:
         with warnings.catch_warnings():  # exchange_calendars' own pandas deprecation notices
             warnings.simplefilter("ignore")

@@ -51,11 +51,12 @@ from sentio.features.program import (
 MIN_ROWS = 16_384  # rows per thread below which a second thread costs more than it saves
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS")
 
-# Rough cost of one bar of one feature, in units of an EMA's: EMA, RSI and ZWIN timed alone over
-# 1,000,000 bars (3.8, 8.5 and 12 ns a bar here), the others estimated from their arithmetic;
-# ops that scan their window every bar add a cost per window slot. Only the split of the
-# features between threads depends on it, never a value.
-COST = {IDENT: 0.3, EMA: 1.0, RSI: 2.2, ZWIN: 3.2, ADX: 3.0, REGIME: 6.0}
+# Rough cost of one bar of one feature, in units of 3.8 ns (an EMA's before the SIMD lanes):
+# EMA, RSI and ZWIN timed alone over 1,000,000 bars, header excluded (1.3, 3.2 and 5.6 ns a bar
+# here since the lanes), the others estimated from their arithmetic; ops that scan their window
+# every bar add a cost per window slot. Only the split of the features between threads depends
+# on it, never a value.
+COST = {IDENT: 0.3, EMA: 0.35, RSI: 0.85, ZWIN: 1.5, ADX: 3.0, REGIME: 6.0}
 COST_DEFAULT = 2.0
 PER_SLOT = {STOCH_K: 0.25, STOCH_D: 0.25, WILLIAMS_R: 0.25, HL_RANGE: 0.25, CCI: 0.5, MFI: 0.5}
 PER_SLOT |= {REL_VOLUME: 0.3, BB_UPPER: 0.0, BB_LOWER: 0.0}

@@ -267,8 +267,9 @@ def header(hdr, rows, r0, r1, src, idx, start, sessions):
 # Every path calls the ops' own formulas (``ema_step``, ``moves`` and ``wilder``,
 # ``prefix_sums`` and ``zscore``) with the same float32 and float64 operations in the same
 # order: where the values live changes, not a bit of them (tests/features/test_lanes.py,
-# test_golden.py). ZWIN's ring slot advances by one a row instead of an integer modulo a row
-# (i mod w: ~30 cycles, most of its former cost).
+# test_golden.py). ZWIN's ring slot advances by one a row instead of a 64-bit integer modulo
+# (i mod w) a feature and row. One thread, 1,000,000 bars, CPU seconds with the bar header:
+# 32 EMA 0.142 -> 0.068, 10 RSI 0.090 -> 0.057, 11 ZWIN 0.134 -> 0.087 (docs/features.md).
 LANE = 8  # SIMD width in float32: scratch rows are padded to a multiple of it
 
 

@@ -1,10 +1,10 @@
 """Feature engine speed: batch on one and two threads, stream, and the first use of a new
 process (numba compiling or loading its kernels), side by side with peers.
 
-Workload: the 55-feature minimal spec (33 EMA, 10 RSI, 11 ZWIN of logret, close, logret) on a
+Workload: the 55-feature minimal spec (32 EMA, 10 RSI, 11 ZWIN of logret, close, logret) on a
 seeded random walk of one-minute bars (prices near 100, times on real NYSE sessions).
 
-Peers, each computing the same set (33 EMA + 10 RSI + 11 rolling z-scores of logret):
+Peers, each computing the same set (32 EMA + 10 RSI + 11 rolling z-scores of logret):
 - batch: TA-Lib's EMA and RSI over the arrays, plus a numpy cumulative-sum z-score;
 - stream: TA-Lib's stream API (``talib.stream``: the last value from the recent history, here
   the last 400 bars) with numpy z-scores over the window, and talipp's incremental indicators
@@ -18,7 +18,10 @@ row, with an empty numba cache (it compiles), with the cache a previous process 
 after the shipped warm-up step (``python -m sentio.features.warm``, itself timed), each in a
 cache folder of its own (``NUMBA_CACHE_DIR``).
 
-Run: ``.venv/bin/python bench/features.py [--bars 1000000]``. Prints two tables, the machine
+Per op: the spec's EMA, RSI and ZWIN features each alone (an engine of that op's features; its
+CPU includes the bar header every engine computes) against the peer's part for them.
+
+Run: ``.venv/bin/python bench/features.py [--bars 1000000]``. Prints three tables, the machine
 and its load (a shared machine's other tenants slow every figure: the fastest of repeats is the
 least disturbed).
 """
@@ -37,7 +40,7 @@ from common import print_machine, print_table, timed
 
 from sentio.core.domain import Bar
 from sentio.data import sessions_from
-from sentio.features import FeatureEngine, from_arrays, load_spec
+from sentio.features import FeatureEngine, from_arrays, load_spec, parse_spec
 from sentio.features.parallel import run_batch
 
 SPEC = "feature_spec_55_minimal"
@@ -72,20 +75,43 @@ def spec_windows() -> tuple[list[int], list[int], list[int]]:
     return by_op["EMA"], by_op["RSI"], by_op["ZWIN"]
 
 
-def talib_batch(close: np.ndarray) -> None:
+def talib_ema(close: np.ndarray) -> None:
     import talib
 
-    emas, rsis, zwins = spec_windows()
-    for p in emas:
+    for p in spec_windows()[0]:
         talib.EMA(close, p)
-    for p in rsis:
+
+
+def talib_rsi(close: np.ndarray) -> None:
+    import talib
+
+    for p in spec_windows()[1]:
         talib.RSI(close, p)
+
+
+def numpy_zscores(close: np.ndarray) -> None:
     logret = np.r_[0.0, np.diff(np.log(close))]
     s1, s2 = np.cumsum(np.r_[0.0, logret]), np.cumsum(np.r_[0.0, logret * logret])
-    for w in zwins:
+    for w in spec_windows()[2]:
         mu = (s1[w:] - s1[:-w]) / w
         sd = np.sqrt(np.maximum((s2[w:] - s2[:-w]) / w - mu * mu, 0))
         np.divide(logret[w - 1 :] - mu, sd, out=np.zeros_like(mu), where=sd > 1e-8)
+
+
+def talib_batch(close: np.ndarray) -> None:
+    talib_ema(close)
+    talib_rsi(close)
+    numpy_zscores(close)
+
+
+def one_op(op: str) -> FeatureEngine:
+    """An engine of the spec's features of one op only (one thread)."""
+    entries = [
+        {"name": f.name, "op": f.op.name, "source": f.source, **f.params}
+        for f in load_spec(SPEC).features
+        if f.op.name == op
+    ]
+    return FeatureEngine(parse_spec({"features": entries}, origin=f"{SPEC} {op}"), threads=1)
 
 
 def cpu_fastest(fn, repeats: int = 7) -> float:
@@ -231,6 +257,16 @@ def main() -> None:
     peer_batch, peer_batch_med = timed(lambda: talib_batch(bars["close"]))
     cpu = {threads: thread_cpu(FeatureEngine(SPEC), data, threads) for threads in (1, 2)}
     peer_cpu = cpu_fastest(lambda: talib_batch(bars["close"]))
+    close = bars["close"]
+    per_op = [
+        (f"{len(one_op(op).program.names)} {op}", thread_cpu(one_op(op), data, 1)[0], peer,
+         cpu_fastest(lambda fn=fn: fn(close)))
+        for op, peer, fn in (
+            ("EMA", "TA-Lib EMA", talib_ema),
+            ("RSI", "TA-Lib RSI", talib_rsi),
+            ("ZWIN", "numpy z-scores", numpy_zscores),
+        )
+    ]  # fmt: skip
     engine = FeatureEngine(SPEC)
     ours_mean, ours_p99 = stream_sentio(bars, engine)
     talib_mean, talib_p99 = stream_talib(bars["close"])
@@ -265,6 +301,13 @@ def main() -> None:
         row("stream update, p99", "1 bar", ours_p99, "talipp", talipp_p99, "us", 1),
     ]
     print_table(table[0], table[1:])
+    print()
+    print_table(
+        ("one op alone, 1 thread, CPU seconds (the bar header included)", "sentio", "peer",
+         "peer time", "sentio / peer"),
+        [(label, f"{ours:.3f} s", peer, f"{theirs:.3f} s", f"{ours / theirs:.3g}x")
+         for label, ours, peer, theirs in per_op],
+    )  # fmt: skip
     print()
     print_table(
         ("first use: a new process to its first features (imports included)", "seconds"),

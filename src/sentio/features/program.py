@@ -270,16 +270,6 @@ def header(hdr, rows, r0, r1, src, idx, start, sessions):
 # test_golden.py). ZWIN's ring slot advances by one a row instead of a 64-bit integer modulo
 # (i mod w) a feature and row. One thread, 1,000,000 bars, CPU seconds with the bar header:
 # 32 EMA 0.142 -> 0.068, 10 RSI 0.090 -> 0.057, 11 ZWIN 0.134 -> 0.087 (docs/features.md).
-LANE = 8  # SIMD width in float32: scratch rows are padded to a multiple of it
-
-
-@inlined
-def lanes_of(m):
-    """Scratch slots for m lanes: m rounded up to a multiple of LANE (LLVM's SIMD loop runs
-    only whole multiples of its width; the padding lanes compute harmless zeros)."""
-    return (m + LANE - 1) // LANE * LANE
-
-
 @inlined
 def common(codes, g0, m, column, step):
     """``codes[g0 + f, column]`` when it is ``codes[g0, column] + f * step`` for every f (one
@@ -336,20 +326,16 @@ def ema_lanes(codes, fparams, g0, g1, state, n, src, idx, out, base, lane32):
 @inlined
 def rsi_lanes(codes, g0, g1, state, n, src, idx, out, base, lane32):
     """RSI features g0..g1-1 over a block. State: [prev x, RU, RD] each."""
-    m, mp = g1 - g0, lanes_of(g1 - g0)
+    m = g1 - g0
     s0, c0 = common(codes, g0, m, C_SRC, 0), common(codes, g0, m, C_COL, 1)
     prev, ru, rd, x, y = lane32[0], lane32[1], lane32[2], lane32[3], lane32[4]
     keep, period = lane32[5], lane32[6]
     seeded = 0  # from this row on every feature is past its seed
-    for f in range(mp):
-        if f < m:
-            o, p = codes[g0 + f, C_OFF], codes[g0 + f, C_W]
-            prev[f], ru[f], rd[f] = state[o], state[o + 1], state[o + 2]
-            keep[f], period[f] = p - 1, p
-            seeded = max(seeded, p + 1)
-        else:
-            prev[f] = ru[f] = rd[f] = x[f] = F0
-            keep[f], period[f] = 1, 1
+    for f in range(m):
+        o, p = codes[g0 + f, C_OFF], codes[g0 + f, C_W]
+        prev[f], ru[f], rd[f] = state[o], state[o + 1], state[o + 2]
+        keep[f], period[f] = p - 1, p
+        seeded = max(seeded, p + 1)
     for k in range(n):
         sources(codes, g0, m, src, k, x, s0)
         i = idx[k]
@@ -544,7 +530,7 @@ def run_part(
     idx = np.empty(size, dtype=np.int64)
     start = np.empty(size, dtype=np.bool_)
     sessions = np.empty(size, dtype=np.float64)
-    lane32 = np.empty((7, lanes_of(max(count, 1))), dtype=np.float32)  # scratch: lanes
+    lane32 = np.empty((7, max(count, 1)), dtype=np.float32)  # scratch: lanes
     rows64 = np.empty((4, size), dtype=np.float64)  # and rows
     rows32 = np.empty((2, size), dtype=np.float32)
     # Part of the features shares every output row with the other parts' threads: it fills a
